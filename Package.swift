@@ -1,0 +1,17 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Backprop",
+    products: [
+        .library(name: "Backprop", targets: ["Backprop"]),
+        .executable(name: "gradcheck", targets: ["gradcheck"]),
+    ],
+    targets: [
+        .target(name: "Backprop"),
+        .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
+        .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
+        .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

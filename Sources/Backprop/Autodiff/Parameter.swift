@@ -1,0 +1,32 @@
+/// A trainable tensor owned by a module: its value and the gradient accumulated by `backward()`.
+///
+/// Parameters are reference types so that a module, its optimizer and every tape that reads the
+/// parameter refer to the same storage. Use `tape.variable(for:)` to read one on a tape.
+public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
+    /// The current value.
+    public var value: Tensor<Scalar>
+    /// The sum of gradients from every `backward()` since the last `zeroGradient()`; `nil` before any.
+    public var grad: Tensor<Scalar>?
+    /// Whether `backward()` computes a gradient for this parameter (set `false` to freeze it).
+    public var requiresGradient: Bool
+
+    /// Creates a parameter with an initial value.
+    public init(_ value: Tensor<Scalar>, requiresGradient: Bool = true) {
+        self.value = value
+        self.requiresGradient = requiresGradient
+    }
+
+    /// The shape of the value.
+    public var shape: [Int] { value.shape }
+
+    /// Clears the accumulated gradient (PyTorch's `zero_grad(set_to_none=True)`).
+    public func zeroGradient() { grad = nil }
+
+    func accumulate(_ gradient: Tensor<Scalar>) {
+        if grad == nil {
+            grad = gradient
+        } else {
+            grad! += gradient
+        }
+    }
+}

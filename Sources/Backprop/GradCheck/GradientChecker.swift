@@ -1,0 +1,246 @@
+/// How `checkGradients` compares the tape's gradient with finite differences.
+public struct GradientCheckOptions: Sendable {
+    /// Which comparison to run.
+    public enum Mode: String, Sendable, CaseIterable {
+        /// The whole Jacobian, column by column (one central difference per input element) against
+        /// one backward sweep per output element, like `torch.autograd.gradcheck`.
+        case full
+        /// Random unit projections: the numerical `vᵀ(J·u)` from one central difference along `u`
+        /// against the analytic `(vᵀJ)·u` from one backward sweep, like PyTorch's `fast_mode`.
+        case fast
+    }
+
+    /// The comparison to run (default `.full`).
+    public var mode: Mode
+    /// The step of the central difference `(f(x + ε) − f(x − ε))/2ε` (default `1e-6`).
+    public var eps: Double
+    /// The absolute tolerance `atol` (default `1e-5`).
+    public var absoluteTolerance: Double
+    /// The relative tolerance `rtol` (default `1e-3`); an element passes when
+    /// `|analytic − numeric| ≤ atol + rtol·|numeric|`.
+    public var relativeTolerance: Double
+    /// The number of random projections per input in fast mode (default 2).
+    public var projections: Int
+    /// The seed of the random projections in fast mode.
+    public var seed: UInt64
+
+    /// Options with PyTorch gradcheck's defaults: eps 1e-6, atol 1e-5, rtol 1e-3.
+    public init(mode: Mode = .full, eps: Double = 1e-6, absoluteTolerance: Double = 1e-5,
+                relativeTolerance: Double = 1e-3, projections: Int = 2, seed: UInt64 = 0) {
+        self.mode = mode
+        self.eps = eps
+        self.absoluteTolerance = absoluteTolerance
+        self.relativeTolerance = relativeTolerance
+        self.projections = projections
+        self.seed = seed
+    }
+}
+
+/// The outcome of checking the gradient with respect to one input.
+public struct GradientCheckReport: Sendable {
+    /// The position of the input in the argument list.
+    public var input: Int
+    /// The input's shape.
+    public var shape: [Int]
+    /// The largest `|analytic − numeric|`.
+    public var maxAbsoluteError: Double
+    /// The largest `|analytic − numeric| / max(|numeric|, atol)`.
+    public var maxRelativeError: Double
+    /// Where the worst element is: the input element's index (full mode) or `[projection]` (fast mode).
+    public var worstIndex: [Int]
+    /// The output element of the worst Jacobian entry (full mode), empty in fast mode.
+    public var worstOutputIndex: [Int]
+    /// The tape's value at the worst element.
+    public var analytic: Double
+    /// The finite-difference value at the worst element.
+    public var numeric: Double
+    /// Whether every element satisfied `|analytic − numeric| ≤ atol + rtol·|numeric|`.
+    public var passed: Bool
+}
+
+/// The outcome of `checkGradients`: one report per checked input.
+public struct GradientCheckResult: Sendable, CustomStringConvertible {
+    /// The mode that was run.
+    public var mode: GradientCheckOptions.Mode
+    /// One report per differentiated input.
+    public var reports: [GradientCheckReport]
+    /// Set when the function itself misbehaved (non-finite output, or output shape changing under perturbation).
+    public var failure: String?
+
+    /// Whether every input passed and nothing else failed.
+    public var passed: Bool { failure == nil && reports.allSatisfy(\.passed) }
+    /// The largest absolute error over all inputs.
+    public var maxAbsoluteError: Double { reports.map(\.maxAbsoluteError).max() ?? 0 }
+    /// The largest relative error over all inputs.
+    public var maxRelativeError: Double { reports.map(\.maxRelativeError).max() ?? 0 }
+
+    /// One line per input: pass/fail, errors, and the worst element with both values.
+    public var description: String {
+        var lines = ["gradient check (\(mode.rawValue)): \(passed ? "PASS" : "FAIL")"]
+        if let failure { lines.append("  \(failure)") }
+        for r in reports {
+            let at = mode == .full ? "input index \(r.worstIndex), output index \(r.worstOutputIndex)" : "projection \(r.worstIndex.first ?? 0)"
+            lines.append("  input \(r.input) \(r.shape): \(r.passed ? "ok" : "MISMATCH") max abs \(r.maxAbsoluteError), max rel \(r.maxRelativeError); worst at \(at): analytic \(r.analytic), numeric \(r.numeric)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Compares the gradients that the tape computes for `function` with central finite differences in
+/// `Double`.
+///
+/// `function` receives one variable per input and may call any operations, layers or custom
+/// operations. It must be deterministic (dropout off or seeded the same way on every call) and
+/// free of side effects that change its output (freeze running statistics).
+///
+/// ```swift
+/// let result = checkGradients(at: [x, w]) { v in (v[0].matmul(v[1])).tanh().sum() }
+/// print(result)          // PASS/FAIL, errors, worst element
+/// ```
+///
+/// - Parameters:
+///   - inputs: The point at which to check.
+///   - differentiating: The positions of the inputs to check; all by default.
+///   - options: Mode and tolerances (PyTorch's defaults).
+///   - function: The function of the inputs; its output may have any shape.
+/// - Returns: Per input, the largest errors, the worst element and pass/fail.
+public func checkGradients(
+    at inputs: [Tensor<Double>],
+    differentiating: [Int]? = nil,
+    options: GradientCheckOptions = GradientCheckOptions(),
+    of function: ([Variable<Double>]) -> Variable<Double>
+) -> GradientCheckResult {
+    let checked = differentiating ?? Array(inputs.indices)
+    func evaluate(_ point: [Tensor<Double>]) -> Tensor<Double> {
+        withoutGradients { function(point.map { Variable($0) }).value }
+    }
+    let output = evaluate(inputs)
+    var result = GradientCheckResult(mode: options.mode, reports: [], failure: nil)
+    if !output.isFinite {
+        result.failure = "the function's output is not finite at the given inputs"
+        return result
+    }
+
+    // One tape, swept as often as needed with retainGraph.
+    let tape = Tape<Double>()
+    let variables = inputs.enumerated().map { i, x in checked.contains(i) ? tape.variable(x) : tape.constant(x) }
+    let y = function(variables)
+    guard y.shape == output.shape else {
+        result.failure = "the output shape \(y.shape) on the tape differs from \(output.shape) without it"
+        return result
+    }
+    let checkedVariables = checked.map { variables[$0] }
+    func analyticGradients(seed: Tensor<Double>) -> [Tensor<Double>] {
+        guard y.requiresGradient else { return checkedVariables.map { Tensor(zerosLike: $0.value) } }
+        return tape.gradients(of: y, withRespectTo: checkedVariables, seed: seed, retainGraph: true)
+    }
+    func perturbed(_ input: Int, _ direction: Tensor<Double>, _ step: Double) -> Tensor<Double>? {
+        var point = inputs
+        point[input] = inputs[input] + direction * step
+        let value = evaluate(point)
+        guard value.shape == output.shape else {
+            result.failure = "the output shape changed from \(output.shape) to \(value.shape) when input \(input) was perturbed"
+            return nil
+        }
+        return value
+    }
+    func accept(_ analytic: Double, _ numeric: Double) -> Bool {
+        Swift.abs(analytic - numeric) <= options.absoluteTolerance + options.relativeTolerance * Swift.abs(numeric)
+    }
+    func relative(_ analytic: Double, _ numeric: Double) -> Double {
+        Swift.abs(analytic - numeric) / Swift.max(Swift.abs(numeric), options.absoluteTolerance)
+    }
+
+    switch options.mode {
+    case .full:
+        // Analytic Jacobian rows: one backward sweep per output element.
+        var rows: [[Tensor<Double>]] = []
+        for k in 0..<output.count {
+            var seed = Tensor<Double>(zeros: output.shape)
+            seed.scalars[k] = 1
+            rows.append(analyticGradients(seed: seed))
+        }
+        for (position, input) in checked.enumerated() {
+            let x = inputs[input]
+            var report = GradientCheckReport(input: input, shape: x.shape, maxAbsoluteError: 0, maxRelativeError: 0,
+                                             worstIndex: [], worstOutputIndex: [], analytic: 0, numeric: 0, passed: true)
+            var worstScore = -1.0
+            for j in 0..<x.count {
+                var direction = Tensor<Double>(zeros: x.shape)
+                direction.scalars[j] = 1
+                guard let plus = perturbed(input, direction, options.eps),
+                      let minus = perturbed(input, direction, -options.eps) else { return result }
+                for k in 0..<output.count {
+                    let numeric = (plus.scalars[k] - minus.scalars[k]) / (2 * options.eps)
+                    let analytic = rows[k][position].scalars[j]
+                    let error = Swift.abs(analytic - numeric)
+                    let ok = accept(analytic, numeric) && analytic.isFinite
+                    report.maxAbsoluteError = Swift.max(report.maxAbsoluteError, error.isNaN ? .infinity : error)
+                    report.maxRelativeError = Swift.max(report.maxRelativeError, relative(analytic, numeric))
+                    // The worst element is the one furthest outside (or least inside) its tolerance.
+                    let score = error.isNaN ? .infinity : error / (options.absoluteTolerance + options.relativeTolerance * Swift.abs(numeric))
+                    if score > worstScore {
+                        worstScore = score
+                        report.worstIndex = unravel(j, x.shape)
+                        report.worstOutputIndex = unravel(k, output.shape)
+                        report.analytic = analytic
+                        report.numeric = numeric
+                    }
+                    if !ok { report.passed = false }
+                }
+            }
+            result.reports.append(report)
+        }
+    case .fast:
+        var generator = SeededGenerator(seed: options.seed)
+        var reports = checked.map { input in
+            GradientCheckReport(input: input, shape: inputs[input].shape, maxAbsoluteError: 0, maxRelativeError: 0,
+                                worstIndex: [], worstOutputIndex: [], analytic: 0, numeric: 0, passed: true)
+        }
+        var worstScores = [Double](repeating: -1, count: checked.count)
+        for projection in 0..<Swift.max(options.projections, 1) {
+            let v = unitVector(shape: output.shape, using: &generator)
+            let gradients = analyticGradients(seed: v)
+            for (position, input) in checked.enumerated() {
+                let u = unitVector(shape: inputs[input].shape, using: &generator)
+                guard let plus = perturbed(input, u, options.eps),
+                      let minus = perturbed(input, u, -options.eps) else { return result }
+                let numeric = zip(plus.scalars, minus.scalars).enumerated().reduce(0.0) { sum, item in
+                    sum + (item.element.0 - item.element.1) / (2 * options.eps) * v.scalars[item.offset]
+                }
+                let analytic = zip(gradients[position].scalars, u.scalars).reduce(0.0) { $0 + $1.0 * $1.1 }
+                let error = Swift.abs(analytic - numeric)
+                reports[position].maxAbsoluteError = Swift.max(reports[position].maxAbsoluteError, error.isNaN ? .infinity : error)
+                reports[position].maxRelativeError = Swift.max(reports[position].maxRelativeError, relative(analytic, numeric))
+                let score = error.isNaN ? .infinity : error / (options.absoluteTolerance + options.relativeTolerance * Swift.abs(numeric))
+                if score > worstScores[position] {
+                    worstScores[position] = score
+                    reports[position].worstIndex = [projection]
+                    reports[position].analytic = analytic
+                    reports[position].numeric = numeric
+                }
+                if !(accept(analytic, numeric) && analytic.isFinite) { reports[position].passed = false }
+            }
+        }
+        result.reports = reports
+    }
+    return result
+}
+
+/// A random vector of unit Euclidean norm (normal entries, normalized).
+private func unitVector(shape: [Int], using generator: inout SeededGenerator) -> Tensor<Double> {
+    let v = Tensor<Double>.randomNormal(shape: shape, using: &generator)
+    let norm = v.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    return norm > 0 ? v / norm : v
+}
+
+/// The multi-index of a row-major flat index.
+func unravel(_ flat: Int, _ shape: [Int]) -> [Int] {
+    var index = [Int](repeating: 0, count: shape.count)
+    var rest = flat
+    for axis in stride(from: shape.count - 1, through: 0, by: -1) where shape[axis] > 0 {
+        index[axis] = rest % shape[axis]
+        rest /= shape[axis]
+    }
+    return index
+}

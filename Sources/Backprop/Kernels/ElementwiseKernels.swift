@@ -1,0 +1,251 @@
+/// Elementwise operations of one operand, dispatched once per call so each loop is specialized.
+@usableFromInline
+enum UnaryKernel: Sendable {
+    case negate, exp, log, sqrt, rsqrt, abs, square, tanh, sigmoid, relu, sign, reciprocal
+    case sin, cos, erf, log1p, expm1, softplus
+    case leakyRelu(Double), elu(Double), clamp(Double, Double)
+    case addScalar(Double), multiplyScalar(Double), powScalar(Double), rsubScalar(Double)
+    case geluExact, geluTanh, silu
+    // derivatives used by backward rules (input-based)
+    case reluDerivative, leakyReluDerivative(Double), eluDerivative(Double), signDerivativeOfAbs
+    case geluExactDerivative, geluTanhDerivative, siluDerivative, sigmoidOfInput
+}
+
+/// Elementwise operations of two operands of equal shape or broadcast shapes.
+@usableFromInline
+enum BinaryKernel: Sendable {
+    case add, subtract, multiply, divide, pow, maximum, minimum
+    case greater, greaterEqual, less, lessEqual, equal, notEqual
+}
+
+enum Elementwise {
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func apply<Scalar: TensorScalar>(_ kernel: UnaryKernel, _ x: [Scalar]) -> [Scalar] {
+        let n = x.count
+        return [Scalar](unsafeUninitializedCapacity: n) { out, initialized in
+            x.withUnsafeBufferPointer { src in
+                let s = src.baseAddress!, o = out.baseAddress!
+                switch kernel {
+                case .negate: for i in 0..<n { o[i] = -s[i] }
+                case .exp: for i in 0..<n { o[i] = Scalar.exp(s[i]) }
+                case .log: for i in 0..<n { o[i] = Scalar.log(s[i]) }
+                case .sqrt: for i in 0..<n { o[i] = s[i].squareRoot() }
+                case .rsqrt: for i in 0..<n { o[i] = 1 / s[i].squareRoot() }
+                case .abs: for i in 0..<n { o[i] = Swift.abs(s[i]) }
+                case .square: for i in 0..<n { o[i] = s[i] * s[i] }
+                case .tanh: for i in 0..<n { o[i] = Scalar.tanh(s[i]) }
+                case .sigmoid, .sigmoidOfInput:
+                    for i in 0..<n { o[i] = stableSigmoid(s[i]) }
+                case .relu: for i in 0..<n { o[i] = s[i] > 0 ? s[i] : 0 }
+                case .sign: for i in 0..<n { o[i] = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0) }
+                case .reciprocal: for i in 0..<n { o[i] = 1 / s[i] }
+                case .sin: for i in 0..<n { o[i] = Scalar.sin(s[i]) }
+                case .cos: for i in 0..<n { o[i] = Scalar.cos(s[i]) }
+                case .erf: for i in 0..<n { o[i] = Scalar.erf(s[i]) }
+                case .log1p: for i in 0..<n { o[i] = Scalar.log1p(s[i]) }
+                case .expm1: for i in 0..<n { o[i] = Scalar.expm1(s[i]) }
+                case .softplus:
+                    // log(1 + eˣ) = max(x, 0) + log1p(e^(−|x|)), finite for any x.
+                    for i in 0..<n { o[i] = Swift.max(s[i], 0) + Scalar.log1p(Scalar.exp(-Swift.abs(s[i]))) }
+                case .leakyRelu(let slope):
+                    let a = Scalar(slope)
+                    for i in 0..<n { o[i] = s[i] > 0 ? s[i] : a * s[i] }
+                case .elu(let alpha):
+                    let a = Scalar(alpha)
+                    for i in 0..<n { o[i] = s[i] > 0 ? s[i] : a * Scalar.expm1(s[i]) }
+                case .clamp(let low, let high):
+                    let lo = Scalar(low), hi = Scalar(high)
+                    for i in 0..<n { o[i] = Swift.min(Swift.max(s[i], lo), hi) }
+                case .addScalar(let c):
+                    let c = Scalar(c)
+                    for i in 0..<n { o[i] = s[i] + c }
+                case .multiplyScalar(let c):
+                    let c = Scalar(c)
+                    for i in 0..<n { o[i] = s[i] * c }
+                case .rsubScalar(let c):
+                    let c = Scalar(c)
+                    for i in 0..<n { o[i] = c - s[i] }
+                case .powScalar(let p):
+                    let e = Scalar(p)
+                    if p == 2 {
+                        for i in 0..<n { o[i] = s[i] * s[i] }
+                    } else if p == 1 {
+                        for i in 0..<n { o[i] = s[i] }
+                    } else {
+                        for i in 0..<n { o[i] = Scalar.pow(s[i], e) }
+                    }
+                case .geluExact:
+                    let r: Scalar = 1 / Scalar(2).squareRoot()
+                    for i in 0..<n { o[i] = 0.5 * s[i] * (1 + Scalar.erf(s[i] * r)) }
+                case .geluTanh:
+                    let c = Scalar((2 / Double.pi).squareRoot())
+                    for i in 0..<n {
+                        let x = s[i]
+                        o[i] = 0.5 * x * (1 + Scalar.tanh(c * (x + 0.044715 * x * x * x)))
+                    }
+                case .silu: for i in 0..<n { o[i] = s[i] * stableSigmoid(s[i]) }
+                case .reluDerivative: for i in 0..<n { o[i] = s[i] > 0 ? 1 : 0 }
+                case .leakyReluDerivative(let slope):
+                    let a = Scalar(slope)
+                    for i in 0..<n { o[i] = s[i] > 0 ? 1 : a }
+                case .eluDerivative(let alpha):
+                    let a = Scalar(alpha)
+                    for i in 0..<n { o[i] = s[i] > 0 ? 1 : a * Scalar.exp(s[i]) }
+                case .signDerivativeOfAbs:
+                    for i in 0..<n { o[i] = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0) }
+                case .geluExactDerivative:
+                    // d/dx [x Φ(x)] = Φ(x) + x φ(x)
+                    let r: Scalar = 1 / Scalar(2).squareRoot()
+                    let normalization = Scalar(1 / (2 * Double.pi).squareRoot())
+                    for i in 0..<n {
+                        let x = s[i]
+                        o[i] = 0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
+                    }
+                case .geluTanhDerivative:
+                    let c = Scalar((2 / Double.pi).squareRoot())
+                    for i in 0..<n {
+                        let x = s[i]
+                        let t = Scalar.tanh(c * (x + 0.044715 * x * x * x))
+                        o[i] = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+                    }
+                case .siluDerivative:
+                    for i in 0..<n {
+                        let sg = stableSigmoid(s[i])
+                        o[i] = sg * (1 + s[i] * (1 - sg))
+                    }
+                }
+            }
+            initialized = n
+        }
+    }
+
+    @inline(__always)
+    static func stableSigmoid<Scalar: TensorScalar>(_ x: Scalar) -> Scalar {
+        if x >= 0 {
+            return 1 / (1 + Scalar.exp(-x))
+        }
+        let e = Scalar.exp(x)
+        return e / (1 + e)
+    }
+
+    @inline(__always)
+    static func binary<Scalar: TensorScalar>(_ kernel: BinaryKernel, _ a: Scalar, _ b: Scalar) -> Scalar {
+        switch kernel {
+        case .add: return a + b
+        case .subtract: return a - b
+        case .multiply: return a * b
+        case .divide: return a / b
+        case .pow: return Scalar.pow(a, b)
+        case .maximum: return a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
+        case .minimum: return a.isNaN || b.isNaN ? .nan : Swift.min(a, b)
+        case .greater: return a > b ? 1 : 0
+        case .greaterEqual: return a >= b ? 1 : 0
+        case .less: return a < b ? 1 : 0
+        case .lessEqual: return a <= b ? 1 : 0
+        case .equal: return a == b ? 1 : 0
+        case .notEqual: return a != b ? 1 : 0
+        }
+    }
+
+    /// Applies `kernel` to contiguous operands with given strides (0 for a broadcast scalar).
+    @inline(__always)
+    static func loop<Scalar: TensorScalar>(
+        _ kernel: BinaryKernel, _ a: UnsafePointer<Scalar>, _ sa: Int, _ b: UnsafePointer<Scalar>, _ sb: Int,
+        _ o: UnsafeMutablePointer<Scalar>, _ n: Int
+    ) {
+        switch kernel {
+        case .add:
+            if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] + b[i] } }
+            else { for i in 0..<n { o[i] = a[i * sa] + b[i * sb] } }
+        case .subtract:
+            if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] - b[i] } }
+            else { for i in 0..<n { o[i] = a[i * sa] - b[i * sb] } }
+        case .multiply:
+            if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] * b[i] } }
+            else { for i in 0..<n { o[i] = a[i * sa] * b[i * sb] } }
+        case .divide:
+            if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] / b[i] } }
+            else { for i in 0..<n { o[i] = a[i * sa] / b[i * sb] } }
+        default:
+            for i in 0..<n { o[i] = binary(kernel, a[i * sa], b[i * sb]) }
+        }
+    }
+
+    /// Applies a binary kernel with NumPy broadcasting; `op` names the caller in error messages.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func apply<Scalar: TensorScalar>(_ kernel: BinaryKernel, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, op: String) -> Tensor<Scalar> {
+        let outShape = broadcastShape(a.shape, b.shape, op: op)
+        let n = outShape.reduce(1, *)
+        let scalars = [Scalar](unsafeUninitializedCapacity: n) { out, initialized in
+            a.scalars.withUnsafeBufferPointer { ab in
+                b.scalars.withUnsafeBufferPointer { bb in
+                    guard n > 0 else { return }
+                    let o = out.baseAddress!
+                    let pa = ab.baseAddress!, pb = bb.baseAddress!
+                    if a.shape == b.shape {
+                        loop(kernel, pa, 1, pb, 1, o, n)
+                    } else if b.count == 1 {
+                        loop(kernel, pa, 1, pb, 0, o, n)
+                    } else if a.count == 1 {
+                        loop(kernel, pa, 0, pb, 1, o, n)
+                    } else {
+                        let rank = outShape.count
+                        let sa = broadcastStrides(a.shape, to: outShape)
+                        let sb = broadcastStrides(b.shape, to: outShape)
+                        let inner = outShape[rank - 1]
+                        let outer = n / inner
+                        var index = [Int](repeating: 0, count: rank)
+                        var offA = 0, offB = 0
+                        for row in 0..<outer {
+                            loop(kernel, pa + offA, sa[rank - 1], pb + offB, sb[rank - 1], o + row * inner, inner)
+                            // advance the multi-index over the outer axes
+                            var axis = rank - 2
+                            while axis >= 0 {
+                                index[axis] += 1
+                                offA += sa[axis]
+                                offB += sb[axis]
+                                if index[axis] < outShape[axis] { break }
+                                offA -= sa[axis] * outShape[axis]
+                                offB -= sb[axis] * outShape[axis]
+                                index[axis] = 0
+                                axis -= 1
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = n
+        }
+        return Tensor(unchecked: outShape, scalars: scalars)
+    }
+}
+
+/// The NumPy broadcast of two shapes: right-aligned, each pair of sizes equal or one of them 1.
+func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
+    if a == b { return a }
+    let rank = max(a.count, b.count)
+    var result = [Int](repeating: 1, count: rank)
+    for i in 0..<rank {
+        let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+        let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+        if da == db || db == 1 {
+            result[i] = da
+        } else if da == 1 {
+            result[i] = db
+        } else {
+            shapeError(op, "shapes \(a) and \(b) cannot be broadcast: axis \(i - rank) has sizes \(da) and \(db) (sizes must be equal or one of them 1)")
+        }
+    }
+    return result
+}
+
+/// Strides that read a tensor of `shape` as if broadcast to `target` (0 on broadcast axes).
+func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
+    let own = Tensor<Double>.strides(of: shape)
+    let offset = target.count - shape.count
+    return (0..<target.count).map { i in
+        i < offset ? 0 : (shape[i - offset] == 1 && target[i] != 1 ? 0 : own[i - offset])
+    }
+}

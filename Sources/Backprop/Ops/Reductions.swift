@@ -1,0 +1,77 @@
+extension Variable {
+    /// The sum of all elements. Backward: ∂L/∂x = g broadcast to x's shape.
+    public func sum() -> Variable { sum(alongAxes: Array(0..<rank)) }
+
+    /// The sum over axes.
+    ///
+    /// Backward: ∂L/∂x = g (with the reduced axes restored as size 1) broadcast to x's shape.
+    public func sum(alongAxes axes: [Int], keepDims: Bool = false) -> Variable {
+        let resolved = Tensor<Scalar>.normalize(axes: axes, rank: rank, op: "sum")
+        let shape = self.shape
+        var kept = shape
+        for a in resolved { kept[a] = 1 }
+        return record("sum", value.sum(alongAxes: resolved, keepDims: keepDims)) { g in
+            Tensor(unchecked: kept, scalars: g.scalars).expanded(to: shape)
+        }
+    }
+
+    /// The mean of all elements. Backward: ∂L/∂x = g/n.
+    public func mean() -> Variable { mean(alongAxes: Array(0..<rank)) }
+
+    /// The mean over axes. Backward: ∂L/∂x = g/n broadcast to x's shape, n the reduced count.
+    public func mean(alongAxes axes: [Int], keepDims: Bool = false) -> Variable {
+        let resolved = Tensor<Scalar>.normalize(axes: axes, rank: rank, op: "mean")
+        let shape = self.shape
+        var kept = shape
+        for a in resolved { kept[a] = 1 }
+        let n = Scalar(resolved.reduce(1) { $0 * shape[$1] })
+        return record("mean", value.mean(alongAxes: resolved, keepDims: keepDims)) { g in
+            Tensor(unchecked: kept, scalars: g.scalars).expanded(to: shape) / n
+        }
+    }
+
+    /// The variance over axes, `Σ(x − μ)²/(n − correction)`.
+    ///
+    /// Backward: ∂L/∂x = g·2(x − μ)/(n − correction).
+    public func variance(alongAxes axes: [Int], correction: Int = 1, keepDims: Bool = false) -> Variable {
+        let resolved = Tensor<Scalar>.normalize(axes: axes, rank: rank, op: "variance")
+        let x = value
+        var kept = x.shape
+        for a in resolved { kept[a] = 1 }
+        let n = resolved.reduce(1) { $0 * x.shape[$1] }
+        let centered = x - x.mean(alongAxes: resolved, keepDims: true)
+        let y = x.variance(alongAxes: resolved, correction: correction, keepDims: keepDims)
+        let scale = 2 / Scalar(Swift.max(n - correction, 0))
+        return record("variance", y) { g in Tensor(unchecked: kept, scalars: g.scalars) * centered * scale }
+    }
+
+    /// The maximum along one axis.
+    ///
+    /// Backward: g flows to the first maximal element of each slice (the index `argmax` returns, as
+    /// PyTorch's `max(dim)`); other elements get zero.
+    public func max(alongAxis axis: Int, keepDims: Bool = false) -> Variable {
+        extremum(alongAxis: axis, keepDims: keepDims, maximum: true)
+    }
+
+    /// The minimum along one axis. Backward: g flows to the first minimal element of each slice.
+    public func min(alongAxis axis: Int, keepDims: Bool = false) -> Variable {
+        extremum(alongAxis: axis, keepDims: keepDims, maximum: false)
+    }
+
+    private func extremum(alongAxis axis: Int, keepDims: Bool, maximum: Bool) -> Variable {
+        let op = maximum ? "max" : "min"
+        let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: op)
+        guard rank > 0, shape[a] > 0 else { shapeError(op, "cannot reduce over an empty axis of shape \(shape)") }
+        let x = value
+        let (kept, indices) = Reduction.argExtremum(x, axis: a, maximum: maximum)
+        let outer = x.shape[..<a].reduce(1, *), size = x.shape[a], inner = x.shape[(a + 1)...].reduce(1, *)
+        var y = [Scalar](repeating: 0, count: indices.count)
+        for o in 0..<outer { for i in 0..<inner { y[o * inner + i] = x.scalars[(o * size + indices[o * inner + i]) * inner + i] } }
+        let outShape = keepDims ? kept : Tensor<Scalar>.removing([a], from: x.shape)
+        return record(op, Tensor(unchecked: outShape, scalars: y)) { g in
+            var dx = Tensor<Scalar>(zeros: x.shape)
+            for o in 0..<outer { for i in 0..<inner { dx.scalars[(o * size + indices[o * inner + i]) * inner + i] = g.scalars[o * inner + i] } }
+            return dx
+        }
+    }
+}

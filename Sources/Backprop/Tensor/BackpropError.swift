@@ -1,0 +1,26 @@
+/// A description of misuse: the operation, the values involved and the rule that was broken.
+///
+/// Operations on tensors and variables stop the program with this message (as Swift's own
+/// array subscript does), because a wrong shape is a programming error, never a recoverable
+/// condition. Loading files, which depends on data, throws typed errors instead.
+public struct BackpropError: Error, CustomStringConvertible, Sendable {
+    /// The operation that rejected its input, for example `"matmul"`.
+    public var operation: String
+    /// What was wrong, naming the values and the rule.
+    public var message: String
+
+    /// Creates an error for an operation.
+    public init(operation: String, message: String) {
+        self.operation = operation
+        self.message = message
+    }
+
+    /// `"operation: message"`.
+    public var description: String { "\(operation): \(message)" }
+}
+
+/// Stops with a message naming the operation, the values and the broken rule.
+@usableFromInline
+func shapeError(_ operation: String, _ message: String) -> Never {
+    fatalError(BackpropError(operation: operation, message: message).description)
+}

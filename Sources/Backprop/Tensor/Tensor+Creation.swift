@@ -1,0 +1,66 @@
+extension Tensor {
+    /// A tensor of the given shape filled with zeros.
+    public init(zeros shape: [Int]) {
+        Self.validate(shape: shape, op: "Tensor(zeros:)")
+        self.init(unchecked: shape, scalars: [Scalar](repeating: 0, count: shape.reduce(1, *)))
+    }
+
+    /// A tensor of the given shape filled with ones.
+    public init(ones shape: [Int]) {
+        self.init(repeating: 1, shape: shape)
+    }
+
+    /// A tensor of the given shape with every element equal to `value`.
+    public init(repeating value: Scalar, shape: [Int]) {
+        Self.validate(shape: shape, op: "Tensor(repeating:shape:)")
+        self.init(unchecked: shape, scalars: [Scalar](repeating: value, count: shape.reduce(1, *)))
+    }
+
+    /// A tensor with the same shape as `other`, filled with zeros.
+    public init(zerosLike other: Tensor) {
+        self.init(unchecked: other.shape, scalars: [Scalar](repeating: 0, count: other.count))
+    }
+
+    /// The values `start, start + step, …` below `end` (above it for a negative step), as a rank-1 tensor.
+    ///
+    /// - Parameters:
+    ///   - start: The first value.
+    ///   - end: The bound, excluded.
+    ///   - step: The increment; must not be zero.
+    public static func arange(from start: Scalar = 0, to end: Scalar, step: Scalar = 1) -> Tensor {
+        guard step != 0 else { shapeError("arange", "step must not be zero") }
+        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
+        return Tensor([Scalar]((0..<n).map { start + Scalar($0) * step }))
+    }
+
+    /// `count` evenly spaced values from `start` through `end` inclusive, as a rank-1 tensor.
+    public static func linspace(from start: Scalar, through end: Scalar, count: Int) -> Tensor {
+        guard count >= 0 else { shapeError("linspace", "count \(count) must be non-negative") }
+        if count == 1 { return Tensor([start]) }
+        let step = (end - start) / Scalar(Swift.max(count - 1, 1))
+        return Tensor((0..<count).map { i in i == count - 1 ? end : start + Scalar(i) * step })
+    }
+
+    /// The `n × n` identity matrix.
+    public static func identity(_ n: Int) -> Tensor {
+        guard n >= 0 else { shapeError("identity", "size \(n) must be non-negative") }
+        var result = Tensor(zeros: [n, n])
+        for i in 0..<n { result.scalars[i * n + i] = 1 }
+        return result
+    }
+
+    /// Uniform random values in `[lowerBound, upperBound)` drawn from a seeded generator.
+    public static func randomUniform(shape: [Int], in range: Range<Scalar> = 0..<1, using generator: inout SeededGenerator) -> Tensor {
+        validate(shape: shape, op: "randomUniform")
+        let width = Double(range.upperBound - range.lowerBound)
+        let low = Double(range.lowerBound)
+        return Tensor(unchecked: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(low + width * generator.nextUnit()) })
+    }
+
+    /// Normally distributed random values drawn from a seeded generator.
+    public static func randomNormal(shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout SeededGenerator) -> Tensor {
+        validate(shape: shape, op: "randomNormal")
+        let m = Double(mean), s = Double(standardDeviation)
+        return Tensor(unchecked: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(m + s * generator.nextNormal()) })
+    }
+}

@@ -1,0 +1,58 @@
+extension Tensor {
+    /// Matrix product with NumPy `matmul` semantics.
+    ///
+    /// - 1-D · 1-D: the dot product (rank 0).
+    /// - 2-D · 2-D: the matrix product.
+    /// - A 1-D operand is promoted to a matrix (a row on the left, a column on the right) and the
+    ///   added axis is removed from the result.
+    /// - Higher ranks: a stack of matrices; the batch axes (all but the last two) broadcast.
+    public func matmul(_ other: Tensor) -> Tensor {
+        Tensor.matmul(self, transposingFirst: false, other, transposingSecond: false, op: "matmul")
+    }
+
+    /// `op(a) · op(b)` with optional transposes of the last two axes, without materializing them twice.
+    static func matmul(_ a: Tensor, transposingFirst ta: Bool, _ b: Tensor, transposingSecond tb: Bool, op: String) -> Tensor {
+        guard a.rank >= 1 && b.rank >= 1 else {
+            shapeError(op, "operands must have rank ≥ 1, got shapes \(a.shape) and \(b.shape)")
+        }
+        let aShape = a.rank == 1 ? [1, a.shape[0]] : a.shape
+        let bShape = b.rank == 1 ? [b.shape[0], 1] : b.shape
+        let m = ta ? aShape[aShape.count - 1] : aShape[aShape.count - 2]
+        let k = ta ? aShape[aShape.count - 2] : aShape[aShape.count - 1]
+        let kb = tb ? bShape[bShape.count - 1] : bShape[bShape.count - 2]
+        let n = tb ? bShape[bShape.count - 2] : bShape[bShape.count - 1]
+        guard k == kb else {
+            shapeError(op, "shapes \(a.shape) and \(b.shape) are not aligned: the inner sizes \(k) and \(kb) differ (A's last axis must equal B's second-to-last)")
+        }
+        let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
+        let batch = broadcastShape(aBatch, bBatch, op: op)
+        let batchCount = batch.reduce(1, *)
+        let aStrides = broadcastStrides(aBatch, to: batch), bStrides = broadcastStrides(bBatch, to: batch)
+        let aMatrix = aShape[aShape.count - 2] * aShape[aShape.count - 1]
+        let bMatrix = bShape[bShape.count - 2] * bShape[bShape.count - 1]
+        var outShape = batch + [m, n]
+        let result = Tensor(shape: outShape) { out in
+            a.scalars.withUnsafeBufferPointer { pa in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    var index = [Int](repeating: 0, count: batch.count)
+                    for item in 0..<batchCount {
+                        var offA = 0, offB = 0
+                        var rest = item
+                        for axis in stride(from: batch.count - 1, through: 0, by: -1) {
+                            index[axis] = rest % batch[axis]
+                            rest /= batch[axis]
+                            offA += index[axis] * aStrides[axis]
+                            offB += index[axis] * bStrides[axis]
+                        }
+                        GEMM.multiply(pa.baseAddress! + offA * aMatrix, transposeA: ta,
+                                      pb.baseAddress! + offB * bMatrix, transposeB: tb,
+                                      m: m, n: n, k: k, into: out.baseAddress! + item * m * n, accumulate: false)
+                    }
+                }
+            }
+        }
+        if a.rank == 1 { outShape.remove(at: outShape.count - 2) }
+        if b.rank == 1 { outShape.removeLast() }
+        return Tensor(unchecked: outShape, scalars: result.scalars)
+    }
+}
