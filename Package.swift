@@ -12,6 +12,7 @@ let package = Package(
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"]),
+        .target(name: "ExampleSupport", path: "Examples/Support"),
     ],
     swiftLanguageModes: [.v6]
 )
