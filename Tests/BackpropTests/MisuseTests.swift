@@ -186,4 +186,49 @@ struct MisuseTests {
         }
         #expect(standardError(of: result).contains("dropout: probability 1.5 must be in [0, 1]"))
     }
+
+    @Test func backwardFromAConstantWithNoTape() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            Variable(Tensor<Double>(1)).backward()
+        }
+        #expect(standardError(of: result).contains("backward: this variable is a constant with no tape"))
+    }
+
+    // MARK: - Anomaly detection
+
+    @Test func anomalyDetectionNamesTheForwardOperation() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let tape = Tape<Double>()
+            let x = tape.variable(Tensor([1, -1]))
+            withAnomalyDetection {
+                _ = (x * 2).log()
+            }
+        }
+        let text = standardError(of: result)
+        #expect(text.contains("anomaly detected: log (tape record 2)"), "\(text)")
+        #expect(text.contains("MisuseTests.swift"), "the call site is named: \(text)")
+        #expect(text.contains("produced nan at flat index 1 of its output of shape [2]"), "\(text)")
+    }
+
+    @Test func anomalyDetectionNamesTheBackwardRule() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let tape = Tape<Double>()
+            let x = tape.variable(Tensor([4, 0]))
+            withAnomalyDetection {
+                x.sqrt().sum().backward()
+            }
+        }
+        let text = standardError(of: result)
+        #expect(text.contains("anomaly detected: backward of sqrt (tape record 1)"), "\(text)")
+        #expect(text.contains("produced inf at flat index 1 of the gradient for input 0, of shape [2]"), "\(text)")
+    }
+
+    @Test func withoutAnomalyDetectionNonFiniteValuesFlowThrough() {
+        let tape = Tape<Double>()
+        let x = tape.variable(Tensor([4, 0]))
+        #expect(!AnomalyDetection.isEnabled)
+        let g = tape.gradients(of: x.sqrt().sum(), withRespectTo: [x])[0]
+        #expect(g.scalars[0] == 0.25)
+        #expect(g.scalars[1] == .infinity)
+    }
 }

@@ -141,6 +141,20 @@ struct TapeTests {
         #expect(x.grad == Tensor([20, 400]))
     }
 
+    @Test func repeatedInputsEachGetTheGradient() {
+        let tape = Tape<Double>()
+        let x = tape.variable(Tensor([2]))
+        let g = tape.gradients(of: (x * x).sum(), withRespectTo: [x, x])
+        #expect(g == [Tensor([4]), Tensor([4])])
+    }
+
+    @Test func sweepingFromAConstantGivesZeroGradients() {
+        let tape = Tape<Double>()
+        let x = tape.variable(Tensor([1, 2]))
+        let c = tape.constant(Tensor(3))
+        #expect(tape.gradients(of: c, withRespectTo: [x]) == [Tensor(zeros: [2])])
+    }
+
     // MARK: - retainGraph
 
     @Test func retainGraphAllowsRepeatedSweeps() {

@@ -229,6 +229,32 @@ struct TensorTests {
         #expect(x.argmax(alongAxis: 1) == [1, 0, 0, 1])
     }
 
+    @Test func reductionsPropagateNaN() {
+        let x = tensor([2, 3], [1, .nan, 3, 4, 5, 6])
+        #expect(x.max().scalar.isNaN)
+        #expect(x.min().scalar.isNaN)
+        let rows = x.max(alongAxes: [1])
+        #expect(rows.scalars[0].isNaN && rows.scalars[1] == 6)
+        #expect(x.sum(alongAxes: [0]).scalars.map(\.isNaN) == [false, true, false])
+        #expect(Tensor<Double>([1, .nan]).maximum(Tensor([0, 0])).scalars[1].isNaN)
+        #expect(Tensor<Double>([.nan, 1]).minimum(Tensor(0)).scalars[0].isNaN)
+    }
+
+    @Test func singlePrecisionSumsAccumulateInDouble() {
+        // 10⁵ · Float(0.1) = 10000.000149…; a Float running sum drifts by whole units, a Double one
+        // rounds to the nearest Float of the exact sum.
+        let x = Tensor<Float>(repeating: 0.1, shape: [100_000])
+        #expect(Swift.abs(x.sum().scalar - 10_000) < 0.01)
+        #expect(Swift.abs(x.mean().scalar - 0.1) < 1e-7)
+    }
+
+    @Test func reductionsOverEmptyAxes() {
+        let empty = Tensor<Double>(zeros: [2, 0])
+        #expect(empty.sum(alongAxes: [1]) == Tensor([0, 0]))
+        #expect(empty.mean(alongAxes: [1]).scalars.allSatisfy { $0.isNaN })
+        #expect(Tensor<Double>(zeros: [0, 3]).sum(alongAxes: [1]).shape == [0])
+    }
+
     // MARK: - Shape operations
 
     @Test func reshapeInfersOneSize() {
@@ -337,6 +363,15 @@ struct TensorTests {
         #expect(Tensor<Double>([.nan, .infinity, -.infinity]).description == "[nan, inf, -inf]")
         #expect(Tensor<Double>(zeros: [0]).description == "[]")
         #expect(Tensor<Float>([1, 2]).debugDescription == "Tensor<Float> [2]\n[1., 2.]")
+    }
+
+    @Test func descriptionOfHigherRanksNestsTheRows() {
+        let x = Tensor<Double>(shape: [2, 2, 2], scalars: [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(x.description == "[[[1., 2.],\n  [3., 4.]],\n [[5., 6.],\n  [7., 8.]]]")
+        let v = Tape<Double>().variable(Tensor([1.5]))
+        #expect(v.description == "Variable([1.5], requiresGradient)")
+        #expect(Variable(Tensor<Double>([1.5])).description == "Variable([1.5])")
+        #expect(Tensor<Double>([1e-7, 2.5e8]).description == "[1e-07, 250000000.]")
     }
 
     @Test func descriptionOfALargeTensorIsTruncated() {
