@@ -29,6 +29,13 @@ func expectClose(_ actual: [Double], _ expected: [Double], tolerance: Double = 1
     expectClose(Tensor(actual), Tensor(expected), tolerance: tolerance, comment, sourceLocation: sourceLocation)
 }
 
+/// Expects two numbers to agree to a relative tolerance.
+func expectClose(_ actual: Double, _ expected: Double, relativeTolerance: Double,
+                 sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    #expect(Swift.abs(actual - expected) <= relativeTolerance * Swift.abs(expected),
+            "got \(actual), expected \(expected)", sourceLocation: sourceLocation)
+}
+
 /// Shorthand for a `Double` tensor of a shape and row-major values.
 func tensor(_ shape: [Int], _ scalars: [Double]) -> Tensor<Double> {
     Tensor(shape: shape, scalars: scalars)

@@ -1,5 +1,8 @@
 import Backprop
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Op gradients")
 struct OpGradientTests {
@@ -153,7 +156,7 @@ struct OpGradientTests {
         let g = tape.gradients(of: x.logSumExp(alongAxes: [0]), withRespectTo: [x])[0]
         #expect(g.isFinite)
         expectClose(g.scalars.reduce(0, +), 1, relativeTolerance: 1e-12)
-        expectClose(g.scalars[2] / g.scalars[1], Double.exp(1), relativeTolerance: 1e-12)
+        expectClose(g.scalars[2] / g.scalars[1], Glibc.exp(1), relativeTolerance: 1e-12)
     }
 
     @Test func reluAndClampPassGradientOnlyInside() {
@@ -167,7 +170,7 @@ struct OpGradientTests {
         let tape = Tape<Double>()
         let x = tape.variable(Tensor([0, 0.5]))
         let g = tape.gradients(of: x.tanh().sum(), withRespectTo: [x])[0]
-        let t = Double.tanh(0.5)
+        let t = Glibc.tanh(0.5)
         expectClose(g, Tensor([1, 1 - t * t]), tolerance: 1e-15)
     }
 }

@@ -302,10 +302,3 @@ struct OpValueTests {
         expectClose(y.value, Tensor(Glibc.exp(1) + Glibc.exp(4)), tolerance: 1e-15)
     }
 }
-
-/// Expects two numbers to agree to a relative tolerance.
-func expectClose(_ actual: Double, _ expected: Double, relativeTolerance: Double,
-                 sourceLocation: Testing.SourceLocation = #_sourceLocation) {
-    #expect(Swift.abs(actual - expected) <= relativeTolerance * Swift.abs(expected),
-            "got \(actual), expected \(expected)", sourceLocation: sourceLocation)
-}
