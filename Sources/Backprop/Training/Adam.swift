@@ -8,7 +8,9 @@
 /// v̂ ← max(v̂, v) if amsgrad
 /// θ ← θ − (γ/(1 − β₁ᵗ)) · m / (√(v or v̂)/√(1 − β₂ᵗ) + ε)
 /// ```
-/// ε is added outside the square root, after the bias correction of the second moment.
+/// ε is added outside the square root, after the bias correction of the second moment. The moment
+/// updates use fused multiply-adds like PyTorch's vectorized CPU kernels (`lerp`, `addcmul`), so Float
+/// results agree with `torch.optim` to the last bit or within one ulp.
 struct AdamMoments<Scalar: TensorScalar> {
     var step = 0
     var firstMoment: Tensor<Scalar>
@@ -25,11 +27,12 @@ struct AdamMoments<Scalar: TensorScalar> {
     mutating func update(_ theta: [Scalar], gradient g: [Scalar], learningRate: Double,
                          betas: (Double, Double), epsilon: Double) -> [Scalar] {
         step += 1
-        let (beta1, beta2) = (Scalar(betas.0), Scalar(betas.1))
+        // Coefficients are formed in Double and rounded once, as PyTorch passes Python floats.
+        let (oneMinusBeta1, beta2, oneMinusBeta2) = (Scalar(1 - betas.0), Scalar(betas.1), Scalar(1 - betas.1))
         var m = firstMoment.scalars, v = secondMoment.scalars
         for k in g.indices {
-            m[k] += (1 - beta1) * (g[k] - m[k])
-            v[k] = v[k] * beta2 + (1 - beta2) * g[k] * g[k]
+            m[k] = m[k].addingProduct(oneMinusBeta1, g[k] - m[k])
+            v[k] = (v[k] * beta2).addingProduct(oneMinusBeta2 * g[k], g[k])
         }
         firstMoment.scalars = m
         secondMoment.scalars = v
@@ -47,7 +50,7 @@ struct AdamMoments<Scalar: TensorScalar> {
         var updated = theta
         for k in updated.indices {
             let denominator = v[k].squareRoot() / biasCorrection2Sqrt + eps
-            updated[k] -= stepSize * (m[k] / denominator)
+            updated[k] -= stepSize * m[k] / denominator   // (γ′·m)/denominator, the order of addcdiv
         }
         return updated
     }
@@ -87,7 +90,7 @@ struct AdamCore<Scalar: TensorScalar> {
             }
             if l2 != 0 {
                 let lambda = Scalar(l2)
-                for k in g.indices { g[k] += lambda * theta[k] }
+                for k in g.indices { g[k] = g[k].addingProduct(lambda, theta[k]) }
             }
             var state = moments[index] ?? AdamMoments(shape: parameter.shape, amsgrad: amsgrad)
             parameter.value.scalars = state.update(theta, gradient: g, learningRate: learningRate, betas: betas, epsilon: epsilon)

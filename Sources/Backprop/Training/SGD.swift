@@ -55,32 +55,35 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
     }
 
     /// Applies one update to every parameter with a gradient.
+    ///
+    /// The `a + αb` terms use fused multiply-adds, as PyTorch's vectorized CPU kernels do, so that
+    /// Float results agree with `torch.optim.SGD` bit for bit.
     public func step() {
         stepCount += 1
-        let (lr, mu, tau, lambda) = (Scalar(learningRate), Scalar(momentum), Scalar(dampening), Scalar(weightDecay))
+        let (lr, mu, oneMinusTau, lambda) = (Scalar(learningRate), Scalar(momentum), Scalar(1 - dampening), Scalar(weightDecay))
         for (index, parameter) in parameters.enumerated() {
             guard var g = parameter.grad?.scalars else { continue }
             let theta = parameter.value.scalars
             if weightDecay != 0 {
-                for k in g.indices { g[k] += lambda * theta[k] }
+                for k in g.indices { g[k] = g[k].addingProduct(lambda, theta[k]) }
             }
             if momentum != 0 {
                 var buffer: [Scalar]
                 if let existing = momentumBuffers[index]?.scalars {
                     buffer = existing
-                    for k in buffer.indices { buffer[k] = mu * buffer[k] + (1 - tau) * g[k] }
+                    for k in buffer.indices { buffer[k] = (mu * buffer[k]).addingProduct(oneMinusTau, g[k]) }
                 } else {
                     buffer = g
                 }
                 momentumBuffers[index] = Tensor(shape: parameter.shape, scalars: buffer)
                 if nesterov {
-                    for k in g.indices { g[k] += mu * buffer[k] }
+                    for k in g.indices { g[k] = g[k].addingProduct(mu, buffer[k]) }
                 } else {
                     g = buffer
                 }
             }
             var updated = theta
-            for k in updated.indices { updated[k] -= lr * g[k] }
+            for k in updated.indices { updated[k] = updated[k].addingProduct(-lr, g[k]) }
             parameter.value.scalars = updated
         }
     }
