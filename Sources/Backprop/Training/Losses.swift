@@ -83,12 +83,13 @@ private struct ClassLayout {
     }
 }
 
-/// The weight each sample's loss gets in the reduction: `1/count` of kept samples for the mean (NaN
-/// count 0 gives a NaN loss, as PyTorch), 1 for sum and none.
+/// The weight of each kept sample's gradient: `1/kept` for the mean, 1 for sum and none. With no
+/// kept sample there is no gradient to scale (the mean loss itself is 0/0 = NaN, as in PyTorch).
 private func reductionScale<Scalar: TensorScalar>(_ reduction: LossReduction, kept: Int) -> Scalar {
     reduction == .mean ? 1 / Scalar(kept) : 1
 }
 
+/// Sums, averages over `kept`, or reshapes per-sample losses.
 private func reduce<Scalar: TensorScalar>(_ losses: [Scalar], shape: [Int], reduction: LossReduction, kept: Int) -> Tensor<Scalar> {
     switch reduction {
     case .none: return Tensor(shape: shape, scalars: losses)
