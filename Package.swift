@@ -11,7 +11,7 @@ let package = Package(
         .target(name: "Backprop"),
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
-        .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"]),
+        .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),
     ],
     swiftLanguageModes: [.v6]

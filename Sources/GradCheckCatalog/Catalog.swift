@@ -8,7 +8,7 @@ public enum Catalog {
     /// Every case, in a stable order.
     public static var all: [GradCheckCase] {
         arithmeticCases + mathCases + activationCases + softmaxCases + reductionCases
-            + linearAlgebraCases + shapeCases + indexingCases + compositeCases
+            + linearAlgebraCases + shapeCases + indexingCases + compositeCases + lossCases
     }
 
     /// The cases whose name contains `filter` (all when it is empty).

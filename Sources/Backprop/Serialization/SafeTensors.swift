@@ -1,0 +1,356 @@
+import Foundation
+
+/// The element types of the safetensors format.
+///
+/// All are recognized when reading; `F32` and `F64` load into `Tensor<Float>` and `Tensor<Double>`,
+/// and `F16`/`BF16` load (widened) into `Tensor<Float>`.
+public enum SafeTensorsDType: String, Sendable, CaseIterable {
+    case bool = "BOOL", uint8 = "U8", int8 = "I8", float8E4M3 = "F8_E4M3", float8E5M2 = "F8_E5M2"
+    case int16 = "I16", uint16 = "U16", float16 = "F16", bfloat16 = "BF16"
+    case int32 = "I32", uint32 = "U32", float32 = "F32"
+    case int64 = "I64", uint64 = "U64", float64 = "F64"
+
+    /// Bytes per element.
+    public var byteSize: Int {
+        switch self {
+        case .bool, .uint8, .int8, .float8E4M3, .float8E5M2: return 1
+        case .int16, .uint16, .float16, .bfloat16: return 2
+        case .int32, .uint32, .float32: return 4
+        case .int64, .uint64, .float64: return 8
+        }
+    }
+}
+
+/// One tensor of a safetensors file: dtype, shape and little-endian bytes.
+public struct SafeTensorsEntry: Sendable, Equatable {
+    /// The element type.
+    public let dtype: SafeTensorsDType
+    /// The shape.
+    public let shape: [Int]
+    /// The elements, little-endian, row-major.
+    public let bytes: [UInt8]
+
+    init(dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8]) {
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    /// Encodes a tensor as `F32` or `F64`.
+    public init<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) {
+        shape = tensor.shape
+        if Scalar.self == Double.self {
+            dtype = .float64
+            bytes = tensor.scalars.withUnsafeBufferPointer { buffer in
+                var out = [UInt8](repeating: 0, count: buffer.count * 8)
+                for (i, x) in buffer.enumerated() {
+                    let bits = Double(x).bitPattern
+                    for b in 0..<8 { out[i * 8 + b] = UInt8(truncatingIfNeeded: bits >> (8 * b)) }
+                }
+                return out
+            }
+        } else {
+            dtype = .float32
+            bytes = tensor.scalars.withUnsafeBufferPointer { buffer in
+                var out = [UInt8](repeating: 0, count: buffer.count * 4)
+                for (i, x) in buffer.enumerated() {
+                    let bits = Float(x).bitPattern
+                    for b in 0..<4 { out[i * 4 + b] = UInt8(truncatingIfNeeded: bits >> (8 * b)) }
+                }
+                return out
+            }
+        }
+    }
+
+    /// Decodes the entry as a tensor of `Scalar`.
+    ///
+    /// - Throws: `SafeTensorsError.wrongDType` unless the dtype is `Scalar`'s (`F16` and `BF16` also
+    ///   decode into `Float`).
+    public func tensor<Scalar: TensorScalar>(as type: Scalar.Type = Scalar.self, name: String = "") throws(SafeTensorsError) -> Tensor<Scalar> {
+        let count = bytes.count / dtype.byteSize
+        func word(_ i: Int, _ size: Int) -> UInt64 {
+            var bits: UInt64 = 0
+            for b in 0..<size { bits |= UInt64(bytes[i * size + b]) << (8 * b) }
+            return bits
+        }
+        let scalars: [Scalar]
+        switch (dtype, Scalar.self == Double.self) {
+        case (.float64, true): scalars = (0..<count).map { Scalar(Double(bitPattern: word($0, 8))) }
+        case (.float32, false): scalars = (0..<count).map { Scalar(Float(bitPattern: UInt32(word($0, 4)))) }
+        case (.bfloat16, false): scalars = (0..<count).map { Scalar(Float(bitPattern: UInt32(word($0, 2)) << 16)) }
+        case (.float16, false): scalars = (0..<count).map { Scalar(floatFromHalf(UInt16(word($0, 2)))) }
+        default: throw .wrongDType(tensor: name, expected: Scalar.dtypeName, found: dtype.rawValue)
+        }
+        return Tensor(shape: shape, scalars: scalars)
+    }
+}
+
+/// IEEE 754 binary16 to Float (exact: every half is a float), including subnormals, ∞ and NaN.
+private func floatFromHalf(_ h: UInt16) -> Float {
+    let sign: Float = h & 0x8000 != 0 ? -1 : 1
+    let exponent = Int((h >> 10) & 0x1F)
+    let fraction = Float(h & 0x3FF)
+    switch exponent {
+    case 0: return sign * fraction * 0x1p-24
+    case 31: return fraction == 0 ? sign * .infinity : .nan
+    default: return sign * (1 + fraction / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
+    }
+}
+
+/// The contents of a safetensors file: named tensors and an optional string-to-string metadata map.
+///
+/// The layout (as Hugging Face's reference implementation): an 8-byte little-endian header length N,
+/// N bytes of JSON `{"__metadata__": {…}, "name": {"dtype": "F32", "shape": [2, 3],
+/// "data_offsets": [begin, end]}, …}` padded with spaces to a multiple of 8, then the data buffer.
+/// Writing orders tensors by decreasing element size, then by name, so every tensor is aligned to its
+/// element size; reading accepts any order but requires the byte ranges to tile the buffer exactly.
+///
+/// ```swift
+/// try SafeTensorsFile(tensors: ["layer.weight": SafeTensorsEntry(w)]).write(toPath: "model.safetensors")
+/// let file = try SafeTensorsFile(contentsOfPath: "model.safetensors")
+/// let w: Tensor<Float> = try file.tensor(named: "layer.weight")
+/// ```
+public struct SafeTensorsFile: Sendable, Equatable {
+    /// The largest header accepted, as the reference implementation (100 MB).
+    public static let maximumHeaderLength = 100_000_000
+
+    /// The tensors by name.
+    public var tensors: [String: SafeTensorsEntry]
+    /// Free-form string metadata (`__metadata__`).
+    public var metadata: [String: String]
+
+    /// Creates a file's contents in memory.
+    public init(tensors: [String: SafeTensorsEntry] = [:], metadata: [String: String] = [:]) {
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    /// Creates a file's contents from tensors of one scalar type.
+    public init<Scalar: TensorScalar>(_ tensors: [String: Tensor<Scalar>], metadata: [String: String] = [:]) {
+        self.init(tensors: tensors.mapValues { SafeTensorsEntry($0) }, metadata: metadata)
+    }
+
+    /// The tensor named `name`, decoded as `Scalar`.
+    ///
+    /// - Throws: `.missingTensor` or `.wrongDType`.
+    public func tensor<Scalar: TensorScalar>(named name: String, as type: Scalar.Type = Scalar.self) throws(SafeTensorsError) -> Tensor<Scalar> {
+        guard let entry = tensors[name] else { throw .missingTensor(name: name) }
+        return try entry.tensor(as: Scalar.self, name: name)
+    }
+
+    /// Every tensor, decoded as `Scalar` (throws if any has another dtype).
+    public func allTensors<Scalar: TensorScalar>(as type: Scalar.Type = Scalar.self) throws(SafeTensorsError) -> [String: Tensor<Scalar>] {
+        var result: [String: Tensor<Scalar>] = [:]
+        for name in tensors.keys.sorted() { result[name] = try tensor(named: name, as: Scalar.self) }
+        return result
+    }
+
+    /// Decodes the tensors for `expectedShapes`, checking that every name is present with that shape
+    /// and `Scalar`'s dtype, and (unless `allowingUnexpected`) that the file holds no other tensor.
+    ///
+    /// Nothing is returned unless everything checks out, so callers can assign all or nothing.
+    public func tensors<Scalar: TensorScalar>(matching expectedShapes: [String: [Int]], as type: Scalar.Type = Scalar.self,
+                                              allowingUnexpected: Bool = false) throws(SafeTensorsError) -> [String: Tensor<Scalar>] {
+        var result: [String: Tensor<Scalar>] = [:]
+        for name in expectedShapes.keys.sorted() {
+            guard let entry = tensors[name] else { throw .missingTensor(name: name) }
+            guard entry.shape == expectedShapes[name]! else {
+                throw .shapeMismatch(tensor: name, expected: expectedShapes[name]!, found: entry.shape)
+            }
+            result[name] = try entry.tensor(as: Scalar.self, name: name)
+        }
+        if !allowingUnexpected, let extra = tensors.keys.sorted().first(where: { expectedShapes[$0] == nil }) {
+            throw .unexpectedTensor(name: extra)
+        }
+        return result
+    }
+
+    /// Loads named parameters (and buffers held as parameters) all at once: every tensor is validated
+    /// (presence, shape, dtype, and no unexpected names unless `allowingUnexpected`) before any
+    /// parameter changes, so a bad file never half-loads a model.
+    public func load<Scalar: TensorScalar>(into parameters: [String: Parameter<Scalar>], allowingUnexpected: Bool = false) throws(SafeTensorsError) {
+        let values = try tensors(matching: parameters.mapValues(\.shape), as: Scalar.self, allowingUnexpected: allowingUnexpected)
+        for (name, parameter) in parameters { parameter.value = values[name]! }
+    }
+
+    // MARK: Encoding
+
+    /// The file's bytes.
+    public func serialized() throws(SafeTensorsError) -> [UInt8] {
+        for name in tensors.keys where name.isEmpty || name == "__metadata__" { throw .invalidName(name) }
+        let ordered = tensors.sorted { a, b in
+            a.value.dtype.byteSize != b.value.dtype.byteSize ? a.value.dtype.byteSize > b.value.dtype.byteSize : a.key < b.key
+        }
+        var members: [(key: String, value: JSONValue)] = []
+        if !metadata.isEmpty {
+            members.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+        }
+        var offset = 0
+        for (name, entry) in ordered {
+            members.append((name, .object([
+                ("dtype", .string(entry.dtype.rawValue)),
+                ("shape", .array(entry.shape.map { .integer($0) })),
+                ("data_offsets", .array([.integer(offset), .integer(offset + entry.bytes.count)])),
+            ])))
+            offset += entry.bytes.count
+        }
+        var header = Array(JSONPrinter.print(.object(members)).utf8)
+        header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
+        var out = [UInt8]()
+        out.reserveCapacity(8 + header.count + offset)
+        let length = UInt64(header.count)
+        for b in 0..<8 { out.append(UInt8(truncatingIfNeeded: length >> (8 * b))) }
+        out += header
+        for (_, entry) in ordered { out += entry.bytes }
+        return out
+    }
+
+    /// Writes the file atomically: to a temporary file in the same directory, flushed to disk, then
+    /// renamed over `path`, so readers see the old file or the new one, never a partial one.
+    public func write(toPath path: String) throws(SafeTensorsError) {
+        let bytes = try serialized()
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent()
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            try Data(bytes).write(to: temporary)
+            let handle = try FileHandle(forUpdating: temporary)
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw .unwritableFile(path: path, reason: "\(error)")
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temporary)
+            throw .unwritableFile(path: path, reason: "rename failed: \(reason)")
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Reads and validates a file.
+    ///
+    /// The header length is checked against the file's size before anything is allocated for it.
+    public init(contentsOfPath path: String) throws(SafeTensorsError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .unreadableFile(path: path, reason: "no such file or permission denied")
+        }
+        defer { try? handle.close() }
+        let bytes: [UInt8]
+        do {
+            let size = Int(try handle.seekToEnd())
+            try handle.seek(toOffset: 0)
+            let prefix = [UInt8](try handle.read(upToCount: 8) ?? Data())
+            _ = try Self.headerLength(prefix, totalSize: size)
+            bytes = prefix + [UInt8](try handle.readToEnd() ?? Data())
+        } catch let error as SafeTensorsError {
+            throw error
+        } catch {
+            throw .unreadableFile(path: path, reason: "\(error)")
+        }
+        try self.init(bytes: bytes)
+    }
+
+    /// Checks the 8-byte header length against the limit and the bytes available.
+    private static func headerLength(_ prefix: [UInt8], totalSize: Int) throws(SafeTensorsError) -> Int {
+        guard prefix.count >= 8, totalSize >= 8 else { throw .truncated(size: totalSize) }
+        var length: UInt64 = 0
+        for b in 0..<8 { length |= UInt64(prefix[b]) << (8 * b) }
+        guard length <= UInt64(maximumHeaderLength) else { throw .headerTooLarge(length: length, limit: maximumHeaderLength) }
+        guard length <= UInt64(totalSize - 8) else { throw .headerExceedsFile(length: length, available: totalSize - 8) }
+        return Int(length)
+    }
+
+    /// Parses and validates a file's bytes.
+    public init(bytes: [UInt8]) throws(SafeTensorsError) {
+        let headerLength = try Self.headerLength(Array(bytes.prefix(8)), totalSize: bytes.count)
+        let headerBytes = Array(bytes[8..<(8 + headerLength)])
+        guard headerBytes.first == UInt8(ascii: "{") else { throw .invalidHeaderStart }
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(headerBytes)
+        } catch {
+            throw .invalidJSON(offset: error.offset, reason: error.reason)
+        }
+        guard case .object(let members) = json else { throw .headerNotAnObject(found: json.kind) }
+
+        let dataStart = 8 + headerLength
+        let bufferSize = bytes.count - dataStart
+        var metadata: [String: String] = [:]
+        var layout: [(name: String, dtype: SafeTensorsDType, shape: [Int], begin: Int, end: Int)] = []
+        for (name, value) in members {
+            if name == "__metadata__" {
+                guard case .object(let pairs) = value else { throw .invalidMetadata(reason: "expected an object, found \(value.kind)") }
+                for (key, item) in pairs {
+                    guard case .string(let text) = item else { throw .invalidMetadata(reason: "value of '\(key)' is \(item.kind), not a string") }
+                    metadata[key] = text
+                }
+                continue
+            }
+            guard case .object(let fields) = value else {
+                throw .invalidField(tensor: name, field: "(entry)", reason: "expected an object, found \(value.kind)")
+            }
+            func field(_ key: String) throws(SafeTensorsError) -> JSONValue {
+                guard let found = fields.first(where: { $0.key == key }) else { throw .missingField(tensor: name, field: key) }
+                return found.value
+            }
+            func integers(_ key: String) throws(SafeTensorsError) -> [Int] {
+                guard case .array(let items) = try field(key) else {
+                    throw .invalidField(tensor: name, field: key, reason: "expected an array of non-negative integers")
+                }
+                var result: [Int] = []
+                for item in items {
+                    guard case .integer(let n) = item, n >= 0 else {
+                        throw .invalidField(tensor: name, field: key, reason: "expected non-negative integers, found \(item)")
+                    }
+                    result.append(n)
+                }
+                return result
+            }
+            guard case .string(let dtypeName) = try field("dtype") else {
+                throw .invalidField(tensor: name, field: "dtype", reason: "expected a string")
+            }
+            guard let dtype = SafeTensorsDType(rawValue: dtypeName) else { throw .unknownDType(tensor: name, dtype: dtypeName) }
+            let shape = try integers("shape")
+            let offsets = try integers("data_offsets")
+            guard offsets.count == 2 else {
+                throw .invalidField(tensor: name, field: "data_offsets", reason: "expected [begin, end], found \(offsets.count) numbers")
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard end >= begin else { throw .invalidOffsets(tensor: name, begin: begin, end: end) }
+            guard end <= bufferSize else { throw .offsetsOutOfBounds(tensor: name, end: end, bufferSize: bufferSize) }
+            var elements = 1
+            for size in shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: size)
+                guard !overflow else { throw .shapeOverflow(tensor: name, shape: shape) }
+                elements = product
+            }
+            let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+            guard !overflow else { throw .shapeOverflow(tensor: name, shape: shape) }
+            guard byteCount == end - begin else {
+                throw .sizeMismatch(tensor: name, dtype: dtype.rawValue, shape: shape, expectedBytes: byteCount, actualBytes: end - begin)
+            }
+            layout.append((name, dtype, shape, begin, end))
+        }
+
+        layout.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        var cursor = 0
+        var previous = ""
+        for item in layout {
+            if item.begin < cursor { throw .overlappingOffsets(tensor: item.name, other: previous) }
+            if item.begin > cursor { throw .gapBeforeTensor(tensor: item.name, expectedBegin: cursor, begin: item.begin) }
+            cursor = item.end
+            previous = item.name
+        }
+        guard cursor == bufferSize else { throw .trailingBytes(dataEnd: cursor, bufferSize: bufferSize) }
+
+        var tensors: [String: SafeTensorsEntry] = [:]
+        for item in layout {
+            let bytes = Array(bytes[(dataStart + item.begin)..<(dataStart + item.end)])
+            tensors[item.name] = SafeTensorsEntry(dtype: item.dtype, shape: item.shape, bytes: bytes)
+        }
+        self.init(tensors: tensors, metadata: metadata)
+    }
+}
