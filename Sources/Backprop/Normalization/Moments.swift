@@ -53,6 +53,9 @@ struct NormalizationStatistics: Sendable {
     var reciprocalStd: [Double]
     /// The sum of squared deviations Σ(x − μ)² per set, for the unbiased running-variance update.
     var sumOfSquares: [Double]
+    /// A per-set factor on the `x̂·mean(g·dy·x̂)` term of dx when the scale is not `1/√(σ²_b + ε)`
+    /// (the Annotated-Transformer LayerNorm); `nil` means 1.
+    var coupling: [Double]? = nil
 }
 
 enum NormalizationKernels {
@@ -144,7 +147,7 @@ enum NormalizationKernels {
     @_specialize(where Scalar == Double)
     static func normalizeBackward<Scalar: TensorScalar>(
         _ x: UnsafeBufferPointer<Scalar>, gradient dy: UnsafeBufferPointer<Scalar>, layout: NormalizationLayout,
-        mean: [Double], reciprocalStd: [Double], dependence: StatisticsDependence, coefficient: Double,
+        mean: [Double], reciprocalStd: [Double], coupling: [Double]?, dependence: StatisticsDependence, coefficient: Double,
         weight: UnsafeBufferPointer<Scalar>?,
         inputGradient dx: UnsafeMutableBufferPointer<Scalar>?,
         weightGradient dWeight: UnsafeMutableBufferPointer<Double>?,
@@ -189,6 +192,7 @@ enum NormalizationKernels {
             case .uncentered: (meanGDy, meanGDyXhat) = (0, sumGDyXhat / n)
             case .constant: (meanGDy, meanGDyXhat) = (0, 0)
             }
+            let couplingFactor = coupling?[s] ?? 1
             for o in 0..<outer {
                 var index = o * setStride + s * inner
                 for b in 0..<blocks {
@@ -196,7 +200,7 @@ enum NormalizationKernels {
                     let g = weight.map { coefficient * Double($0[a]) } ?? coefficient
                     for _ in 0..<layout.innerPerAffine {
                         let xhat = (Double(x[index]) - mu) * r
-                        let value = r * (g * Double(dy[index]) - meanGDy - xhat * meanGDyXhat)
+                        let value = r * (g * Double(dy[index]) - meanGDy - xhat * meanGDyXhat * couplingFactor)
                         dx[index] = Scalar(Double(dx[index]) + value)
                         index += 1
                     }
@@ -261,7 +265,8 @@ enum FusedNormalization {
                                 for (t, term) in terms.enumerated() {
                                     NormalizationKernels.normalizeBackward(
                                         xs, gradient: dys, layout: term.layout, mean: term.statistics.mean,
-                                        reciprocalStd: term.statistics.reciprocalStd, dependence: term.dependence,
+                                        reciprocalStd: term.statistics.reciprocalStd,
+                                        coupling: term.statistics.coupling, dependence: term.dependence,
                                         coefficient: term.coefficient, weight: w,
                                         inputGradient: needX ? dxs : nil,
                                         weightGradient: needWeight ? dws : nil,
@@ -300,4 +305,37 @@ extension DifferentiableOperation {
         }
         return (variable, saved)
     }
+}
+
+/// What a fused normalization op keeps for backward: the input, the per-set statistics of each term
+/// (mean and reciprocal std, not a graph of primitive ops), and the weight.
+struct NormalizationSaved<Scalar: TensorScalar> {
+    var x: Tensor<Scalar>
+    var terms: [NormalizationTerm]
+    var weight: Tensor<Scalar>?
+    var biasShape: [Int]?
+}
+
+/// Splits the inputs `[x, weight?, bias?]` of a fused normalization op.
+func splitNormalizationInputs<Scalar: TensorScalar>(_ inputs: [Tensor<Scalar>], hasWeight: Bool, hasBias: Bool)
+    -> (x: Tensor<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?) {
+    let weight = hasWeight ? inputs[1] : nil
+    let bias = hasBias ? inputs[hasWeight ? 2 : 1] : nil
+    return (inputs[0], weight, bias)
+}
+
+/// `[x, weight?, bias?]` as the input list of a fused op.
+func normalizationInputs<Scalar: TensorScalar>(_ x: Variable<Scalar>, _ weight: Variable<Scalar>?,
+                                               _ bias: Variable<Scalar>?) -> [Variable<Scalar>] {
+    [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
+}
+
+/// The product of the trailing axes of `shape` from `axis` on.
+func elementCount(_ shape: [Int], from axis: Int = 0) -> Int {
+    shape[axis...].reduce(1, *)
+}
+
+/// Stops unless `eps` is finite and non-negative.
+func checkEps(_ eps: Double, op: String) {
+    guard eps >= 0 && eps.isFinite else { shapeError(op, "eps \(eps) must be finite and ≥ 0") }
 }
