@@ -18,7 +18,7 @@ public enum LayerNormVariant: Sendable, Equatable {
 /// `∂L/∂x = rstd·(γ⊙dy − mean(γ⊙dy) − x̂·mean(γ⊙dy⊙x̂))`, `∂L/∂γ = Σ_rows dy⊙x̂`, `∂L/∂β = Σ_rows dy`.
 ///
 /// With `.annotatedTransformer`, the scale is `1/d` with `d = s + ε` and `s` the unbiased standard
-/// deviation; the last term of ∂L/∂x gains the factor `n·d²/((n − 1)·s)` (0 for a constant row).
+/// deviation; the last term of ∂L/∂x gains the factor `n·d/((n − 1)·s)` (from ∂s/∂x = (x − μ)/((n − 1)·s)) (0 for a constant row).
 ///
 /// The same in training and evaluation; no batch-size requirements.
 public final class LayerNorm<Scalar: TensorScalar>: Module {
@@ -83,7 +83,7 @@ struct LayerNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
             statistics.reciprocalStd = unbiasedStd.map { 1 / ($0 + eps) }
             statistics.coupling = unbiasedStd.map { s in
                 let d = s + eps
-                return s == 0 ? 0 : Double(n) * d * d / (Double(n - 1) * s)
+                return s == 0 ? 0 : Double(n) * d / (Double(n - 1) * s)
             }
         }
         let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)]
