@@ -29,8 +29,9 @@ public enum BatchLayerNormStatistic: Sendable, Equatable {
 /// feature variance) comes from the mini-batch or from the population, by option; the default is
 /// theirs (population batch statistics, mini-batch feature statistics). Population statistics are
 /// the averages of the training batches' moments since the last `resetPopulationStatistics()` (the
-/// authors reset them each epoch), with both variances multiplied by `m/(m − 1)` as the authors do
-/// (when m > 1). The feature population statistics are averaged over samples too (one per position),
+/// authors reset them each epoch), with both variances multiplied by `m/(m − 1)` (m the training
+/// batch size, when m > 1) as the authors do. In evaluation the mixing weights use `batchSize` when
+/// set (the authors' fixed m), else the evaluation batch's N. The feature population statistics are averaged over samples too (one per position),
 /// where the authors keep one per index within the batch. A statistic taken from the mini-batch in a
 /// mixed choice (population mean with mini-batch variance, or the reverse) is a constant for the
 /// gradient.
@@ -50,11 +51,12 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
     public let bias: Parameter<Scalar>?
     /// The average batch mean over training batches, shape `sampleShape`.
     public let populationBatchMean: Buffer<Scalar>
-    /// The average biased batch variance over training batches, shape `sampleShape`.
+    /// The average batch variance over training batches times `m/(m − 1)`, shape `sampleShape`.
     public let populationBatchVar: Buffer<Scalar>
     /// The average feature mean over training samples, shape `sampleShape` without its last axis.
     public let populationFeatureMean: Buffer<Scalar>
-    /// The average biased feature variance over training samples, shape `sampleShape` without its last axis.
+    /// The average feature variance over training samples times `m/(m − 1)` (the authors' factor),
+    /// shape `sampleShape` without its last axis.
     public let populationFeatureVar: Buffer<Scalar>
     /// The number of training batches averaged into the population statistics.
     public let numBatchesTracked: Buffer<Scalar>
@@ -116,7 +118,10 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
         let factor = 1 / Double(count)
         let feature = saved.terms[0]
         let batch = saved.terms[1]
-        let batchVariance = batch.statistics.sumOfSquares.map { $0 / Double(batch.layout.countPerSet) }
+        // The authors' variance correction m/(m − 1), with m the training batch size, on both variances.
+        let m = Double(batchSize ?? x.shape[0])
+        let correction = m > 1 ? m / (m - 1) : 1
+        let batchVariance = batch.statistics.sumOfSquares.map { $0 / Double(batch.layout.countPerSet) * correction }
         populationBatchMean.value = updated(populationBatchMean.value, with: batch.statistics.mean, factor: factor)
         populationBatchVar.value = updated(populationBatchVar.value, with: batchVariance, factor: factor)
         // Feature moments averaged over the samples of the batch, one per position.
@@ -127,7 +132,7 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
         let n = Double(feature.layout.countPerSet)
         for s in 0..<feature.layout.sets {
             featureMean[s % positions] += feature.statistics.mean[s] / Double(samples)
-            featureVariance[s % positions] += feature.statistics.sumOfSquares[s] / n / Double(samples)
+            featureVariance[s % positions] += feature.statistics.sumOfSquares[s] / n / Double(samples) * correction
         }
         populationFeatureMean.value = updated(populationFeatureMean.value, with: featureMean, factor: factor)
         populationFeatureVar.value = updated(populationFeatureVar.value, with: featureVariance, factor: factor)
@@ -135,8 +140,6 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
     }
 
     private func evaluate(_ x: Variable<Scalar>, weight: Variable<Scalar>?, bias: Variable<Scalar>?) -> Variable<Scalar> {
-        let m = Double(batchSize ?? x.shape[0])
-        let correction = m > 1 ? m / (m - 1) : 1
         let miniBatch = x.value
         func pick(_ source: BatchLayerNormStatistic, population: Tensor<Scalar>, scale: Double, miniBatch: @autoclosure () -> Tensor<Scalar>) -> Tensor<Scalar> {
             source == .population ? population * Scalar(scale) : miniBatch()
@@ -145,7 +148,7 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
         if inference.batchMean == .population || inference.batchVariance == .population {
             batchStatistics = (pick(inference.batchMean, population: populationBatchMean.value, scale: 1,
                                     miniBatch: miniBatch.mean(alongAxes: [0])),
-                               pick(inference.batchVariance, population: populationBatchVar.value, scale: correction,
+                               pick(inference.batchVariance, population: populationBatchVar.value, scale: 1,
                                     miniBatch: miniBatch.variance(alongAxes: [0], correction: 0)))
         }
         var featureStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?
@@ -154,7 +157,7 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
             let last = x.rank - 1
             featureStatistics = (pick(inference.featureMean, population: populationFeatureMean.value.expanded(to: rows), scale: 1,
                                       miniBatch: miniBatch.mean(alongAxes: [last])),
-                                 pick(inference.featureVariance, population: populationFeatureVar.value.expanded(to: rows), scale: correction,
+                                 pick(inference.featureVariance, population: populationFeatureVar.value.expanded(to: rows), scale: 1,
                                       miniBatch: miniBatch.variance(alongAxes: [last], correction: 0)))
         }
         return x.batchLayerNorm(weight: weight, bias: bias, eps: eps, batchSize: batchSize,
