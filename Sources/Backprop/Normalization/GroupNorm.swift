@@ -48,7 +48,10 @@ public final class GroupNorm<Scalar: TensorScalar>: Module {
 
     /// Normalizes `x` of shape `[N, C, *]`.
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
-        x.groupNorm(numGroups: numGroups, weight: lift(weight, for: x), bias: lift(bias, for: x), eps: eps)
+        guard x.rank >= 2, x.shape[1] == numChannels else {
+            shapeError("GroupNorm", "input shape \(x.shape) must be [N, \(numChannels), *] for numChannels \(numChannels)")
+        }
+        return x.groupNorm(numGroups: numGroups, weight: lift(weight, for: x), bias: lift(bias, for: x), eps: eps)
     }
 }
 
