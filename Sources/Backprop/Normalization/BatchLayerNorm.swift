@@ -166,7 +166,7 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
 }
 
 /// The fused batch layer normalization: one tape record holding both normalization terms.
-struct BatchLayerNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
+struct BatchLayerNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
     var eps: Double
     var batchSize: Int?
     /// Constant batch statistics `(mean, variance)` per position and feature, or `nil` for the input's.
@@ -193,24 +193,12 @@ struct BatchLayerNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
                                                 affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
         let batchLayout = NormalizationLayout(outer: batch, sets: x.count / batch, inner: 1,
                                               affinePeriod: features, affineStride: 1, innerPerAffine: 1)
-        func term(_ layout: NormalizationLayout, _ given: (mean: [Double], variance: [Double])?, _ coefficient: Double) -> NormalizationTerm {
-            if let given {
-                let statistics = NormalizationStatistics(mean: given.mean, reciprocalStd: given.variance.map { 1 / ($0 + eps).squareRoot() },
-                                                         sumOfSquares: [])
-                return NormalizationTerm(layout: layout, statistics: statistics, dependence: .constant, coefficient: coefficient)
-            }
-            let statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: true, eps: eps)
-            return NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: coefficient)
-        }
-        let terms = [term(featureLayout, featureStatistics, cF), term(batchLayout, batchStatistics, cB)]
+        let terms = [NormalizationTerm.centered(x, layout: featureLayout, eps: eps, given: featureStatistics, coefficient: cF),
+                     NormalizationTerm.centered(x, layout: batchLayout, eps: eps, given: batchStatistics, coefficient: cB)]
         let y = FusedNormalization.forward(x, terms: terms, weight: weight, bias: bias)
         return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
     }
 
-    func backward(_ gradient: Tensor<Scalar>, saved: NormalizationSaved<Scalar>, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
-        FusedNormalization.backward(gradient, x: saved.x, terms: saved.terms, weight: saved.weight,
-                                    biasShape: saved.biasShape, inputsNeedingGradient: inputsNeedingGradient)
-    }
 }
 
 extension Variable {

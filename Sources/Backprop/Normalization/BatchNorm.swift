@@ -4,6 +4,12 @@ enum ChannelStatisticsSource: Sendable {
     case input
     /// Given per-channel mean and (unbiased running) variance, treated as constants (evaluation).
     case running(mean: [Double], variance: [Double])
+
+    /// The given statistics, or `nil` for the input's.
+    var running: (mean: [Double], variance: [Double])? {
+        guard case .running(let mean, let variance) = self else { return nil }
+        return (mean, variance)
+    }
 }
 
 /// Batch normalization (PyTorch's `nn.BatchNorm1d/2d/3d` in one layer): for input `[N, C]`,
@@ -111,7 +117,7 @@ struct ChannelStatistics {
 }
 
 /// The fused batch normalization: one tape record with the analytic backward of `BatchNorm`.
-struct BatchNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
+struct BatchNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
     var source: ChannelStatisticsSource
     var eps: Double
     var hasWeight: Bool
@@ -124,24 +130,11 @@ struct BatchNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
         let channels = x.shape[1]
         let layout = NormalizationLayout(outer: x.shape[0], sets: channels, inner: elementCount(x.shape, from: 2),
                                          affinePeriod: channels, affineStride: 1, innerPerAffine: elementCount(x.shape, from: 2))
-        let term: NormalizationTerm
-        switch source {
-        case .input:
-            let statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: true, eps: eps)
-            term = NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)
-        case .running(let mean, let variance):
-            let statistics = NormalizationStatistics(mean: mean, reciprocalStd: variance.map { 1 / ($0 + eps).squareRoot() },
-                                                     sumOfSquares: [])
-            term = NormalizationTerm(layout: layout, statistics: statistics, dependence: .constant, coefficient: 1)
-        }
+        let term = NormalizationTerm.centered(x, layout: layout, eps: eps, given: source.running)
         let y = FusedNormalization.forward(x, terms: [term], weight: weight, bias: bias)
         return (y, NormalizationSaved(x: x, terms: [term], weight: weight, biasShape: bias?.shape))
     }
 
-    func backward(_ gradient: Tensor<Scalar>, saved: NormalizationSaved<Scalar>, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
-        FusedNormalization.backward(gradient, x: saved.x, terms: saved.terms, weight: saved.weight,
-                                    biasShape: saved.biasShape, inputsNeedingGradient: inputsNeedingGradient)
-    }
 }
 
 extension Variable {

@@ -56,7 +56,7 @@ public final class GroupNorm<Scalar: TensorScalar>: Module {
 }
 
 /// The fused group normalization: one tape record with the analytic backward of `GroupNorm`.
-struct GroupNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
+struct GroupNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
     var numGroups: Int
     var eps: Double
     var hasWeight: Bool
@@ -71,16 +71,11 @@ struct GroupNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
         let channelsPerGroup = channels / numGroups
         let layout = NormalizationLayout(outer: 1, sets: batch * numGroups, inner: channelsPerGroup * spatial,
                                          affinePeriod: numGroups, affineStride: channelsPerGroup, innerPerAffine: spatial)
-        let statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: true, eps: eps)
-        let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)]
+        let terms = [NormalizationTerm.centered(x, layout: layout, eps: eps)]
         let y = FusedNormalization.forward(x, terms: terms, weight: weight, bias: bias)
         return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
     }
 
-    func backward(_ gradient: Tensor<Scalar>, saved: NormalizationSaved<Scalar>, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
-        FusedNormalization.backward(gradient, x: saved.x, terms: saved.terms, weight: saved.weight,
-                                    biasShape: saved.biasShape, inputsNeedingGradient: inputsNeedingGradient)
-    }
 }
 
 extension Variable {

@@ -94,7 +94,7 @@ public final class InstanceNorm<Scalar: TensorScalar>: Module {
 }
 
 /// The fused instance normalization: one tape record with the analytic backward of `InstanceNorm`.
-struct InstanceNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
+struct InstanceNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
     var source: ChannelStatisticsSource
     var eps: Double
     var hasWeight: Bool
@@ -108,26 +108,16 @@ struct InstanceNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
         let spatial = elementCount(x.shape, from: 2)
         let layout = NormalizationLayout(outer: 1, sets: batch * channels, inner: spatial,
                                          affinePeriod: channels, affineStride: 1, innerPerAffine: spatial)
-        let term: NormalizationTerm
-        switch source {
-        case .input:
-            let statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: true, eps: eps)
-            term = NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)
-        case .running(let mean, let variance):
-            let sets = 0..<(batch * channels)
-            let statistics = NormalizationStatistics(mean: sets.map { mean[$0 % channels] },
-                                                     reciprocalStd: sets.map { 1 / (variance[$0 % channels] + eps).squareRoot() },
-                                                     sumOfSquares: [])
-            term = NormalizationTerm(layout: layout, statistics: statistics, dependence: .constant, coefficient: 1)
+        // Running statistics are per channel; the sets are (n, c) planes.
+        let perPlane = source.running.map { running in
+            (mean: (0..<(batch * channels)).map { running.mean[$0 % channels] },
+             variance: (0..<(batch * channels)).map { running.variance[$0 % channels] })
         }
+        let term = NormalizationTerm.centered(x, layout: layout, eps: eps, given: perPlane)
         let y = FusedNormalization.forward(x, terms: [term], weight: weight, bias: bias)
         return (y, NormalizationSaved(x: x, terms: [term], weight: weight, biasShape: bias?.shape))
     }
 
-    func backward(_ gradient: Tensor<Scalar>, saved: NormalizationSaved<Scalar>, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
-        FusedNormalization.backward(gradient, x: saved.x, terms: saved.terms, weight: saved.weight,
-                                    biasShape: saved.biasShape, inputsNeedingGradient: inputsNeedingGradient)
-    }
 }
 
 extension Variable {

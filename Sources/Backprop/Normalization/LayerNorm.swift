@@ -64,7 +64,7 @@ public final class LayerNorm<Scalar: TensorScalar>: Module {
 }
 
 /// The fused layer normalization: one tape record with the analytic backward of `LayerNorm`.
-struct LayerNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
+struct LayerNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
     var normalizedShape: [Int]
     var eps: Double
     var variant: LayerNormVariant
@@ -91,10 +91,6 @@ struct LayerNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
         return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
     }
 
-    func backward(_ gradient: Tensor<Scalar>, saved: NormalizationSaved<Scalar>, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
-        FusedNormalization.backward(gradient, x: saved.x, terms: saved.terms, weight: saved.weight,
-                                    biasShape: saved.biasShape, inputsNeedingGradient: inputsNeedingGradient)
-    }
 }
 
 extension Variable {

@@ -216,6 +216,20 @@ struct NormalizationTerm: Sendable {
     var statistics: NormalizationStatistics
     var dependence: StatisticsDependence
     var coefficient: Double
+
+    /// A mean-centred term: statistics of `x` (differentiated through) when `given` is `nil`, else
+    /// the given per-set mean and variance as constants.
+    static func centered<Scalar: TensorScalar>(_ x: Tensor<Scalar>, layout: NormalizationLayout, eps: Double,
+                                               given: (mean: [Double], variance: [Double])? = nil,
+                                               coefficient: Double = 1) -> NormalizationTerm {
+        guard let given else {
+            let statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: true, eps: eps)
+            return NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: coefficient)
+        }
+        let statistics = NormalizationStatistics(mean: given.mean, reciprocalStd: given.variance.map { 1 / ($0 + eps).squareRoot() },
+                                                 sumOfSquares: [])
+        return NormalizationTerm(layout: layout, statistics: statistics, dependence: .constant, coefficient: coefficient)
+    }
 }
 
 /// The forward and backward shared by every fused normalization op: a sum of normalization terms
@@ -314,6 +328,18 @@ struct NormalizationSaved<Scalar: TensorScalar> {
     var terms: [NormalizationTerm]
     var weight: Tensor<Scalar>?
     var biasShape: [Int]?
+}
+
+/// A fused normalization op: inputs `[x, weight?, bias?]`, saving `NormalizationSaved`, with the
+/// shared analytic backward of `FusedNormalization`.
+protocol FusedNormalizationOperation: DifferentiableOperation where Saved == NormalizationSaved<Scalar> {}
+
+extension FusedNormalizationOperation {
+    /// The gradients of x, weight and bias from the saved statistics (centred compact forms).
+    func backward(_ gradient: Tensor<Scalar>, saved: NormalizationSaved<Scalar>, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
+        FusedNormalization.backward(gradient, x: saved.x, terms: saved.terms, weight: saved.weight,
+                                    biasShape: saved.biasShape, inputsNeedingGradient: inputsNeedingGradient)
+    }
 }
 
 /// Splits the inputs `[x, weight?, bias?]` of a fused normalization op.

@@ -41,7 +41,7 @@ public final class RMSNorm<Scalar: TensorScalar>: Module {
 }
 
 /// The fused RMS normalization: one tape record with the analytic backward of `RMSNorm`.
-struct RMSNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
+struct RMSNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
     var normalizedShape: [Int]
     var eps: Double
     var hasWeight: Bool
@@ -58,10 +58,6 @@ struct RMSNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
         return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: nil))
     }
 
-    func backward(_ gradient: Tensor<Scalar>, saved: NormalizationSaved<Scalar>, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
-        FusedNormalization.backward(gradient, x: saved.x, terms: saved.terms, weight: saved.weight,
-                                    biasShape: nil, inputsNeedingGradient: inputsNeedingGradient)
-    }
 }
 
 extension Variable {
