@@ -34,6 +34,18 @@ private func split(_ v: [Variable<Double>], _ affine: AffineOption) -> (Variable
     (v[0], affine.hasWeight ? v[1] : nil, affine.hasBias ? v[2] : nil)
 }
 
+/// A case differentiating `[x, weight?, bias?]` of a fused layer against its reference decomposition.
+private func affineCase(_ name: String, shape: [Int], affineShape: [Int], affine: AffineOption, seed: UInt64,
+                        domain: Inputs.Domain = .any,
+                        reference: @escaping @Sendable (Variable<Double>, Variable<Double>?, Variable<Double>?) -> Variable<Double>,
+                        _ fused: @escaping @Sendable (Variable<Double>, Variable<Double>?, Variable<Double>?) -> Variable<Double>) -> GradCheckCase {
+    GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: affineShape, affine: affine, seed: seed, domain: domain),
+                  reference: { v in let (x, w, b) = split(v, affine); return reference(x, w, b) }) { v in
+        let (x, w, b) = split(v, affine)
+        return fused(x, w, b)
+    }
+}
+
 extension Catalog {
     /// Every normalization layer over its configuration matrix: the fused op against finite
     /// differences and against its reference decomposition into primitive ops.
@@ -53,13 +65,9 @@ extension Catalog {
             for affine in AffineOption.allCases {
                 seed += 3
                 let name = "layernorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine.label)\(epsLabel(eps, default: 1e-5))]"
-                cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: normalized, affine: affine, seed: seed),
-                                           reference: { v in
-                                               let (x, w, b) = split(v, affine)
-                                               return x.layerNormReference(normalizedShape: normalized, weight: w, bias: b, eps: eps)
-                                           }) { v in
-                    let (x, w, b) = split(v, affine)
-                    return x.layerNorm(normalizedShape: normalized, weight: w, bias: b, eps: eps)
+                cases.append(affineCase(name, shape: shape, affineShape: normalized, affine: affine, seed: seed,
+                                        reference: { x, w, b in x.layerNormReference(normalizedShape: normalized, weight: w, bias: b, eps: eps) }) { x, w, b in
+                    x.layerNorm(normalizedShape: normalized, weight: w, bias: b, eps: eps)
                 })
             }
         }
@@ -68,14 +76,9 @@ extension Catalog {
             for affine in [AffineOption.affine, .none] {
                 seed += 3
                 let name = "layernorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine.label),annotated-transformer,eps=1e-06]"
-                cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: normalized, affine: affine, seed: seed),
-                                           reference: { v in
-                                               let (x, w, b) = split(v, affine)
-                                               return x.layerNormReference(normalizedShape: normalized, weight: w, bias: b, eps: 1e-6,
-                                                                           variant: .annotatedTransformer)
-                                           }) { v in
-                    let (x, w, b) = split(v, affine)
-                    return x.layerNorm(normalizedShape: normalized, weight: w, bias: b, eps: 1e-6, variant: .annotatedTransformer)
+                cases.append(affineCase(name, shape: shape, affineShape: normalized, affine: affine, seed: seed,
+                                        reference: { x, w, b in x.layerNormReference(normalizedShape: normalized, weight: w, bias: b, eps: 1e-6, variant: .annotatedTransformer) }) { x, w, b in
+                    x.layerNorm(normalizedShape: normalized, weight: w, bias: b, eps: 1e-6, variant: .annotatedTransformer)
                 })
             }
         }
@@ -93,14 +96,9 @@ extension Catalog {
             for affine in [AffineOption.weightOnly, .none] {
                 seed += 3
                 let name = "rmsnorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine == .none ? "no-affine" : "affine")\(eps.map { ",eps=\($0)" } ?? "")]"
-                cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: normalized, affine: affine, seed: seed,
-                                                                             domain: .awayFromZero),
-                                           reference: { v in
-                                               let (x, w, _) = split(v, affine)
-                                               return x.rmsNormReference(normalizedShape: normalized, weight: w, eps: eps)
-                                           }) { v in
-                    let (x, w, _) = split(v, affine)
-                    return x.rmsNorm(normalizedShape: normalized, weight: w, eps: eps)
+                cases.append(affineCase(name, shape: shape, affineShape: normalized, affine: affine, seed: seed, domain: .awayFromZero,
+                                        reference: { x, w, b in x.rmsNormReference(normalizedShape: normalized, weight: w, eps: eps) }) { x, w, b in
+                    x.rmsNorm(normalizedShape: normalized, weight: w, eps: eps)
                 })
             }
         }
@@ -119,13 +117,9 @@ extension Catalog {
             for affine in AffineOption.allCases {
                 seed += 3
                 let name = "groupnorm[shape=\(shapeName(shape)),groups=\(groups),\(affine.label)\(epsLabel(eps, default: 1e-5))]"
-                cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: [shape[1]], affine: affine, seed: seed),
-                                           reference: { v in
-                                               let (x, w, b) = split(v, affine)
-                                               return x.groupNormReference(numGroups: groups, weight: w, bias: b, eps: eps)
-                                           }) { v in
-                    let (x, w, b) = split(v, affine)
-                    return x.groupNorm(numGroups: groups, weight: w, bias: b, eps: eps)
+                cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
+                                        reference: { x, w, b in x.groupNormReference(numGroups: groups, weight: w, bias: b, eps: eps) }) { x, w, b in
+                    x.groupNorm(numGroups: groups, weight: w, bias: b, eps: eps)
                 })
             }
         }
@@ -142,13 +136,9 @@ extension Catalog {
             for affine in AffineOption.allCases {
                 seed += 3
                 let name = "instancenorm[shape=\(shapeName(shape)),\(affine.label)\(epsLabel(eps, default: 1e-5)),train]"
-                cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: [shape[1]], affine: affine, seed: seed),
-                                           reference: { v in
-                                               let (x, w, b) = split(v, affine)
-                                               return x.instanceNormReference(weight: w, bias: b, eps: eps)
-                                           }) { v in
-                    let (x, w, b) = split(v, affine)
-                    return x.instanceNorm(weight: w, bias: b, eps: eps)
+                cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
+                                        reference: { x, w, b in x.instanceNormReference(weight: w, bias: b, eps: eps) }) { x, w, b in
+                    x.instanceNorm(weight: w, bias: b, eps: eps)
                 })
             }
         }
@@ -158,13 +148,9 @@ extension Catalog {
             let runningMean = Inputs.tensor([shape[1]], seed: seed &+ 5)
             let runningVariance = Inputs.tensor([shape[1]], seed: seed &+ 6, domain: .positive)
             let name = "instancenorm[shape=\(shapeName(shape)),\(affine.label),eval,running-stats]"
-            cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: [shape[1]], affine: affine, seed: seed),
-                                       reference: { v in
-                                           let (x, w, b) = split(v, affine)
-                                           return x.batchNormReference(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b)
-                                       }) { v in
-                let (x, w, b) = split(v, affine)
-                return x.instanceNorm(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b)
+            cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
+                                    reference: { x, w, b in x.batchNormReference(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b) }) { x, w, b in
+                x.instanceNorm(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b)
             })
         }
         // The module with running statistics updated over training steps, then evaluated.
@@ -195,13 +181,9 @@ extension Catalog {
             for affine in AffineOption.allCases {
                 seed += 3
                 let name = "batchnorm[shape=\(shapeName(shape)),\(affine.label)\(epsLabel(eps, default: 1e-5)),train]"
-                cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: [shape[1]], affine: affine, seed: seed),
-                                           reference: { v in
-                                               let (x, w, b) = split(v, affine)
-                                               return x.batchNormReference(weight: w, bias: b, eps: eps)
-                                           }) { v in
-                    let (x, w, b) = split(v, affine)
-                    return x.batchNorm(weight: w, bias: b, eps: eps)
+                cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
+                                        reference: { x, w, b in x.batchNormReference(weight: w, bias: b, eps: eps) }) { x, w, b in
+                    x.batchNorm(weight: w, bias: b, eps: eps)
                 })
             }
         }
@@ -211,13 +193,9 @@ extension Catalog {
             let runningMean = Inputs.tensor([shape[1]], seed: seed &+ 5)
             let runningVariance = Inputs.tensor([shape[1]], seed: seed &+ 6, domain: .positive)
             let name = "batchnorm[shape=\(shapeName(shape)),\(affine.label),eval,running-stats]"
-            cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: [shape[1]], affine: affine, seed: seed),
-                                       reference: { v in
-                                           let (x, w, b) = split(v, affine)
-                                           return x.batchNormReference(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b)
-                                       }) { v in
-                let (x, w, b) = split(v, affine)
-                return x.batchNorm(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b)
+            cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
+                                    reference: { x, w, b in x.batchNormReference(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b) }) { x, w, b in
+                x.batchNorm(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b)
             })
         }
         // The module: running statistics updated over training steps (momentum 0.1 and nil), then
@@ -256,13 +234,9 @@ extension Catalog {
                 seed += 3
                 let name = "batchlayernorm[shape=\(shapeName(shape)),\(affine.label)\(batchSize.map { ",batch-size=\($0)" } ?? ""),train]"
                 let features = [shape[shape.count - 1]]
-                cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: features, affine: affine, seed: seed),
-                                           reference: { v in
-                                               let (x, w, b) = split(v, affine)
-                                               return x.batchLayerNormReference(weight: w, bias: b, batchSize: batchSize)
-                                           }) { v in
-                    let (x, w, b) = split(v, affine)
-                    return x.batchLayerNorm(weight: w, bias: b, batchSize: batchSize)
+                cases.append(affineCase(name, shape: shape, affineShape: features, affine: affine, seed: seed,
+                                        reference: { x, w, b in x.batchLayerNormReference(weight: w, bias: b, batchSize: batchSize) }) { x, w, b in
+                    x.batchLayerNorm(weight: w, bias: b, batchSize: batchSize)
                 })
             }
         }

@@ -13,7 +13,7 @@
 ///
 /// Backward: BatchNorm's centred compact form applied to each plane,
 /// `∂L/∂x = rstd·(γ_c·dy − mean(γ·dy) − x̂·mean(γ·dy·x̂))`, `∂L/∂γ_c = Σ_{n,spatial} dy·x̂`, `∂L/∂β_c = Σ dy`;
-/// in evaluation with running statistics, `∂L/∂x = γ_c·rstd_c·dy`.
+/// in evaluation with running statistics (BatchNorm's evaluation op), `∂L/∂x = γ_c·rstd_c·dy`.
 ///
 /// Using input statistics with a single spatial element is an error, as in PyTorch.
 public final class InstanceNorm<Scalar: TensorScalar>: Module {
@@ -95,7 +95,6 @@ public final class InstanceNorm<Scalar: TensorScalar>: Module {
 
 /// The fused instance normalization: one tape record with the analytic backward of `InstanceNorm`.
 struct InstanceNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
-    var source: ChannelStatisticsSource
     var eps: Double
     var hasWeight: Bool
     var hasBias: Bool
@@ -108,16 +107,10 @@ struct InstanceNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation 
         let spatial = elementCount(x.shape, from: 2)
         let layout = NormalizationLayout(outer: 1, sets: batch * channels, inner: spatial,
                                          affinePeriod: channels, affineStride: 1, innerPerAffine: spatial)
-        // Running statistics are per channel; the sets are (n, c) planes.
-        let perPlane = source.running.map { running in
-            (mean: (0..<(batch * channels)).map { running.mean[$0 % channels] },
-             variance: (0..<(batch * channels)).map { running.variance[$0 % channels] })
-        }
-        let term = NormalizationTerm.centered(x, layout: layout, eps: eps, given: perPlane)
+        let term = NormalizationTerm.centered(x, layout: layout, eps: eps)
         let y = FusedNormalization.forward(x, terms: [term], weight: weight, bias: bias)
         return (y, NormalizationSaved(x: x, terms: [term], weight: weight, biasShape: bias?.shape))
     }
-
 }
 
 extension Variable {
@@ -134,18 +127,11 @@ extension Variable {
     }
 
     /// Instance normalization with given per-channel running statistics (evaluation with
-    /// `trackRunningStats`): `y = γ·(x − runningMean)/√(runningVariance + ε) + β`, one fused tape record.
+    /// `trackRunningStats`): `y = γ·(x − runningMean)/√(runningVariance + ε) + β`. This is exactly
+    /// BatchNorm's evaluation, so it records the same fused `batchNorm` op.
     public func instanceNorm(runningMean: Tensor<Scalar>, runningVariance: Tensor<Scalar>, weight: Variable? = nil,
                              bias: Variable? = nil, eps: Double = 1e-5) -> Variable {
-        checkChannelArguments("instanceNorm", weight: weight, bias: bias, eps: eps)
-        let channels = shape[1]
-        guard runningMean.shape == [channels], runningVariance.shape == [channels] else {
-            shapeError("instanceNorm", "runningMean \(runningMean.shape) and runningVariance \(runningVariance.shape) must have shape [\(channels)] for input shape \(shape)")
-        }
-        let op = InstanceNormOperation<Scalar>(source: .running(mean: runningMean.scalars.map { Double($0) },
-                                                                variance: runningVariance.scalars.map { Double($0) }),
-                                               eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
-        return op(normalizationInputs(self, weight, bias))
+        batchNorm(runningMean: runningMean, runningVariance: runningVariance, weight: weight, bias: bias, eps: eps)
     }
 
     /// Instance normalization with input statistics, also returning them per (n, c) plane.
@@ -155,7 +141,7 @@ extension Variable {
         guard spatial > 1 else {
             shapeError("instanceNorm", "expected more than 1 spatial element when training, got input shape \(shape)")
         }
-        let op = InstanceNormOperation<Scalar>(source: .input, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
+        let op = InstanceNormOperation<Scalar>(eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
         let (y, saved) = op.applyKeepingSaved(normalizationInputs(self, weight, bias))
         let statistics = saved.terms[0].statistics
         return (y, ChannelStatistics(mean: statistics.mean, sumOfSquares: statistics.sumOfSquares, countPerSet: spatial))
