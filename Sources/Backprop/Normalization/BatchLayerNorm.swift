@@ -141,23 +141,23 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
 
     private func evaluate(_ x: Variable<Scalar>, weight: Variable<Scalar>?, bias: Variable<Scalar>?) -> Variable<Scalar> {
         let miniBatch = x.value
-        func pick(_ source: BatchLayerNormStatistic, population: Tensor<Scalar>, scale: Double, miniBatch: @autoclosure () -> Tensor<Scalar>) -> Tensor<Scalar> {
-            source == .population ? population * Scalar(scale) : miniBatch()
+        func pick(_ source: BatchLayerNormStatistic, population: Tensor<Scalar>, miniBatch: @autoclosure () -> Tensor<Scalar>) -> Tensor<Scalar> {
+            source == .population ? population : miniBatch()
         }
         var batchStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?
         if inference.batchMean == .population || inference.batchVariance == .population {
-            batchStatistics = (pick(inference.batchMean, population: populationBatchMean.value, scale: 1,
+            batchStatistics = (pick(inference.batchMean, population: populationBatchMean.value,
                                     miniBatch: miniBatch.mean(alongAxes: [0])),
-                               pick(inference.batchVariance, population: populationBatchVar.value, scale: 1,
+                               pick(inference.batchVariance, population: populationBatchVar.value,
                                     miniBatch: miniBatch.variance(alongAxes: [0], correction: 0)))
         }
         var featureStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?
         if inference.featureMean == .population || inference.featureVariance == .population {
             let rows = Array(x.shape.dropLast())
             let last = x.rank - 1
-            featureStatistics = (pick(inference.featureMean, population: populationFeatureMean.value.expanded(to: rows), scale: 1,
+            featureStatistics = (pick(inference.featureMean, population: populationFeatureMean.value.expanded(to: rows),
                                       miniBatch: miniBatch.mean(alongAxes: [last])),
-                                 pick(inference.featureVariance, population: populationFeatureVar.value.expanded(to: rows), scale: 1,
+                                 pick(inference.featureVariance, population: populationFeatureVar.value.expanded(to: rows),
                                       miniBatch: miniBatch.variance(alongAxes: [last], correction: 0)))
         }
         return x.batchLayerNorm(weight: weight, bias: bias, eps: eps, batchSize: batchSize,

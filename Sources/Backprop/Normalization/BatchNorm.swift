@@ -1,17 +1,3 @@
-/// Which statistics a channel-wise normalization (BatchNorm, InstanceNorm) uses.
-enum ChannelStatisticsSource: Sendable {
-    /// The statistics of the input itself (training, or no running statistics).
-    case input
-    /// Given per-channel mean and (unbiased running) variance, treated as constants (evaluation).
-    case running(mean: [Double], variance: [Double])
-
-    /// The given statistics, or `nil` for the input's.
-    var running: (mean: [Double], variance: [Double])? {
-        guard case .running(let mean, let variance) = self else { return nil }
-        return (mean, variance)
-    }
-}
-
 /// Batch normalization (PyTorch's `nn.BatchNorm1d/2d/3d` in one layer): for input `[N, C]`,
 /// `[N, C, L]`, `[N, C, H, W]` or `[N, C, D, H, W]`, each channel is normalized over the batch and
 /// all spatial axes.
@@ -118,7 +104,8 @@ struct ChannelStatistics {
 
 /// The fused batch normalization: one tape record with the analytic backward of `BatchNorm`.
 struct BatchNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
-    var source: ChannelStatisticsSource
+    /// Per-channel running mean and variance used as constants (evaluation), or `nil` for the batch's.
+    var runningStatistics: (mean: [Double], variance: [Double])?
     var eps: Double
     var hasWeight: Bool
     var hasBias: Bool
@@ -130,7 +117,7 @@ struct BatchNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
         let channels = x.shape[1]
         let layout = NormalizationLayout(outer: x.shape[0], sets: channels, inner: elementCount(x.shape, from: 2),
                                          affinePeriod: channels, affineStride: 1, innerPerAffine: elementCount(x.shape, from: 2))
-        let term = NormalizationTerm.centered(x, layout: layout, eps: eps, given: source.running)
+        let term = NormalizationTerm.centered(x, layout: layout, eps: eps, given: runningStatistics)
         let y = FusedNormalization.forward(x, terms: [term], weight: weight, bias: bias)
         return (y, NormalizationSaved(x: x, terms: [term], weight: weight, biasShape: bias?.shape))
     }
@@ -166,8 +153,8 @@ extension Variable {
         guard runningMean.shape == [channels], runningVariance.shape == [channels] else {
             shapeError("batchNorm", "runningMean \(runningMean.shape) and runningVariance \(runningVariance.shape) must have shape [\(channels)] for input shape \(shape)")
         }
-        let op = BatchNormOperation<Scalar>(source: .running(mean: runningMean.scalars.map { Double($0) },
-                                                             variance: runningVariance.scalars.map { Double($0) }),
+        let op = BatchNormOperation<Scalar>(runningStatistics: (runningMean.scalars.map { Double($0) },
+                                                                   runningVariance.scalars.map { Double($0) }),
                                             eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
         return op(normalizationInputs(self, weight, bias))
     }
@@ -179,7 +166,7 @@ extension Variable {
         guard valuesPerChannel > 1 else {
             shapeError("batchNorm", "expected more than 1 value per channel when training, got input shape \(shape)")
         }
-        let op = BatchNormOperation<Scalar>(source: .input, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
+        let op = BatchNormOperation<Scalar>(runningStatistics: nil, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
         let (y, saved) = op.applyKeepingSaved(normalizationInputs(self, weight, bias))
         let statistics = saved.terms[0].statistics
         return (y, ChannelStatistics(mean: statistics.mean, sumOfSquares: statistics.sumOfSquares, countPerSet: valuesPerChannel))

@@ -153,4 +153,21 @@ struct RunningStatisticsTests {
             + cB * (0.5 - batchMean) / (batchVariance + 1e-3).squareRoot()
         #expect(abs(y[0] - expectedY) < 1e-12)
     }
+
+    @Test func batchLayerNormDefaultEvaluationMixesPopulationBatchAndMiniBatchFeatureStatistics() {
+        let layer = BatchLayerNorm<Double>(sampleShape: [2, 4], batchSize: 3)
+        for batch in Self.batches() { _ = layer(Variable(batch)) }
+        layer.eval()
+        let x = Tensor<Double>(shape: [1, 2, 4], scalars: [0.5, 1, -1, 2, 0, 0, 3, 1])
+        let y = layer(Variable(x)).value.scalars
+        // m = 3 (the fixed batch size), D = 4; feature statistics of the first row (0.5, 1, −1, 2).
+        let (cF, cB) = ((1.0 / 3 - 1e-4) / 2, (1 - (1.0 / 3 + 1e-4)) / 2)
+        let row = [0.5, 1, -1, 2]
+        let rowMean = row.reduce(0, +) / 4
+        let rowVariance = row.map { ($0 - rowMean) * ($0 - rowMean) }.reduce(0, +) / 4
+        let batchMean = layer.populationBatchMean.value.scalars[0]
+        let batchVariance = layer.populationBatchVar.value.scalars[0]
+        let expected = cF * (0.5 - rowMean) / (rowVariance + 1e-3).squareRoot() + cB * (0.5 - batchMean) / (batchVariance + 1e-3).squareRoot()
+        #expect(abs(y[0] - expected) < 1e-12)
+    }
 }
