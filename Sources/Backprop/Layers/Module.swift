@@ -150,16 +150,22 @@ extension Module {
     }
 }
 
-/// `runningMean` → `running_mean`, `norm1` → `norm1`: Swift property names to PyTorch's.
+/// Swift property names to PyTorch's: `runningMean` → `running_mean`, `norm1` → `norm1`,
+/// `qkvProjection` → `qkv_projection`, `inputQKV` → `input_qkv`, `QKVLinear` → `qkv_linear`.
 func snakeCased(_ name: String) -> String {
+    let characters = Array(name)
     var result = ""
-    for character in name {
-        if character.isUppercase {
-            if !result.isEmpty { result.append("_") }
-            result += character.lowercased()
-        } else {
-            result.append(character)
+    for (i, character) in characters.enumerated() {
+        if character.isUppercase && i > 0 {
+            let previous = characters[i - 1]
+            let nextIsLowercase = i + 1 < characters.count && characters[i + 1].isLowercase
+            // A word starts at an uppercase letter after a lowercase letter or digit, or at the last
+            // capital of an acronym that a lowercase word follows.
+            if previous.isLowercase || previous.isNumber || (previous.isUppercase && nextIsLowercase) {
+                result.append("_")
+            }
         }
+        result += character.lowercased()
     }
     return result
 }

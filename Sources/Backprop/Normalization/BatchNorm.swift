@@ -31,7 +31,8 @@ public final class BatchNorm<Scalar: TensorScalar>: Module {
     public let runningMean: Buffer<Scalar>?
     /// The running unbiased variance, shape `[C]` (ones); `nil` without `trackRunningStats`. Saved as `running_var`.
     public let runningVar: Buffer<Scalar>?
-    /// The number of training batches seen, a scalar; `nil` without `trackRunningStats`. Saved as `num_batches_tracked`.
+    /// The number of training batches seen, a scalar; `nil` without `trackRunningStats`. Saved as
+    /// `num_batches_tracked` (PyTorch stores an int64; a `Float` counter is exact up to 2²⁴ batches).
     public let numBatchesTracked: Buffer<Scalar>?
     /// Training (batch statistics, updates) or evaluation (running statistics).
     public var isTraining = true

@@ -149,4 +149,14 @@ struct ModuleTests {
         #expect(model.namedParameters.map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias"])
         #expect(model.namedBuffers.map(\.name) == ["2.running_mean", "2.running_var", "2.num_batches_tracked"])
     }
+
+    @Test func propertyNamesBecomeSnakeCase() {
+        #expect(snakeCased("runningMean") == "running_mean")
+        #expect(snakeCased("numBatchesTracked") == "num_batches_tracked")
+        #expect(snakeCased("norm1") == "norm1")
+        #expect(snakeCased("qkvProjection") == "qkv_projection")
+        #expect(snakeCased("inputQKV") == "input_qkv")
+        #expect(snakeCased("QKVLinear") == "qkv_linear")
+        #expect(snakeCased("layer2Norm") == "layer2_norm")
+    }
 }

@@ -133,4 +133,13 @@ struct HandComputedTests {
         Self.expectClose(layer(Variable(Tensor([[1], [3]]))).value.scalars, [-r, r])
         #expect(layer.namedBuffers.isEmpty)
     }
+
+    @Test func instanceNormTreatsARankTwoInputAsOneUnbatchedSample() {
+        // [C = 2, L = 2] as PyTorch's InstanceNorm1d: rows (1, 3) and (0, 4), σ²_b = 1 and 4.
+        let y = InstanceNorm<Double>(numFeatures: 2)(Variable(Tensor([[1, 3], [0, 4]])))
+        let a = 1 / (1 + 1e-5).squareRoot()
+        let b = 2 / (4 + 1e-5).squareRoot()
+        #expect(y.shape == [2, 2])
+        Self.expectClose(y.value.scalars, [-a, a, -b, b])
+    }
 }
