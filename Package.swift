@@ -13,6 +13,7 @@ let package = Package(
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),
+        .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
     ],
     swiftLanguageModes: [.v6]
 )
