@@ -69,7 +69,8 @@ public struct LineChart {
             out += "<line x1=\"\(fmt(X))\" y1=\"\(fmt(top))\" x2=\"\(fmt(X))\" y2=\"\(fmt(top + plotHeight))\" stroke=\"#e5e5e5\"/>\n"
             out += "<text x=\"\(fmt(X))\" y=\"\(fmt(top + plotHeight + 16))\" text-anchor=\"middle\">\(Self.label(x))</text>\n"
         }
-        let yTicks: [Double] = logarithmicY ? Array(stride(from: yMin, through: yMax, by: 1)).map { Foundation.pow(10, $0) } : Self.ticks(from: yMin, to: yMax)
+        let decadeStep = Swift.max(1, ((yMax - yMin) / 8).rounded(.up))
+        let yTicks: [Double] = logarithmicY ? Array(stride(from: yMin, through: yMax, by: decadeStep)).map { Foundation.pow(10, $0) } : Self.ticks(from: yMin, to: yMax)
         for y in yTicks {
             let Y = py(y)
             out += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(Y))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(Y))\" stroke=\"#e5e5e5\"/>\n"
