@@ -7,12 +7,12 @@ import Backprop
 import ExampleSupport
 import Foundation
 
-var flags = Flags(usage: "depth-stability [--depths 8,32,64] [--width W] [--batch B] [--steps N] [--train-depth D] [--seed S] [--output DIR]")
+var flags = Flags(usage: "depth-stability [--depths 8,32,64] [--width W] [--batch B] [--steps N] [--train-depths 8,32] [--seed S] [--output DIR]")
 let depths = flags.string("--depths", default: "8,32,64", help: "stack depths measured at initialization").split(separator: ",").compactMap { Int($0) }
 let width = flags.int("--width", default: 64, help: "hidden width")
 let batchSize = flags.int("--batch", default: 64, help: "batch size")
 let steps = flags.int("--steps", default: 150, help: "training steps per configuration")
-let trainDepth = flags.int("--train-depth", default: 32, help: "depth of the stacks that are trained")
+let trainDepths = flags.string("--train-depths", default: "8,32", help: "depths of the stacks that are trained").split(separator: ",").compactMap { Int($0) }
 let seed = UInt64(flags.int("--seed", default: 0, help: "random seed"))
 let output = flags.string("--output", default: "examples-output", help: "folder for the SVG charts and the table")
 flags.finish()
@@ -101,6 +101,8 @@ struct Task {
 func norm2(_ t: Tensor<Float>) -> Double { t.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
 func rms(_ t: Tensor<Float>) -> Double { norm2(t) / Double(max(t.count, 1)).squareRoot() }
 
+let normColors: [Norm: String] = [.none: "#1f77b4", .batchNorm: "#d62728", .layerNorm: "#2ca02c", .rmsNorm: "#ff7f0e"]
+
 var generator = SeededGenerator(seed: seed)
 let task = Task(generator: &generator)
 var probeGenerator = SeededGenerator(seed: seed &+ 1)
@@ -127,30 +129,32 @@ for (depth, norm, residual) in configurations {
                                         gradientNorms: model.blocks.map { $0.linear.weight.grad.map(norm2) ?? 0 }))
 }
 
-// 2. Training: the same task, Adam, for every normalization at `trainDepth`, plain and residual.
-var curves: [(name: String, losses: [Double], residual: Bool)] = []
-let progress = Progress(total: 8 * steps, label: "training depth \(trainDepth)", unit: "samples")
+// 2. Training: the same task, Adam, for every normalization at each training depth, plain and residual.
+var curves: [(depth: Int, name: String, losses: [Double], norm: Norm, residual: Bool)] = []
+let progress = Progress(total: 8 * steps * trainDepths.count, label: "training", unit: "samples")
 var done = 0
-for residual in [false, true] {
-    for norm in Norm.allCases {
-        var modelGenerator = SeededGenerator(seed: seed &+ 100)
-        let model = DeepMLP(depth: trainDepth, norm: norm, residual: residual, generator: &modelGenerator)
-        let optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
-        var dataGenerator = SeededGenerator(seed: seed &+ 2)
-        var losses: [Double] = []
-        for _ in 0..<steps {
-            let (x, y) = task.batch(&dataGenerator)
-            let tape = Tape<Float>()
-            let loss = crossEntropy(logits: model(tape.constant(x)), targets: y)
-            optimizer.zeroGradients()
-            loss.backward()
-            optimizer.step()
-            let value = Double(loss.value.scalar)
-            losses.append(value.isFinite ? value : .nan)
-            done += 1
-            progress.update(step: done, loss: value, processed: done * batchSize)
+for depth in trainDepths {
+    for residual in [false, true] {
+        for norm in Norm.allCases {
+            var modelGenerator = SeededGenerator(seed: seed &+ 100)
+            let model = DeepMLP(depth: depth, norm: norm, residual: residual, generator: &modelGenerator)
+            let optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
+            var dataGenerator = SeededGenerator(seed: seed &+ 2)
+            var losses: [Double] = []
+            for _ in 0..<steps {
+                let (x, y) = task.batch(&dataGenerator)
+                let tape = Tape<Float>()
+                let loss = crossEntropy(logits: model(tape.constant(x)), targets: y)
+                optimizer.zeroGradients()
+                loss.backward()
+                optimizer.step()
+                let value = Double(loss.value.scalar)
+                losses.append(value.isFinite ? value : .nan)
+                done += 1
+                progress.update(step: done, loss: value, processed: done * batchSize)
+            }
+            curves.append((depth, "\(norm.rawValue)\(residual ? " + residual" : "")", losses, norm, residual))
         }
-        curves.append(("\(norm.rawValue)\(residual ? " + residual" : "")", losses, residual))
     }
 }
 
@@ -163,7 +167,7 @@ func span(_ values: [Double]) -> Double {
 }
 var rows: [[String]] = []
 for m in measurements {
-    let curve = m.depth == trainDepth ? curves.first { $0.name == "\(m.norm.rawValue)\(m.residual ? " + residual" : "")" } : nil
+    let curve = curves.first { $0.depth == m.depth && $0.norm == m.norm && $0.residual == m.residual }
     let finalLoss = curve.map { c in c.losses.suffix(10).reduce(0, +) / Double(min(10, c.losses.count)) }
     rows.append(["\(m.depth)", m.norm.rawValue, m.residual ? "yes" : "no",
                  sci(m.activationRMS.first ?? 0), sci(m.activationRMS.last ?? 0),
@@ -182,8 +186,8 @@ for residual in [false, true] {
     var activations = LineChart(title: "Activation RMS per layer at initialization, depth \(deepest)\(residual ? ", residual" : "")",
                                 xLabel: "layer", yLabel: "RMS of block output (log scale)", logarithmicY: true)
     for m in measurements where m.depth == deepest && m.residual == residual {
-        gradients.add(Series(name: m.norm.rawValue, values: m.gradientNorms))
-        activations.add(Series(name: m.norm.rawValue, values: m.activationRMS))
+        gradients.add(Series(name: m.norm.rawValue, values: m.gradientNorms, color: normColors[m.norm]))
+        activations.add(Series(name: m.norm.rawValue, values: m.activationRMS, color: normColors[m.norm]))
     }
     let suffix = residual ? "-residual" : ""
     charts.append(output + "/depth-stability-gradients\(suffix).svg")
@@ -191,10 +195,21 @@ for residual in [false, true] {
     charts.append(output + "/depth-stability-activations\(suffix).svg")
     try activations.write(to: charts.last!)
 }
-var lossChart = LineChart(title: "Training loss, depth \(trainDepth), Adam lr 1e-3", xLabel: "step", yLabel: "cross-entropy")
-for c in curves { lossChart.add(Series(name: c.name, values: c.losses, dashed: c.residual)) }
-charts.append(output + "/depth-stability-loss.svg")
-try lossChart.write(to: charts.last!)
+/// Mean of the last `window` values at each step: the curves are per-batch losses.
+func smoothed(_ values: [Double], window: Int = 10) -> [Double] {
+    values.indices.map { i in
+        let slice = values[max(0, i - window + 1)...i]
+        return slice.reduce(0, +) / Double(slice.count)
+    }
+}
+for depth in trainDepths {
+    var lossChart = LineChart(title: "Training loss, depth \(depth), Adam lr 1e-3 (10-step moving average)", xLabel: "step", yLabel: "cross-entropy")
+    for c in curves where c.depth == depth {
+        lossChart.add(Series(name: c.name, values: smoothed(c.losses), color: normColors[c.norm], dashed: c.residual))
+    }
+    charts.append(output + "/depth-stability-loss-depth\(depth).svg")
+    try lossChart.write(to: charts.last!)
+}
 let tablePath = output + "/depth-stability-table.txt"
 try writeAtomically(table + "\n", to: tablePath)
 
@@ -202,10 +217,13 @@ try writeAtomically(table + "\n", to: tablePath)
     measurements.filter { $0.depth == deepest && $0.residual == residual }
         .map { "\($0.norm.rawValue) \(String(format: "%.1f", span($0.gradientNorms)))" }.joined(separator: ", ")
 }
-@MainActor func finalLoss(_ name: String) -> String {
-    guard let c = curves.first(where: { $0.name == name }) else { return "-" }
+@MainActor func finalLoss(depth: Int, _ norm: Norm, residual: Bool) -> String {
+    guard let c = curves.first(where: { $0.depth == depth && $0.norm == norm && $0.residual == residual }) else { return "-" }
     return String(format: "%.2f", c.losses.suffix(10).reduce(0, +) / Double(min(10, c.losses.count)))
 }
+let lossLines = trainDepths.flatMap { d in [false, true].map { r in
+    "    depth \(d) \(r ? "residual" : "plain   ")  " + Norm.allCases.map { "\($0.rawValue) \(finalLoss(depth: d, $0, residual: r))" }.joined(separator: ", ")
+} }.joined(separator: "\n")
 print("""
 
 \(table)
@@ -219,9 +237,10 @@ summary
   plain stack keeps the forward signal at unit scale but its backward gradient grows layer by layer
   toward the input (the gradient explosion of batch-normalized deep networks at initialization,
   Yang et al., ICLR 2019); with residual connections every normalized stack stays within one order.
-  Loss after \(steps) steps at depth \(trainDepth) (chance level ln 10 = 2.30):
-    plain       \(Norm.allCases.map { "\($0.rawValue) \(finalLoss($0.rawValue))" }.joined(separator: ", "))
-    residual    \(Norm.allCases.map { "\($0.rawValue) \(finalLoss($0.rawValue + " + residual"))" }.joined(separator: ", "))
+  Loss after \(steps) steps (chance level ln 10 = 2.30):
+\(lossLines)
+  Deep plain stacks train slowly with or without normalization; residual connections with
+  normalization train at every depth.
   time \(String(format: "%.1f", progress.elapsed)) s
   charts: \(charts.joined(separator: "\n          "))
   table:  \(tablePath)
