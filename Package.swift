@@ -13,6 +13,8 @@ let package = Package(
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),
+        .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
+        .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability"),
     ],
     swiftLanguageModes: [.v6]
 )

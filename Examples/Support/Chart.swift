@@ -19,7 +19,7 @@ public struct LineChart {
     /// The series, drawn in order.
     public private(set) var series: [Series] = []
     /// Width and height of the image in pixels.
-    public var size: (width: Double, height: Double) = (720, 440)
+    public var size: (width: Double, height: Double) = (760, 440)
 
     /// Creates an empty chart.
     public init(title: String, xLabel: String, yLabel: String, logarithmicY: Bool = false) {
@@ -37,7 +37,7 @@ public struct LineChart {
     /// The SVG document.
     public func svg() -> String {
         let (width, height) = size
-        let left = 72.0, right = 170.0, top = 40.0, bottom = 56.0
+        let left = 72.0, right = 200.0, top = 40.0, bottom = 56.0
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         let transform: (Double) -> Double = { logarithmicY ? Foundation.log10($0) : $0 }
         let points = series.flatMap { $0.points }.filter { $0.x.isFinite && $0.y.isFinite && (!logarithmicY || $0.y > 0) }
@@ -69,7 +69,8 @@ public struct LineChart {
             out += "<line x1=\"\(fmt(X))\" y1=\"\(fmt(top))\" x2=\"\(fmt(X))\" y2=\"\(fmt(top + plotHeight))\" stroke=\"#e5e5e5\"/>\n"
             out += "<text x=\"\(fmt(X))\" y=\"\(fmt(top + plotHeight + 16))\" text-anchor=\"middle\">\(Self.label(x))</text>\n"
         }
-        let yTicks: [Double] = logarithmicY ? Array(stride(from: yMin, through: yMax, by: 1)).map { Foundation.pow(10, $0) } : Self.ticks(from: yMin, to: yMax)
+        let decadeStep = Swift.max(1, ((yMax - yMin) / 8).rounded(.up))
+        let yTicks: [Double] = logarithmicY ? Array(stride(from: yMin, through: yMax, by: decadeStep)).map { Foundation.pow(10, $0) } : Self.ticks(from: yMin, to: yMax)
         for y in yTicks {
             let Y = py(y)
             out += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(Y))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(Y))\" stroke=\"#e5e5e5\"/>\n"
