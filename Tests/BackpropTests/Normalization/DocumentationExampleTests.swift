@@ -1,7 +1,7 @@
 import Testing
 import Backprop
 
-/// The examples of `docs/normalization.md`, compiled and run.
+/// The normalization examples of `README.md`, compiled and run.
 @Suite("Normalization: documentation examples")
 struct DocumentationExampleTests {
     @Test func readmeExamplesRun() {
