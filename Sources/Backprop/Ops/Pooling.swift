@@ -91,6 +91,8 @@ extension Variable {
                 for plane in 0..<g.planes {
                     for p in 0..<outputArea {
                         let o = plane * outputArea + p
+                        // A dilated window can fall entirely in the padding; its −∞ output has no source.
+                        guard selected[o] >= 0 else { continue }
                         dxs[plane * g.height * g.width + selected[o]] += dy.scalars[o]
                     }
                 }

@@ -51,6 +51,17 @@ struct PoolingTests {
         expectClose(y.value, tensor([1, 1, 2, 2], [7, 6, 9, 11]))
     }
 
+    /// Dilation 2 with padding 1 on a 1×1 input: both taps of the only window fall in the padding,
+    /// so the output is −∞ and no gradient flows.
+    @Test func maxPoolWindowEntirelyInPadding() {
+        let tape = Tape<Double>()
+        let x = tape.variable(tensor([1, 1, 1, 1], [3]))
+        let y = x.maxPool2d(kernelSize: [2, 1], stride: 1, padding: [1, 0], dilation: [2, 1])
+        #expect(y.value.scalars == [-.infinity])
+        y.sum().backward()
+        #expect(x.grad!.scalars == [0])
+    }
+
     /// ceilMode keeps the partial last window: 3×3 with kernel 2, stride 2 gives 2×2 outputs.
     @Test func maxPoolCeilMode() {
         let y = Variable(oneToNine).maxPool2d(kernelSize: 2, ceilMode: true)
