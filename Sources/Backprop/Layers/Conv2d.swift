@@ -4,6 +4,12 @@
 /// `[outputChannels]`, with PyTorch's default initialization: Kaiming-uniform with `a = √5`, which
 /// is `U(−1/√fanIn, 1/√fanIn)` with `fanIn = inputChannels/groups · kH · kW`, and the same bound for
 /// the bias.
+///
+/// ```swift
+/// var generator = SeededGenerator(seed: 0)
+/// let conv = Conv2d<Float>(inputChannels: 1, outputChannels: 8, kernelSize: 3, padding: 1, generator: &generator)
+/// let y = conv(tape.constant(images))   // [N, 1, 28, 28] → [N, 8, 28, 28]
+/// ```
 public final class Conv2d<Scalar: TensorScalar>: Module {
     /// `[outputChannels, inputChannels/groups, kH, kW]`.
     public let weight: Parameter<Scalar>
