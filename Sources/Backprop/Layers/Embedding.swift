@@ -1,0 +1,42 @@
+/// A lookup table of learned vectors (PyTorch's `nn.Embedding`), initialized from `N(0, 1)`.
+public final class Embedding<Scalar: TensorScalar>: Module {
+    /// `[vocabularySize, dimension]`.
+    public let weight: Parameter<Scalar>
+    /// Training or evaluation mode (no effect on this layer).
+    public var isTraining = true
+
+    /// Creates a table with entries drawn from `N(0, 1)` as PyTorch does.
+    public init(vocabularySize: Int, dimension: Int, generator: inout SeededGenerator) {
+        guard vocabularySize > 0 && dimension > 0 else {
+            shapeError("Embedding", "vocabularySize \(vocabularySize) and dimension \(dimension) must be positive")
+        }
+        weight = Parameter(Tensor.randomNormal(shape: [vocabularySize, dimension], using: &generator))
+    }
+
+    /// The rows for `ids` (any shape `idShape`), shape `idShape + [dimension]`.
+    ///
+    /// Backward: each row's gradient is the sum of the output gradients at the positions that chose it.
+    public func callAsFunction(_ ids: [Int], idShape: [Int]) -> Variable<Scalar> {
+        let vocabularySize = weight.shape[0]
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            shapeError("Embedding", "id \(bad) is outside 0..<\(vocabularySize)")
+        }
+        return Variable(weight.value).embeddingLookup(ids, idShape: idShape)
+    }
+
+    /// The rows for `ids`, reading the table on `tape` so that it receives gradients.
+    public func callAsFunction(_ ids: [Int], idShape: [Int], on tape: Tape<Scalar>) -> Variable<Scalar> {
+        let vocabularySize = weight.shape[0]
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            shapeError("Embedding", "id \(bad) is outside 0..<\(vocabularySize)")
+        }
+        return tape.variable(for: weight).embeddingLookup(ids, idShape: idShape)
+    }
+
+    /// The rows for ids stored as (integral) values of `x`, on `x`'s tape.
+    public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
+        let ids = x.value.scalars.map { Int($0) }
+        guard let tape = x.tape else { return self(ids, idShape: x.shape) }
+        return self(ids, idShape: x.shape, on: tape)
+    }
+}

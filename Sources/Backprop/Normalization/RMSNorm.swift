@@ -1,0 +1,100 @@
+/// Root-mean-square normalization over the trailing `normalizedShape` axes (PyTorch's `nn.RMSNorm`).
+///
+/// Forward, for each leading index with the n = ∏normalizedShape trailing elements:
+/// `r = 1/√(mean(x²) + ε)`, `x̂ = x·r`, `y = γ⊙x̂`. No mean subtraction and no β.
+/// The default ε (`nil`) is the machine epsilon of the scalar type, as PyTorch uses for its compute
+/// type (`Float.ulpOfOne` ≈ 1.19e-7, `Double.ulpOfOne` ≈ 2.22e-16).
+///
+/// Backward (one pass per row; r depends on x through mean(x²)):
+/// `∂L/∂x = r·(γ⊙dy − x̂·mean(γ⊙dy⊙x̂))` (equivalently `r·γ⊙dy − x·r³/n·Σ γ⊙dy⊙x`),
+/// `∂L/∂γ = Σ_rows dy⊙x̂`.
+public final class RMSNorm<Scalar: TensorScalar>: Module {
+    /// The trailing axes normalized over.
+    public let normalizedShape: [Int]
+    /// The stabilizer added to mean(x²); `nil` means the scalar type's machine epsilon.
+    public let eps: Double?
+    /// γ, shape `normalizedShape` (ones initially); `nil` without `elementwiseAffine`.
+    public let weight: Parameter<Scalar>?
+    /// Unused: RMS normalization behaves the same in both modes.
+    public var isTraining = true
+
+    /// Creates a layer with PyTorch's defaults.
+    ///
+    /// - Parameters:
+    ///   - normalizedShape: The trailing axes to normalize over.
+    ///   - eps: The stabilizer, or `nil` for the machine epsilon of `Scalar`.
+    ///   - elementwiseAffine: Learn γ.
+    public init(normalizedShape: [Int], eps: Double? = nil, elementwiseAffine: Bool = true) {
+        guard !normalizedShape.isEmpty, normalizedShape.allSatisfy({ $0 > 0 }) else {
+            shapeError("RMSNorm", "normalizedShape \(normalizedShape) must have at least one axis, all positive")
+        }
+        if let eps { checkEps(eps, op: "RMSNorm") }
+        self.normalizedShape = normalizedShape
+        self.eps = eps
+        weight = elementwiseAffine ? Parameter(Tensor(ones: normalizedShape)) : nil
+    }
+
+    /// Normalizes the trailing axes of `x`.
+    public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
+        x.rmsNorm(normalizedShape: normalizedShape, weight: lift(weight, for: x), eps: eps)
+    }
+}
+
+/// The fused RMS normalization: one tape record with the analytic backward of `RMSNorm`.
+struct RMSNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
+    var normalizedShape: [Int]
+    var eps: Double
+    var hasWeight: Bool
+
+    var name: String { "rmsNorm" }
+
+    func forward(_ inputs: [Tensor<Scalar>]) -> (output: Tensor<Scalar>, saved: NormalizationSaved<Scalar>) {
+        let (x, weight, _) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: false)
+        let n = elementCount(normalizedShape)
+        let layout = NormalizationLayout(outer: 1, sets: x.count / n, inner: n, affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
+        let statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: false, eps: eps)
+        let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .uncentered, coefficient: 1)]
+        let y = FusedNormalization.forward(x, terms: terms, weight: weight, bias: nil)
+        return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: nil))
+    }
+
+}
+
+extension Variable {
+    /// The default RMSNorm ε: the machine epsilon of the scalar type.
+    static var defaultRMSNormEps: Double { Double(Scalar.ulpOfOne) }
+
+    /// RMS normalization over the trailing `normalizedShape` axes (PyTorch's `F.rms_norm`), as one
+    /// fused tape record. See `RMSNorm` for the formulas.
+    ///
+    /// - Parameters:
+    ///   - normalizedShape: The trailing axes; must equal the last axes of the input.
+    ///   - weight: γ of shape `normalizedShape`, or `nil` for 1.
+    ///   - eps: The stabilizer, or `nil` for the machine epsilon of `Scalar`.
+    public func rmsNorm(normalizedShape: [Int], weight: Variable? = nil, eps: Double? = nil) -> Variable {
+        checkRMSNormArguments("rmsNorm", normalizedShape: normalizedShape, weight: weight)
+        let op = RMSNormOperation<Scalar>(normalizedShape: normalizedShape, eps: eps ?? Self.defaultRMSNormEps,
+                                          hasWeight: weight != nil)
+        return op(normalizationInputs(self, weight, nil))
+    }
+
+    /// RMS normalization composed from primitive tape ops (squared, mean, rsqrt, multiplication), the
+    /// reference the fused `rmsNorm` is checked against.
+    public func rmsNormReference(normalizedShape: [Int], weight: Variable? = nil, eps: Double? = nil) -> Variable {
+        checkRMSNormArguments("rmsNormReference", normalizedShape: normalizedShape, weight: weight)
+        let axes = Array((rank - normalizedShape.count)..<rank)
+        let y = self * (squared().mean(alongAxes: axes, keepDims: true) + Scalar(eps ?? Self.defaultRMSNormEps)).rsqrt()
+        guard let weight else { return y }
+        return y * weight
+    }
+
+    private func checkRMSNormArguments(_ op: String, normalizedShape: [Int], weight: Variable?) {
+        guard !normalizedShape.isEmpty else { shapeError(op, "normalizedShape must have at least one axis") }
+        guard rank >= normalizedShape.count, Array(shape.suffix(normalizedShape.count)) == normalizedShape else {
+            shapeError(op, "normalizedShape \(normalizedShape) does not match the trailing axes of input shape \(shape)")
+        }
+        if let weight, weight.shape != normalizedShape {
+            shapeError(op, "weight shape \(weight.shape) must equal normalizedShape \(normalizedShape)")
+        }
+    }
+}
