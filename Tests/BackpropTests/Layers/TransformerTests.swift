@@ -13,6 +13,14 @@ private func input(seed: UInt64 = 11) -> Tensor<Double> {
     return Tensor.randomNormal(shape: [2, 3, 4], mean: 0.5, standardDeviation: 2, using: &generator)
 }
 
+/// Zeroes the output projections of attention and the feed-forward block, so both branches return 0.
+private func silenceBranches(_ layer: TransformerBlock<Double>) {
+    for parameter in [layer.selfAttention.outProj.weight, layer.selfAttention.outProj.bias!,
+                      layer.feedForward.linear2.weight, layer.feedForward.linear2.bias!] {
+        parameter.value = Tensor(zeros: parameter.shape)
+    }
+}
+
 private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures")
 
@@ -88,22 +96,16 @@ struct TransformerTests {
     }
 
     @Test func preNormWithSilentBranchesIsTheIdentity() {
-        // Zero output projections make both branches return 0: H = O = X exactly (the residual stream).
+        // Both branches return 0: H = O = X exactly (the residual stream).
         let layer = block(.preNorm)
-        for parameter in [layer.selfAttention.outProj.weight, layer.selfAttention.outProj.bias!,
-                          layer.feedForward.linear2.weight, layer.feedForward.linear2.bias!] {
-            parameter.value = Tensor(zeros: parameter.shape)
-        }
+        silenceBranches(layer)
         let x = input()
         #expect(layer(Variable(x)).value == x)
     }
 
     @Test func postNormWithSilentBranchesNormalizesTwice() {
         let layer = block(.postNorm)
-        for parameter in [layer.selfAttention.outProj.weight, layer.selfAttention.outProj.bias!,
-                          layer.feedForward.linear2.weight, layer.feedForward.linear2.bias!] {
-            parameter.value = Tensor(zeros: parameter.shape)
-        }
+        silenceBranches(layer)
         let x = input()
         // By hand: each row (x − μ)/√(σ²_b + ε), applied twice.
         func normalizeRows(_ t: Tensor<Double>) -> Tensor<Double> {
