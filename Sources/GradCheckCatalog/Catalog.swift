@@ -9,7 +9,7 @@ public enum Catalog {
     public static var all: [GradCheckCase] {
         arithmeticCases + mathCases + activationCases + softmaxCases + reductionCases
             + linearAlgebraCases + shapeCases + indexingCases + compositeCases + lossCases
-            + normalizationCases + layerCases
+            + normalizationCases + layerCases + convolutionCases
     }
 
     /// The cases whose name contains `filter` (all when it is empty).

@@ -1,0 +1,275 @@
+/// A height and a width: the kernel size, stride, padding or dilation of a 2-D window.
+///
+/// Write one integer for both axes (`stride: 2`) or two for height and width (`padding: [1, 0]`),
+/// as PyTorch accepts `2` or `(1, 0)`.
+public struct WindowSize: Sendable, Hashable, CustomStringConvertible,
+                          ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral {
+    /// The size along the height axis.
+    public var height: Int
+    /// The size along the width axis.
+    public var width: Int
+
+    /// The same size along both axes.
+    public init(_ both: Int) {
+        height = both
+        width = both
+    }
+
+    /// A height and a width.
+    public init(_ height: Int, _ width: Int) {
+        self.height = height
+        self.width = width
+    }
+
+    /// `2` means `[2, 2]`.
+    public init(integerLiteral value: Int) {
+        self.init(value)
+    }
+
+    /// `[height, width]`; exactly two elements.
+    public init(arrayLiteral elements: Int...) {
+        guard elements.count == 2 else {
+            shapeError("WindowSize", "needs one integer or two ([height, width]), got \(elements)")
+        }
+        self.init(elements[0], elements[1])
+    }
+
+    /// `[height, width]`.
+    public var description: String { "[\(height), \(width)]" }
+}
+
+/// The output extent of a sliding window along one axis, PyTorch's rule:
+/// `⌊(size + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1`, or with `ceilMode` the ceiling,
+/// dropping a last window that would start inside the right padding.
+func slidingWindowCount(size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool = false) -> Int {
+    let span = size + 2 * padding - dilation * (kernel - 1) - 1
+    guard ceilMode else { return span / stride + 1 }
+    var count = (span + stride - 1) / stride + 1
+    if (count - 1) * stride >= size + padding { count -= 1 }
+    return count
+}
+
+/// The geometry of one 2-D convolution: every size `conv2d`'s kernels need.
+struct ConvolutionGeometry {
+    var batch, inputChannels, height, width: Int
+    var outputChannels, kernelHeight, kernelWidth: Int
+    var stride, padding, dilation: WindowSize
+    var groups: Int
+    var outputHeight, outputWidth: Int
+
+    var inputChannelsPerGroup: Int { inputChannels / groups }
+    var outputChannelsPerGroup: Int { outputChannels / groups }
+    /// Rows of one group's column matrix: `C/groups · kH · kW`.
+    var patchSize: Int { inputChannelsPerGroup * kernelHeight * kernelWidth }
+    /// Columns of the column matrix: one per output position.
+    var outputArea: Int { outputHeight * outputWidth }
+    var outputShape: [Int] { [batch, outputChannels, outputHeight, outputWidth] }
+}
+
+/// im2col and its adjoint col2im on one sample's group of channels.
+enum Im2Col {
+    /// Writes the `[C/groups·kH·kW, Ho·Wo]` column matrix of the channels starting at `input`:
+    /// row `(c·kH + i)·kW + j`, column `oh·Wo + ow` holds `x[c, oh·sH − pH + i·dH, ow·sW − pW + j·dW]`,
+    /// zero where that falls in the padding.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func pack<Scalar: TensorScalar>(_ input: UnsafePointer<Scalar>, _ g: ConvolutionGeometry,
+                                           into columns: UnsafeMutablePointer<Scalar>) {
+        let (h, w, ho, wo) = (g.height, g.width, g.outputHeight, g.outputWidth)
+        var row = 0
+        for c in 0..<g.inputChannelsPerGroup {
+            let plane = input + c * h * w
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    let destination = columns + row * ho * wo
+                    for oh in 0..<ho {
+                        let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
+                        let line = destination + oh * wo
+                        guard ih >= 0 && ih < h else {
+                            line.update(repeating: 0, count: wo)
+                            continue
+                        }
+                        let source = plane + ih * w
+                        for ow in 0..<wo {
+                            let iw = ow * g.stride.width - g.padding.width + j * g.dilation.width
+                            line[ow] = iw >= 0 && iw < w ? source[iw] : 0
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `pack`: adds each column-matrix entry back into the input element it was
+    /// copied from (entries from the padding are dropped).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func accumulate<Scalar: TensorScalar>(_ columns: UnsafePointer<Scalar>, _ g: ConvolutionGeometry,
+                                                 into input: UnsafeMutablePointer<Scalar>) {
+        let (h, w, ho, wo) = (g.height, g.width, g.outputHeight, g.outputWidth)
+        var row = 0
+        for c in 0..<g.inputChannelsPerGroup {
+            let plane = input + c * h * w
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    let source = columns + row * ho * wo
+                    for oh in 0..<ho {
+                        let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
+                        guard ih >= 0 && ih < h else { continue }
+                        let destination = plane + ih * w
+                        let line = source + oh * wo
+                        for ow in 0..<wo {
+                            let iw = ow * g.stride.width - g.padding.width + j * g.dilation.width
+                            if iw >= 0 && iw < w { destination[iw] += line[ow] }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+}
+
+/// Checks `conv2d`'s arguments and computes its geometry, stopping with a message that names the
+/// shapes and the rule that failed.
+func convolutionGeometry(input: [Int], weight: [Int], bias: [Int]?, stride: WindowSize, padding: WindowSize,
+                         dilation: WindowSize, groups: Int) -> ConvolutionGeometry {
+    let op = "conv2d"
+    guard input.count == 4 else { shapeError(op, "input must have shape [N, C, H, W], got \(input)") }
+    guard weight.count == 4 else { shapeError(op, "weight must have shape [outChannels, inChannels/groups, kH, kW], got \(weight)") }
+    guard stride.height > 0 && stride.width > 0 else { shapeError(op, "stride \(stride) must be positive") }
+    guard dilation.height > 0 && dilation.width > 0 else { shapeError(op, "dilation \(dilation) must be positive") }
+    guard padding.height >= 0 && padding.width >= 0 else { shapeError(op, "padding \(padding) must be non-negative") }
+    guard groups > 0 else { shapeError(op, "groups \(groups) must be positive") }
+    let (channels, outChannels) = (input[1], weight[0])
+    guard channels % groups == 0 else {
+        shapeError(op, "groups \(groups) does not divide the input's \(channels) channels (input shape \(input))")
+    }
+    guard outChannels % groups == 0 else {
+        shapeError(op, "groups \(groups) does not divide the weight's \(outChannels) output channels (weight shape \(weight))")
+    }
+    guard weight[1] * groups == channels else {
+        shapeError(op, "input shape \(input) has \(channels) channels but weight shape \(weight) with groups \(groups) expects \(weight[1]) · \(groups) = \(weight[1] * groups)")
+    }
+    guard weight[2] > 0 && weight[3] > 0 else { shapeError(op, "weight shape \(weight) has an empty kernel") }
+    if let bias, bias != [outChannels] {
+        shapeError(op, "bias shape \(bias) must be [\(outChannels)] to match weight shape \(weight)")
+    }
+    let paddedHeight = input[2] + 2 * padding.height, paddedWidth = input[3] + 2 * padding.width
+    let effectiveHeight = dilation.height * (weight[2] - 1) + 1, effectiveWidth = dilation.width * (weight[3] - 1) + 1
+    guard effectiveHeight <= paddedHeight && effectiveWidth <= paddedWidth else {
+        shapeError(op, "kernel \(weight[2])x\(weight[3]) with dilation \(dilation) spans \(effectiveHeight)x\(effectiveWidth), larger than the padded input \(paddedHeight)x\(paddedWidth) (input shape \(input), padding \(padding))")
+    }
+    return ConvolutionGeometry(
+        batch: input[0], inputChannels: channels, height: input[2], width: input[3],
+        outputChannels: outChannels, kernelHeight: weight[2], kernelWidth: weight[3],
+        stride: stride, padding: padding, dilation: dilation, groups: groups,
+        outputHeight: slidingWindowCount(size: input[2], kernel: weight[2], stride: stride.height, padding: padding.height, dilation: dilation.height),
+        outputWidth: slidingWindowCount(size: input[3], kernel: weight[3], stride: stride.width, padding: padding.width, dilation: dilation.width))
+}
+
+/// 2-D cross-correlation with PyTorch's `conv2d` semantics, recorded as one tape entry.
+///
+/// `y[n, o, oh, ow] = b[o] + Σ_{c, i, j} W[o, c, i, j] · x[n, g·C/groups + c, oh·sH − pH + i·dH, ow·sW − pW + j·dW]`
+/// where `g` is the group of output channel `o` and `x` is zero outside the input. The output has
+/// shape `[N, O, Ho, Wo]` with `Ho = ⌊(H + 2pH − dH(kH − 1) − 1)/sH⌋ + 1` (and likewise `Wo`).
+///
+/// Forward per sample and group: `Y_g = W_g · col_g`, with `col_g` the `[C/groups·kH·kW, Ho·Wo]`
+/// im2col matrix and `W_g` the group's weight rows, through `GEMM`.
+///
+/// Backward: ∂L/∂W_g = Σₙ dY_g · col_gᵀ, ∂L/∂x = col2im(W_gᵀ · dY_g), ∂L/∂b = Σ_{n, oh, ow} dY.
+/// The column matrix is rebuilt in the backward rather than kept, trading a cheap copy for memory.
+///
+/// - Parameters:
+///   - input: `[N, C, H, W]`.
+///   - weight: `[O, C/groups, kH, kW]`.
+///   - bias: `[O]`, or `nil`.
+///   - stride: The step between windows (positive).
+///   - padding: Zeros added on both sides of each spatial axis (non-negative).
+///   - dilation: The spacing between kernel taps (positive).
+///   - groups: Splits the channels into this many independent convolutions; it must divide both `C`
+///     and `O` (`groups = C` with `O = C` is a depthwise convolution).
+/// - Returns: `[N, O, Ho, Wo]`.
+public func conv2d<Scalar>(_ input: Variable<Scalar>, weight: Variable<Scalar>, bias: Variable<Scalar>? = nil,
+                           stride: WindowSize = 1, padding: WindowSize = 0, dilation: WindowSize = 1,
+                           groups: Int = 1) -> Variable<Scalar> {
+    let g = convolutionGeometry(input: input.shape, weight: weight.shape, bias: bias?.shape, stride: stride,
+                                padding: padding, dilation: dilation, groups: groups)
+    let (x, w) = (input.value, weight.value)
+    let b = bias?.value
+    let y = Tensor<Scalar>(shape: g.outputShape) { out in
+        let output = out.baseAddress!
+        var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
+        x.scalars.withUnsafeBufferPointer { xs in
+            w.scalars.withUnsafeBufferPointer { ws in
+                columns.withUnsafeMutableBufferPointer { col in
+                    for n in 0..<g.batch {
+                        for group in 0..<g.groups {
+                            Im2Col.pack(xs.baseAddress! + (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width,
+                                        g, into: col.baseAddress!)
+                            GEMM.multiply(ws.baseAddress! + group * g.outputChannelsPerGroup * g.patchSize, transposeA: false,
+                                          UnsafePointer(col.baseAddress!), transposeB: false,
+                                          m: g.outputChannelsPerGroup, n: g.outputArea, k: g.patchSize,
+                                          into: output + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea,
+                                          accumulate: false)
+                        }
+                    }
+                }
+            }
+        }
+        if let b {
+            for n in 0..<g.batch {
+                for o in 0..<g.outputChannels {
+                    let plane = output + (n * g.outputChannels + o) * g.outputArea
+                    for p in 0..<g.outputArea { plane[p] += b.scalars[o] }
+                }
+            }
+        }
+    }
+    let (needInput, needWeight, needBias) = (input.requiresGradient, weight.requiresGradient, bias?.requiresGradient ?? false)
+    let inputs = [input, weight] + (bias.map { [$0] } ?? [])
+    return Variable.record("conv2d", inputs, value: y) { dy in
+        var dx = needInput ? Tensor<Scalar>(zeros: x.shape) : nil
+        var dw = needWeight ? Tensor<Scalar>(zeros: w.shape) : nil
+        var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
+        dy.scalars.withUnsafeBufferPointer { dys in
+            x.scalars.withUnsafeBufferPointer { xs in
+                w.scalars.withUnsafeBufferPointer { ws in
+                    columns.withUnsafeMutableBufferPointer { col in
+                        for n in 0..<g.batch {
+                            for group in 0..<g.groups {
+                                let inputOffset = (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width
+                                let weightOffset = group * g.outputChannelsPerGroup * g.patchSize
+                                let dyGroup = dys.baseAddress! + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea
+                                if needWeight {
+                                    Im2Col.pack(xs.baseAddress! + inputOffset, g, into: col.baseAddress!)
+                                    dw!.scalars.withUnsafeMutableBufferPointer { dws in
+                                        // dW_g += dY_g [O/groups, Ho·Wo] · col_gᵀ [Ho·Wo, patch]
+                                        GEMM.multiply(dyGroup, transposeA: false, UnsafePointer(col.baseAddress!), transposeB: true,
+                                                      m: g.outputChannelsPerGroup, n: g.patchSize, k: g.outputArea,
+                                                      into: dws.baseAddress! + weightOffset, accumulate: true)
+                                    }
+                                }
+                                if needInput {
+                                    // dcol_g = W_gᵀ [patch, O/groups] · dY_g [O/groups, Ho·Wo], then col2im.
+                                    GEMM.multiply(ws.baseAddress! + weightOffset, transposeA: true, dyGroup, transposeB: false,
+                                                  m: g.patchSize, n: g.outputArea, k: g.outputChannelsPerGroup,
+                                                  into: col.baseAddress!, accumulate: false)
+                                    dx!.scalars.withUnsafeMutableBufferPointer { dxs in
+                                        Im2Col.accumulate(UnsafePointer(col.baseAddress!), g, into: dxs.baseAddress! + inputOffset)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var grads: [Tensor<Scalar>?] = [dx, dw]
+        if b != nil {
+            grads.append(needBias ? dy.sum(alongAxes: [0, 2, 3]) : nil)
+        }
+        return grads
+    }
+}
