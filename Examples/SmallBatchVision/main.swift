@@ -151,7 +151,7 @@ for run in runs {
 let chartPath = output + "/small-batch-vision-accuracy.svg"
 do { try chart.write(to: chartPath) } catch { print("small-batch-vision: could not write \(chartPath): \(error)"); exit(1) }
 
-func accuracy(_ norm: Norm, _ batchSize: Int) -> Double {
+@MainActor func accuracy(_ norm: Norm, _ batchSize: Int) -> Double {
     runs.first { $0.norm == norm && $0.batchSize == batchSize }!.accuracies.last!
 }
 let small = batchSizes.min() ?? 2, large = batchSizes.max() ?? 32
