@@ -9,8 +9,7 @@ public enum Catalog {
     public static var all: [GradCheckCase] {
         arithmeticCases + mathCases + activationCases + softmaxCases + reductionCases
             + linearAlgebraCases + shapeCases + indexingCases + compositeCases + lossCases
-            normalizationCases + layerCases + convolutionCases + attentionCases
-            + 
+            + normalizationCases + layerCases + convolutionCases + attentionCases
     }
 
     /// The cases whose name contains `filter` (all when it is empty).
