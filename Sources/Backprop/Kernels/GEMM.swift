@@ -1,8 +1,34 @@
+import BackpropKernelsC
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// General matrix multiply on row-major buffers: `C = op(A) · op(B)` (or `C += …`).
 ///
 /// `op(A)` is `m × k` and `op(B)` is `k × n`. With `transposeA` the buffer `a` holds `Aᵀ` (`k × m`);
-/// with `transposeB` the buffer `b` holds `Bᵀ` (`n × k`). All buffers are dense.
+/// with `transposeB` the buffer `b` holds `Bᵀ` (`n × k`). All buffers are dense; transposed
+/// operands are read in place while packing, never copied whole.
+///
+/// C is cut into fixed tiles (their size depends only on `m`, `n`), run in parallel; within a tile
+/// the k axis is walked in fixed blocks, in order, by a register-blocked micro-kernel on packed
+/// panels. Each element of C is therefore computed in the same order whatever the worker count.
+/// `Float` runs the C micro-kernel for the best instruction set the CPU has (AVX-512, AVX2+FMA or
+/// portable); `Double` runs a pure-Swift SIMD micro-kernel.
 enum GEMM {
+    /// Which implementation runs `Float` products (the C kernels unless measuring the Swift one).
+    enum FloatPath: Sendable { case c, swift }
+
+    nonisolated(unsafe) static var floatPath: FloatPath = {
+        if let text = getenv("BACKPROP_GEMM"), String(cString: text) == "swift" { return .swift }
+        return .c
+    }()
+
+    /// Below this many multiply-adds a product runs on the calling thread.
+    static let parallelThreshold = 1 << 18
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func multiply<Scalar: TensorScalar>(
@@ -11,45 +37,197 @@ enum GEMM {
         m: Int, n: Int, k: Int,
         into c: UnsafeMutablePointer<Scalar>, accumulate: Bool
     ) {
-        if !accumulate { c.initialize(repeating: 0, count: m * n) }
-        guard m > 0 && n > 0 && k > 0 else { return }
-        // Bring A to row-major m × k and B to row-major k × n so the inner loop streams rows of B and C.
-        var packedA: [Scalar] = []
-        var packedB: [Scalar] = []
-        var pa = a, pb = b
-        if transposeA {
-            packedA = [Scalar](unsafeUninitializedCapacity: m * k) { buf, count in
-                for p in 0..<k { for i in 0..<m { buf[i * k + p] = a[p * m + i] } }
-                count = m * k
-            }
+        guard m > 0 && n > 0 else { return }
+        if k == 0 {
+            if !accumulate { c.update(repeating: 0, count: m * n) }
+            return
         }
-        if transposeB {
-            packedB = [Scalar](unsafeUninitializedCapacity: k * n) { buf, count in
-                for j in 0..<n { for p in 0..<k { buf[p * n + j] = b[j * k + p] } }
-                count = k * n
-            }
-        }
-        packedA.withUnsafeBufferPointer { bufA in
-            packedB.withUnsafeBufferPointer { bufB in
-                if transposeA { pa = bufA.baseAddress! }
-                if transposeB { pb = bufB.baseAddress! }
-                let blockK = 256, blockN = 512
-                for j0 in stride(from: 0, to: n, by: blockN) {
-                    let j1 = Swift.min(j0 + blockN, n)
-                    for p0 in stride(from: 0, to: k, by: blockK) {
-                        let p1 = Swift.min(p0 + blockK, k)
-                        for i in 0..<m {
-                            let rowC = c + i * n
-                            let rowA = pa + i * k
-                            for p in p0..<p1 {
-                                let scale = rowA[p]
-                                let rowB = pb + p * n
-                                for j in j0..<j1 { rowC[j] += scale * rowB[j] }
-                            }
-                        }
+        let layout = Layout(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)
+        if Scalar.self == Float.self && floatPath == .c {
+            a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
+                b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
+                    c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
+                        runFloatC(a, b, c, layout, accumulate: accumulate)
                     }
                 }
             }
+        } else if Scalar.self == Float.self {
+            a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
+                b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
+                    c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
+                        SwiftGEMM<Float>.run(a, b, c, layout, accumulate: accumulate)
+                    }
+                }
+            }
+        } else if Scalar.self == Double.self {
+            a.withMemoryRebound(to: Double.self, capacity: m * k) { a in
+                b.withMemoryRebound(to: Double.self, capacity: k * n) { b in
+                    c.withMemoryRebound(to: Double.self, capacity: m * n) { c in
+                        SwiftGEMM<Double>.run(a, b, c, layout, accumulate: accumulate)
+                    }
+                }
+            }
+        } else {
+            naive(a, b, c, layout, accumulate: accumulate)
         }
+    }
+
+    /// Sizes, element strides of `op(A)` and `op(B)`, and the fixed tiling of C.
+    struct Layout {
+        var m: Int, n: Int, k: Int
+        var aRow: Int, aCol: Int, bRow: Int, bCol: Int
+        var tileRows: Int, tileColumns: Int
+        var rowTiles: Int, columnTiles: Int
+
+        init(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) {
+            self.m = m; self.n = n; self.k = k
+            (aRow, aCol) = transposeA ? (1, m) : (k, 1)
+            (bRow, bCol) = transposeB ? (1, k) : (n, 1)
+            // Tiles of about 96 × 384 keep a packed A block in L2 next to the B block; sizes are
+            // balanced so the last tile is not a sliver. They depend on m and n only.
+            rowTiles = (m + 95) / 96
+            columnTiles = (n + 383) / 384
+            tileRows = ((m + rowTiles - 1) / rowTiles + 3) / 4 * 4
+            tileColumns = ((n + columnTiles - 1) / columnTiles + 7) / 8 * 8
+            rowTiles = (m + tileRows - 1) / tileRows
+            columnTiles = (n + tileColumns - 1) / tileColumns
+        }
+
+        /// The tile's origin and size.
+        func tile(_ index: Int) -> (i0: Int, j0: Int, rows: Int, columns: Int) {
+            let i0 = (index / columnTiles) * tileRows, j0 = (index % columnTiles) * tileColumns
+            return (i0, j0, Swift.min(tileRows, m - i0), Swift.min(tileColumns, n - j0))
+        }
+
+        /// Runs `body` on every tile, in parallel when the product is large enough.
+        func forEachTile(_ body: (_ i0: Int, _ j0: Int, _ rows: Int, _ columns: Int) -> Void) {
+            let tiles = rowTiles * columnTiles
+            if m * n * k < GEMM.parallelThreshold || tiles == 1 {
+                for index in 0..<tiles { let t = tile(index); body(t.i0, t.j0, t.rows, t.columns) }
+            } else {
+                Parallelism.forEach(chunks: tiles) { index in
+                    let t = tile(index)
+                    body(t.i0, t.j0, t.rows, t.columns)
+                }
+            }
+        }
+    }
+
+    static func runFloatC(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                          _ l: Layout, accumulate: Bool) {
+        let scratchA = bp_sgemm_scratch_a(l.tileRows), scratchB = bp_sgemm_scratch_b(l.tileColumns)
+        l.forEachTile { i0, j0, rows, columns in
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: (scratchA + scratchB) * 4, alignment: 64)
+            defer { buffer.deallocate() }
+            let packedA = buffer.bindMemory(to: Float.self, capacity: scratchA + scratchB)
+            bp_sgemm_tile(a + i0 * l.aRow, l.aRow, l.aCol, b + j0 * l.bCol, l.bRow, l.bCol,
+                          c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0,
+                          packedA, packedA + scratchA)
+        }
+    }
+
+    /// The textbook triple loop; only for scalar types other than `Float` and `Double`.
+    static func naive<Scalar: TensorScalar>(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
+                                            _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool) {
+        for i in 0..<l.m {
+            for j in 0..<l.n {
+                var sum: Scalar = accumulate ? c[i * l.n + j] : 0
+                for p in 0..<l.k { sum += a[i * l.aRow + p * l.aCol] * b[p * l.bRow + j * l.bCol] }
+                c[i * l.n + j] = sum
+            }
+        }
+    }
+}
+
+/// The pure-Swift packed GEMM: 4 × 8 register tile of `SIMD8` accumulators. Without compiler flags
+/// an x86-64 build targets SSE2, so this is four 4-wide (Float) or eight 2-wide (Double) multiplies
+/// and adds per k step, with no fused multiply-add.
+enum SwiftGEMM<Scalar: BinaryFloatingPoint & SIMDScalar> {
+    static var mr: Int { 4 }
+    static var nr: Int { 8 }
+    static var kc: Int { 256 }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func run(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ c: UnsafeMutablePointer<Scalar>,
+                    _ l: GEMM.Layout, accumulate: Bool) {
+        let sizeA = (l.tileRows + mr) * kc, sizeB = (l.tileColumns + nr) * kc
+        l.forEachTile { i0, j0, rows, columns in
+            let buffer = UnsafeMutablePointer<Scalar>.allocate(capacity: sizeA + sizeB)
+            defer { buffer.deallocate() }
+            tile(a + i0 * l.aRow, l.aRow, l.aCol, b + j0 * l.bCol, l.bRow, l.bCol, c + i0 * l.n + j0, l.n,
+                 rows, columns, l.k, accumulate, buffer, buffer + sizeA)
+        }
+    }
+
+    @inline(__always)
+    static func tile(_ a: UnsafePointer<Scalar>, _ aRow: Int, _ aCol: Int,
+                     _ b: UnsafePointer<Scalar>, _ bRow: Int, _ bCol: Int,
+                     _ c: UnsafeMutablePointer<Scalar>, _ ldc: Int,
+                     _ m: Int, _ n: Int, _ k: Int, _ accumulate: Bool,
+                     _ packedA: UnsafeMutablePointer<Scalar>, _ packedB: UnsafeMutablePointer<Scalar>) {
+        for p0 in stride(from: 0, to: k, by: kc) {
+            let depth = Swift.min(kc, k - p0)
+            let add = accumulate || p0 > 0
+            // Pack B into 8-column panels and A into 4-row panels, zero-padded at the edges.
+            for j0 in stride(from: 0, to: n, by: 8) {
+                let panel = packedB + (j0 / 8) * 8 * depth
+                let cols = Swift.min(8, n - j0)
+                for p in 0..<depth {
+                    let src = b + (p0 + p) * bRow + j0 * bCol
+                    for j in 0..<8 { panel[p * 8 + j] = j < cols ? src[j * bCol] : 0 }
+                }
+            }
+            for i0 in stride(from: 0, to: m, by: 4) {
+                let panel = packedA + (i0 / 4) * 4 * depth
+                let rowsHere = Swift.min(4, m - i0)
+                for p in 0..<depth {
+                    let src = a + i0 * aRow + (p0 + p) * aCol
+                    for r in 0..<4 { panel[p * 4 + r] = r < rowsHere ? src[r * aRow] : 0 }
+                }
+            }
+            for j0 in stride(from: 0, to: n, by: 8) {
+                let pb = UnsafePointer(packedB + (j0 / 8) * 8 * depth)
+                let cols = Swift.min(8, n - j0)
+                for i0 in stride(from: 0, to: m, by: 4) {
+                    let pa = UnsafePointer(packedA + (i0 / 4) * 4 * depth)
+                    let rowsHere = Swift.min(4, m - i0)
+                    let (r0, r1, r2, r3) = microKernel(pa, pb, depth)
+                    let ct = c + i0 * ldc + j0
+                    store(r0, into: ct, columns: cols, add: add)
+                    if rowsHere > 1 { store(r1, into: ct + ldc, columns: cols, add: add) }
+                    if rowsHere > 2 { store(r2, into: ct + 2 * ldc, columns: cols, add: add) }
+                    if rowsHere > 3 { store(r3, into: ct + 3 * ldc, columns: cols, add: add) }
+                }
+            }
+        }
+    }
+
+    /// Writes (or adds) the first `columns` lanes of one accumulator row into C.
+    @inline(__always)
+    static func store(_ row: SIMD8<Scalar>, into c: UnsafeMutablePointer<Scalar>, columns: Int, add: Bool) {
+        if columns == 8 {
+            let raw = UnsafeMutableRawPointer(c)
+            let old = add ? raw.loadUnaligned(as: SIMD8<Scalar>.self) : .zero
+            raw.storeBytes(of: old + row, as: SIMD8<Scalar>.self)
+        } else {
+            for j in 0..<columns { c[j] = add ? c[j] + row[j] : row[j] }
+        }
+    }
+
+    @inline(__always)
+    static func microKernel(_ pa: UnsafePointer<Scalar>, _ pb: UnsafePointer<Scalar>, _ depth: Int)
+        -> (SIMD8<Scalar>, SIMD8<Scalar>, SIMD8<Scalar>, SIMD8<Scalar>) {
+        var c0 = SIMD8<Scalar>.zero, c1 = SIMD8<Scalar>.zero, c2 = SIMD8<Scalar>.zero, c3 = SIMD8<Scalar>.zero
+        let rawB = UnsafeRawPointer(pb)
+        for p in 0..<depth {
+            let bv = rawB.loadUnaligned(fromByteOffset: p * 8 * MemoryLayout<Scalar>.stride, as: SIMD8<Scalar>.self)
+            let ap = pa + p * 4
+            c0 += bv * ap[0]
+            c1 += bv * ap[1]
+            c2 += bv * ap[2]
+            c3 += bv * ap[3]
+        }
+        return (c0, c1, c2, c3)
     }
 }

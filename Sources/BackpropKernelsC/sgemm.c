@@ -1,0 +1,179 @@
+// Single-precision GEMM tile with packed panels and register-blocked micro-kernels, one per
+// instruction set, chosen at run time. Built without any special compiler flags: the AVX2 and
+// AVX-512 kernels carry their own `target` attributes.
+#include "BackpropKernelsC.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define KC 256
+
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+
+static int detected_isa = -1;
+static int selected_isa = -1;
+
+int bp_cpu_best_isa(void) {
+    if (detected_isa < 0) {
+        int isa = BP_ISA_PORTABLE;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = BP_ISA_AVX2;
+        if (__builtin_cpu_supports("avx512f")) isa = BP_ISA_AVX512;
+#endif
+        detected_isa = isa;
+    }
+    return detected_isa;
+}
+
+int bp_sgemm_isa(void) {
+    if (selected_isa < 0) {
+        const char *forced = getenv("BACKPROP_SGEMM_ISA");
+        bp_sgemm_set_isa(forced && *forced ? atoi(forced) : bp_cpu_best_isa());
+    }
+    return selected_isa;
+}
+
+void bp_sgemm_set_isa(int isa) {
+    int best = bp_cpu_best_isa();
+    if (isa < 0) isa = 0;
+    selected_isa = isa > best ? best : isa;
+}
+
+static void tile_shape(int isa, int *mr, int *nr) {
+    switch (isa) {
+    case BP_ISA_AVX512: *mr = 12; *nr = 32; break;
+    case BP_ISA_AVX2: *mr = 6; *nr = 16; break;
+    default: *mr = 4; *nr = 8; break;
+    }
+}
+
+size_t bp_sgemm_scratch_a(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12) * KC; }
+size_t bp_sgemm_scratch_b(ptrdiff_t n) { return (size_t)((n + 31) / 32 * 32 + 32) * KC; }
+
+// Packs op(A)[0..<m, p0..<p0+kc] into panels of `mr` rows: panel-major, then k, then row; rows past
+// m are zero so the micro-kernel never branches.
+static void pack_a(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
+                   int mr, float *dst) {
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
+        ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
+        if (a_row == 1 && rows == mr) {
+            // op(A) is stored transposed: one k step is mr contiguous floats.
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                memcpy(dst + p * mr, a + i0 + (p0 + p) * a_col, sizeof(float) * mr);
+            }
+        } else {
+            for (ptrdiff_t r = 0; r < rows; r++) {
+                const float *src = a + (i0 + r) * a_row + p0 * a_col;
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + r] = src[p * a_col];
+            }
+            for (ptrdiff_t r = rows; r < mr; r++)
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + r] = 0;
+        }
+        dst += mr * kc;
+    }
+}
+
+// Packs op(B)[p0..<p0+kc, 0..<n] into panels of `nr` columns, zero-padded past n.
+static void pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
+                   int nr, float *dst) {
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
+        ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
+        if (b_col == 1 && cols == nr) {
+            for (ptrdiff_t p = 0; p < kc; p++)
+                memcpy(dst + p * nr, b + (p0 + p) * b_row + j0, sizeof(float) * nr);
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                const float *src = b + (p0 + p) * b_row + j0 * b_col;
+                float *d = dst + p * nr;
+                ptrdiff_t j = 0;
+                for (; j < cols; j++) d[j] = src[j * b_col];
+                for (; j < nr; j++) d[j] = 0;
+            }
+        }
+        dst += nr * kc;
+    }
+}
+
+// Each micro-kernel computes a full mr × nr tile into `out` (row stride ldo): out = acc or out += acc.
+#define MICRO_KERNEL(NAME, ATTR, VT, LANES, MR, NRV)                                              \
+    ATTR static void NAME(const float *restrict pa, const float *restrict pb, ptrdiff_t kc,       \
+                          float *restrict out, ptrdiff_t ldo, int add) {                          \
+        VT acc[MR][NRV];                                                                          \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                           \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) acc[r][v] = (VT){0}; \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                                      \
+            VT bv[NRV];                                                                           \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                      \
+                bv[v] = *(const VT *)(pb + v * LANES);                                            \
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                     \
+                VT av = (VT){0} + pa[r];                                                          \
+                _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                  \
+                    acc[r][v] += av * bv[v];                                                      \
+            }                                                                                     \
+            pa += MR;                                                                             \
+            pb += NRV * LANES;                                                                    \
+        }                                                                                         \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) {                    \
+                VT *dst = (VT *)(out + r * ldo + v * LANES);                                      \
+                *dst = add ? *dst + acc[r][v] : acc[r][v];                                        \
+            }                                                                                     \
+        }                                                                                         \
+    }
+
+#if defined(__x86_64__) || defined(__i386__)
+MICRO_KERNEL(kernel_avx512, __attribute__((target("avx512f,fma"))), v16f, 16, 12, 2)
+MICRO_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), v8f, 8, 6, 2)
+#endif
+MICRO_KERNEL(kernel_portable, , v4f, 4, 4, 2)
+
+typedef void (*micro_kernel_fn)(const float *, const float *, ptrdiff_t, float *, ptrdiff_t, int);
+
+void bp_sgemm_tile(const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
+                   const float *b, ptrdiff_t b_row, ptrdiff_t b_col,
+                   float *c, ptrdiff_t ldc,
+                   ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
+                   float *scratch_a, float *scratch_b) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (!accumulate)
+            for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * n);
+        return;
+    }
+    int isa = bp_sgemm_isa();
+    int mr, nr;
+    tile_shape(isa, &mr, &nr);
+    micro_kernel_fn kernel = kernel_portable;
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa == BP_ISA_AVX512) kernel = kernel_avx512;
+    else if (isa == BP_ISA_AVX2) kernel = kernel_avx2;
+#endif
+    // Fused multiply-add rounds once where the portable kernel rounds twice, so results differ in
+    // the last bit between levels, but never between thread counts or tilings.
+    float edge[12 * 32] __attribute__((aligned(64)));
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
+        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+        int add = accumulate || p0 > 0;
+        pack_b(b, b_row, b_col, n, p0, kc, nr, scratch_b);
+        pack_a(a, a_row, a_col, m, p0, kc, mr, scratch_a);
+        for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
+            const float *pb = scratch_b + (j0 / nr) * nr * kc;
+            ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
+            for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
+                const float *pa = scratch_a + (i0 / mr) * mr * kc;
+                ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
+                float *ct = c + i0 * ldc + j0;
+                if (rows == mr && cols == nr) {
+                    kernel(pa, pb, kc, ct, ldc, add);
+                } else {
+                    kernel(pa, pb, kc, edge, nr, 0);
+                    for (ptrdiff_t r = 0; r < rows; r++)
+                        for (ptrdiff_t j = 0; j < cols; j++)
+                            ct[r * ldc + j] = add ? ct[r * ldc + j] + edge[r * nr + j] : edge[r * nr + j];
+                }
+            }
+        }
+    }
+}
