@@ -26,6 +26,16 @@ enum GEMM {
         return .c
     }()
 
+    /// The instruction-set level of the C `Float` micro-kernel: 0 portable, 1 AVX2+FMA, 2 AVX-512.
+    /// Setting it is clamped to what the CPU supports (for measurements and tests).
+    static var floatKernelLevel: Int {
+        get { Int(bp_sgemm_isa()) }
+        set { bp_sgemm_set_isa(Int32(newValue)) }
+    }
+
+    /// The best level this CPU supports.
+    static var bestFloatKernelLevel: Int { Int(bp_cpu_best_isa()) }
+
     /// Below this many multiply-adds a product runs on the calling thread.
     static let parallelThreshold = 1 << 18
 
