@@ -19,13 +19,31 @@ enum BinaryKernel: Sendable {
 }
 
 enum Elementwise {
+    /// Elements per parallel chunk: large enough that a chunk outweighs handing it to a thread
+    /// (about 10 µs of streaming), small enough that both cores share mid-sized tensors.
+    static let grain = 1 << 15
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func apply<Scalar: TensorScalar>(_ kernel: UnaryKernel, _ x: [Scalar]) -> [Scalar] {
         let n = x.count
         return [Scalar](unsafeUninitializedCapacity: n) { out, initialized in
             x.withUnsafeBufferPointer { src in
+                guard n > 0 else { return }
                 let s = src.baseAddress!, o = out.baseAddress!
+                Parallelism.forEach(count: n, grain: grain) { range in
+                    unary(kernel, s + range.lowerBound, o + range.lowerBound, range.count)
+                }
+            }
+            initialized = n
+        }
+    }
+
+    /// Applies a unary kernel to `n` contiguous elements; each case is its own tight loop.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func unary<Scalar: TensorScalar>(_ kernel: UnaryKernel, _ s: UnsafePointer<Scalar>,
+                                            _ o: UnsafeMutablePointer<Scalar>, _ n: Int) {
                 switch kernel {
                 case .negate: for i in 0..<n { o[i] = -s[i] }
                 case .exp: for i in 0..<n { o[i] = Scalar.exp(s[i]) }
@@ -115,9 +133,6 @@ enum Elementwise {
                         o[i] = sg * (1 + s[i] * (1 - sg))
                     }
                 }
-            }
-            initialized = n
-        }
     }
 
     @inline(__always)
@@ -184,21 +199,29 @@ enum Elementwise {
                     guard n > 0 else { return }
                     let o = out.baseAddress!
                     let pa = ab.baseAddress!, pb = bb.baseAddress!
-                    if a.shape == b.shape {
-                        loop(kernel, pa, 1, pb, 1, o, n)
-                    } else if b.count == 1 {
-                        loop(kernel, pa, 1, pb, 0, o, n)
-                    } else if a.count == 1 {
-                        loop(kernel, pa, 0, pb, 1, o, n)
+                    if a.shape == b.shape || a.count == 1 || b.count == 1 {
+                        let sa = a.count == 1 && n > 1 ? 0 : 1, sb = b.count == 1 && n > 1 ? 0 : 1
+                        Parallelism.forEach(count: n, grain: grain) { r in
+                            loop(kernel, pa + r.lowerBound * sa, sa, pb + r.lowerBound * sb, sb, o + r.lowerBound, r.count)
+                        }
                     } else {
                         let rank = outShape.count
                         let sa = broadcastStrides(a.shape, to: outShape)
                         let sb = broadcastStrides(b.shape, to: outShape)
                         let inner = outShape[rank - 1]
                         let outer = n / inner
+                        Parallelism.forEach(count: outer, grain: Swift.max(1, grain / Swift.max(inner, 1))) { rows in
+                        // The multi-index of the chunk's first row, then advanced row by row.
                         var index = [Int](repeating: 0, count: rank)
                         var offA = 0, offB = 0
-                        for row in 0..<outer {
+                        var rest = rows.lowerBound
+                        for axis in stride(from: rank - 2, through: 0, by: -1) {
+                            index[axis] = rest % outShape[axis]
+                            rest /= outShape[axis]
+                            offA += index[axis] * sa[axis]
+                            offB += index[axis] * sb[axis]
+                        }
+                        for row in rows {
                             loop(kernel, pa + offA, sa[rank - 1], pb + offB, sb[rank - 1], o + row * inner, inner)
                             // advance the multi-index over the outer axes
                             var axis = rank - 2
@@ -212,6 +235,7 @@ enum Elementwise {
                                 index[axis] = 0
                                 axis -= 1
                             }
+                        }
                         }
                     }
                 }
