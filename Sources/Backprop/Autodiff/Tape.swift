@@ -135,8 +135,10 @@ public final class Tape<Scalar: TensorScalar> {
                 if AnomalyDetection.isEnabled {
                     AnomalyDetection.checkBackward(record.name, gradient: g, input: position, node: index, location: record.location)
                 }
-                if let existing = gradients[input] {
-                    var sum = existing
+                if var sum = gradients[input] {
+                    // Take the tensor out first so `+=` finds its storage uniquely referenced and
+                    // adds in place instead of copying it.
+                    gradients[input] = nil
                     sum += g
                     gradients[input] = sum
                 } else {
@@ -182,8 +184,7 @@ public final class Tape<Scalar: TensorScalar> {
             guard record.pullback == nil, record.name == "leaf" || record.name == "parameter" else { continue }
             if let parameter = record.parameter {
                 parameter.accumulate(gradient)
-            } else if let existing = leafGradients[node] {
-                var sum = existing
+            } else if var sum = leafGradients.removeValue(forKey: node) {
                 sum += gradient
                 leafGradients[node] = sum
             } else {

@@ -39,6 +39,36 @@ enum Elementwise {
         }
     }
 
+    /// `target[i] += source[i]` for equal-length buffers, in place.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func addInPlace<Scalar: TensorScalar>(_ target: inout [Scalar], _ source: [Scalar]) {
+        let n = target.count
+        target.withUnsafeMutableBufferPointer { t in
+            source.withUnsafeBufferPointer { s in
+                guard n > 0 else { return }
+                let tp = t.baseAddress!, sp = s.baseAddress!
+                Parallelism.forEach(count: n, grain: grain) { r in
+                    for i in r { tp[i] += sp[i] }
+                }
+            }
+        }
+    }
+
+    /// `target[i] *= factor`, in place.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func scaleInPlace<Scalar: TensorScalar>(_ target: inout [Scalar], by factor: Scalar) {
+        let n = target.count
+        target.withUnsafeMutableBufferPointer { t in
+            guard n > 0 else { return }
+            let tp = t.baseAddress!
+            Parallelism.forEach(count: n, grain: grain) { r in
+                for i in r { tp[i] *= factor }
+            }
+        }
+    }
+
     /// Applies a unary kernel to `n` contiguous elements; each case is its own tight loop.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

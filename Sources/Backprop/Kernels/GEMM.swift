@@ -93,12 +93,14 @@ enum GEMM {
             self.m = m; self.n = n; self.k = k
             (aRow, aCol) = transposeA ? (1, m) : (k, 1)
             (bRow, bCol) = transposeB ? (1, k) : (n, 1)
-            // Tiles of about 96 × 384 keep a packed A block in L2 next to the B block; sizes are
-            // balanced so the last tile is not a sliver. They depend on m and n only.
-            rowTiles = (m + 95) / 96
+            // Tiles of about 128 × 384 keep a packed A block (≈ 130 KB) and B block (≈ 360 KB) in
+            // L2; sizes are balanced so the last tile is not a sliver, and rounded to whole register
+            // tiles of every micro-kernel (rows of 12, 6, 4; columns of 32, 16, 8). They depend on
+            // m and n only.
+            rowTiles = (m + 127) / 128
             columnTiles = (n + 383) / 384
-            tileRows = ((m + rowTiles - 1) / rowTiles + 3) / 4 * 4
-            tileColumns = ((n + columnTiles - 1) / columnTiles + 7) / 8 * 8
+            tileRows = ((m + rowTiles - 1) / rowTiles + 11) / 12 * 12
+            tileColumns = ((n + columnTiles - 1) / columnTiles + 31) / 32 * 32
             rowTiles = (m + tileRows - 1) / tileRows
             columnTiles = (n + tileColumns - 1) / tileColumns
         }

@@ -10,6 +10,10 @@ enum Shape {
         let strides = order.map { inStrides[$0] }
         let n = x.count
         guard n > 0 else { return Tensor(unchecked: outShape, scalars: []) }
+        if rank >= 2 && order[rank - 1] == rank - 2 && order[rank - 2] == rank - 1
+            && order[..<(rank - 2)].elementsEqual(0..<(rank - 2)) {
+            return transposeLastTwoAxes(x, outShape: outShape)
+        }
         let inner = outShape[rank - 1]
         let innerStride = strides[rank - 1]
         let outer = n / inner
@@ -17,9 +21,17 @@ enum Shape {
             x.scalars.withUnsafeBufferPointer { buffer in
                 let s = buffer.baseAddress!
                 let o = out.baseAddress!
+                Parallelism.forEach(count: outer, grain: Swift.max(1, Elementwise.grain / inner)) { rows in
+                // The input offset of the chunk's first output row, then advanced row by row.
                 var index = [Int](repeating: 0, count: rank)
                 var offset = 0
-                for row in 0..<outer {
+                var rest = rows.lowerBound
+                for axis in stride(from: rank - 2, through: 0, by: -1) {
+                    index[axis] = rest % outShape[axis]
+                    rest /= outShape[axis]
+                    offset += index[axis] * strides[axis]
+                }
+                for row in rows {
                     let dst = o + row * inner
                     if innerStride == 1 {
                         for i in 0..<inner { dst[i] = s[offset + i] }
@@ -34,6 +46,38 @@ enum Shape {
                         offset -= strides[axis] * outShape[axis]
                         index[axis] = 0
                         axis -= 1
+                    }
+                }
+                }
+            }
+        }
+    }
+
+    /// A stack of matrix transposes, copied in 32 × 32 blocks so both the reads and the writes
+    /// stay within a few cache lines; chunks are bands of 32 input rows of one matrix.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func transposeLastTwoAxes<Scalar: TensorScalar>(_ x: Tensor<Scalar>, outShape: [Int]) -> Tensor<Scalar> {
+        let rows = x.shape[x.rank - 2], columns = x.shape[x.rank - 1]
+        let matrices = x.count / (rows * columns)
+        let block = 32
+        let bands = (rows + block - 1) / block
+        return Tensor(shape: outShape) { out in
+            x.scalars.withUnsafeBufferPointer { buffer in
+                let s = buffer.baseAddress!, o = out.baseAddress!
+                let work = matrices * bands
+                let bandsPerChunk = Swift.max(1, Elementwise.grain / Swift.max(1, block * columns))
+                Parallelism.forEach(count: work, grain: bandsPerChunk) { chunk in
+                    for item in chunk {
+                        let matrix = item / bands, i0 = (item % bands) * block
+                        let src = s + matrix * rows * columns, dst = o + matrix * rows * columns
+                        let i1 = Swift.min(i0 + block, rows)
+                        for j0 in stride(from: 0, to: columns, by: block) {
+                            let j1 = Swift.min(j0 + block, columns)
+                            for i in i0..<i1 {
+                                for j in j0..<j1 { dst[j * rows + i] = src[i * columns + j] }
+                            }
+                        }
                     }
                 }
             }

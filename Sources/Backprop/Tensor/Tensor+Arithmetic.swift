@@ -30,11 +30,7 @@ extension Tensor {
     /// In-place elementwise sum; `rhs` must broadcast to `lhs.shape`.
     public static func += (lhs: inout Tensor, rhs: Tensor) {
         if lhs.shape == rhs.shape {
-            lhs.scalars.withUnsafeMutableBufferPointer { l in
-                rhs.scalars.withUnsafeBufferPointer { r in
-                    for i in 0..<l.count { l[i] += r[i] }
-                }
-            }
+            Elementwise.addInPlace(&lhs.scalars, rhs.scalars)
         } else {
             let sum = lhs + rhs
             guard sum.shape == lhs.shape else {
@@ -47,7 +43,7 @@ extension Tensor {
     public static func -= (lhs: inout Tensor, rhs: Tensor) { lhs += -rhs }
     /// In-place multiplication by a scalar.
     public static func *= (lhs: inout Tensor, rhs: Scalar) {
-        lhs.scalars.withUnsafeMutableBufferPointer { l in for i in 0..<l.count { l[i] *= rhs } }
+        Elementwise.scaleInPlace(&lhs.scalars, by: rhs)
     }
 
     /// Elementwise power with a tensor exponent (broadcasting).

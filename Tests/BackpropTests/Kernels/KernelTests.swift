@@ -1,0 +1,71 @@
+import Testing
+@testable import Backprop
+
+@Suite("Elementwise, reduction and shape kernels")
+struct KernelTests {
+    @Test func transposeOfKnownMatrix() {
+        let x = Tensor<Float>([[1, 2, 3], [4, 5, 6]])
+        #expect(x.transposed() == Tensor([[1, 4], [2, 5], [3, 6]]))
+    }
+
+    @Test func batchedTransposeAcrossBlockEdges() {
+        // 2 × 40 × 33: not multiples of the 32 × 32 block; element (b, i, j) holds b·10000 + i·100 + j.
+        let (batch, rows, columns) = (2, 40, 33)
+        let values: [Double] = (0..<(batch * rows * columns)).map { (flat: Int) -> Double in
+            let b = flat / (rows * columns), i = flat / columns % rows, j = flat % columns
+            return Double(b * 10000 + i * 100 + j)
+        }
+        let x = Tensor<Double>(shape: [batch, rows, columns], scalars: values)
+        let t = x.transposed()
+        #expect(t.shape == [batch, columns, rows])
+        for b in [0, 1] { for j in [0, 31, 32] { for i in [0, 31, 32, 39] {
+            #expect(t[b, j, i] == Double(b * 10000 + i * 100 + j))
+        } } }
+    }
+
+    @Test func generalPermutation() {
+        // Element (a, b, c) of a 2 × 3 × 4 tensor holds 100a + 10b + c; order [2, 0, 1] moves c first.
+        let values: [Float] = (0..<24).map { (flat: Int) -> Float in
+            let a = flat / 12, b = flat / 4 % 3, c = flat % 4
+            return Float(100 * a + 10 * b + c)
+        }
+        let x = Tensor<Float>(shape: [2, 3, 4], scalars: values)
+        let p = x.permuted([2, 0, 1])
+        #expect(p.shape == [4, 2, 3])
+        #expect(p[3, 1, 2] == 123)
+        #expect(p[0, 1, 0] == 100)
+        #expect(p[2, 0, 1] == 12)
+    }
+
+    @Test func longSumMatchesClosedForm() {
+        // 1 + 2 + … + n = n(n + 1)/2, exact in Double; n spans several blocks and parallel chunks.
+        let n = 100_003
+        let x = Tensor<Double>((1...n).map(Double.init))
+        #expect(x.sum().scalar == Double(n * (n + 1) / 2))
+        let f = Tensor<Float>(repeating: 0.5, shape: [n])
+        #expect(f.sum().scalar == Float(n) / 2)
+    }
+
+    @Test func columnAndRowSumsMatchClosedForm() {
+        // x[i, j] = j, shape 5000 × 70: column sums are 5000·j, row sums 0 + … + 69 = 2415.
+        let x = Tensor<Float>(shape: [5000, 70], scalars: (0..<(5000 * 70)).map { Float($0 % 70) })
+        #expect(x.sum(alongAxes: [0]) == Tensor((0..<70).map { Float(5000 * $0) }))
+        #expect(x.sum(alongAxes: [1]) == Tensor([Float](repeating: 2415, count: 5000)))
+    }
+
+    @Test func largeElementwiseOperations() {
+        let n = 70_001
+        let a = Tensor<Float>((0..<n).map(Float.init))
+        let sum = a + a
+        #expect(sum.scalars.enumerated().allSatisfy { $0.element == Float(2 * $0.offset) })
+        let shifted = a + Tensor<Float>(1)
+        #expect(shifted.scalars.last == Float(n))
+        var accumulated = a
+        accumulated += a
+        accumulated *= 0.5
+        #expect(accumulated == a)
+        // Row broadcast: [1000, 70] + [70].
+        let m = Tensor<Float>(zeros: [1000, 70]) + Tensor<Float>((0..<70).map(Float.init))
+        #expect(m[999, 69] == 69 && m[0, 3] == 3)
+    }
+}
