@@ -68,6 +68,11 @@ enum Reduction {
                             }
                         }
                     }
+                case .max, .min where inner == 1:
+                    let isMax = kind == .max
+                    Parallelism.forEach(count: outer, grain: Swift.max(1, Elementwise.grain / reduced)) { rows in
+                        for row in rows { o[row] = extremum(s + row * reduced, reduced, isMax: isMax) }
+                    }
                 case .max, .min:
                     let isMax = kind == .max
                     Parallelism.forEach(count: outer, grain: Swift.max(1, Elementwise.grain / (reduced * inner))) { rows in
@@ -90,6 +95,36 @@ enum Reduction {
             initialized = n
         }
         return Tensor(unchecked: keptShape, scalars: result)
+    }
+
+    /// The maximum (or minimum) of `count ≥ 1` contiguous elements, NaN if any is NaN: four
+    /// independent running extrema and a NaN flag, so the loop has no early exit and pipelines.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func extremum<Scalar: TensorScalar>(_ p: UnsafePointer<Scalar>, _ count: Int, isMax: Bool) -> Scalar {
+        var b0 = p[0], b1 = p[0], b2 = p[0], b3 = p[0]
+        var sawNaN = false
+        var i = 1
+        if isMax {
+            while i + 4 <= count {
+                let v0 = p[i], v1 = p[i + 1], v2 = p[i + 2], v3 = p[i + 3]
+                sawNaN = sawNaN || v0.isNaN || v1.isNaN || v2.isNaN || v3.isNaN
+                b0 = v0 > b0 ? v0 : b0; b1 = v1 > b1 ? v1 : b1; b2 = v2 > b2 ? v2 : b2; b3 = v3 > b3 ? v3 : b3
+                i += 4
+            }
+            while i < count { let v = p[i]; sawNaN = sawNaN || v.isNaN; b0 = v > b0 ? v : b0; i += 1 }
+            b0 = Swift.max(Swift.max(b0, b1), Swift.max(b2, b3))
+        } else {
+            while i + 4 <= count {
+                let v0 = p[i], v1 = p[i + 1], v2 = p[i + 2], v3 = p[i + 3]
+                sawNaN = sawNaN || v0.isNaN || v1.isNaN || v2.isNaN || v3.isNaN
+                b0 = v0 < b0 ? v0 : b0; b1 = v1 < b1 ? v1 : b1; b2 = v2 < b2 ? v2 : b2; b3 = v3 < b3 ? v3 : b3
+                i += 4
+            }
+            while i < count { let v = p[i]; sawNaN = sawNaN || v.isNaN; b0 = v < b0 ? v : b0; i += 1 }
+            b0 = Swift.min(Swift.min(b0, b1), Swift.min(b2, b3))
+        }
+        return sawNaN || p[0].isNaN ? .nan : b0
     }
 
     /// Elements per block of a long sum: the sum of a row is the in-order sum of its block sums,

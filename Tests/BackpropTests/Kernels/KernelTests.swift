@@ -68,4 +68,16 @@ struct KernelTests {
         let m = Tensor<Float>(zeros: [1000, 70]) + Tensor<Float>((0..<70).map(Float.init))
         #expect(m[999, 69] == 69 && m[0, 3] == 3)
     }
+
+    @Test func rowExtremaAndNaN() {
+        // Row r of a 3 × 11 tensor holds (j − 5)² + r; its max is 25 + r at j = 0, its min r at j = 5.
+        var values: [Float] = []
+        for r in 0..<3 { for j in 0..<11 { values.append(Float((j - 5) * (j - 5) + r)) } }
+        values[2 * 11 + 9] = .nan
+        let x = Tensor<Float>(shape: [3, 11], scalars: values)
+        let maxima = x.max(alongAxes: [1]), minima = x.min(alongAxes: [1])
+        #expect(Array(maxima.scalars[0..<2]) == [25, 26])
+        #expect(Array(minima.scalars[0..<2]) == [0, 1])
+        #expect(maxima.scalars[2].isNaN && minima.scalars[2].isNaN)
+    }
 }
