@@ -68,7 +68,7 @@ enum Reduction {
                             }
                         }
                     }
-                case .max, .min where inner == 1:
+                case .max where inner == 1, .min where inner == 1:
                     let isMax = kind == .max
                     Parallelism.forEach(count: outer, grain: Swift.max(1, Elementwise.grain / reduced)) { rows in
                         for row in rows { o[row] = extremum(s + row * reduced, reduced, isMax: isMax) }
