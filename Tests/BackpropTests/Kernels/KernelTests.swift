@@ -79,5 +79,8 @@ struct KernelTests {
         #expect(Array(maxima.scalars[0..<2]) == [25, 26])
         #expect(Array(minima.scalars[0..<2]) == [0, 1])
         #expect(maxima.scalars[2].isNaN && minima.scalars[2].isNaN)
+        // Down the columns (inner axis of 11): rows differ by +1, so column j peaks in row 2 except the NaN.
+        let columnMaxima = x.max(alongAxes: [0])
+        #expect(columnMaxima.scalars[0] == 27 && columnMaxima.scalars[5] == 2 && columnMaxima.scalars[9].isNaN)
     }
 }
