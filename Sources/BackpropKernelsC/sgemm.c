@@ -50,18 +50,20 @@ static void tile_shape(int isa, int *mr, int *nr) {
 }
 
 size_t bp_sgemm_scratch_a(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12) * KC; }
-size_t bp_sgemm_scratch_b(ptrdiff_t n) { return (size_t)((n + 31) / 32 * 32 + 32) * KC; }
 
 // Packs op(A)[0..<m, p0..<p0+kc] into panels of `mr` rows: panel-major, then k, then row; rows past
-// m are zero so the micro-kernel never branches.
-static void pack_a(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
-                   int mr, float *dst) {
+// m are zero so the micro-kernel never branches. Always inlined with a constant `mr`, so the copies
+// below become a few vector moves instead of library calls.
+static inline __attribute__((always_inline)) void
+pack_a(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
+       const int mr, float *dst) {
     for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
         ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
         if (a_row == 1 && rows == mr) {
             // op(A) is stored transposed: one k step is mr contiguous floats.
             for (ptrdiff_t p = 0; p < kc; p++) {
-                memcpy(dst + p * mr, a + i0 + (p0 + p) * a_col, sizeof(float) * mr);
+                const float *src = a + i0 + (p0 + p) * a_col;
+                for (int r = 0; r < mr; r++) dst[p * mr + r] = src[r];
             }
         } else {
             for (ptrdiff_t r = 0; r < rows; r++) {
@@ -75,22 +77,25 @@ static void pack_a(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m
     }
 }
 
-// Packs op(B)[p0..<p0+kc, 0..<n] into panels of `nr` columns, zero-padded past n.
-static void pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
-                   int nr, float *dst) {
+// Packs op(B)[p0..<p0+kc, 0..<n] into panels of `nr` columns, zero-padded past n. A transposed B
+// (b_row == 1) is read along its stored rows, so every read stream is contiguous.
+static inline __attribute__((always_inline)) void
+pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
+       const int nr, float *dst) {
     for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
         ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
         if (b_col == 1 && cols == nr) {
-            for (ptrdiff_t p = 0; p < kc; p++)
-                memcpy(dst + p * nr, b + (p0 + p) * b_row + j0, sizeof(float) * nr);
-        } else {
             for (ptrdiff_t p = 0; p < kc; p++) {
-                const float *src = b + (p0 + p) * b_row + j0 * b_col;
-                float *d = dst + p * nr;
-                ptrdiff_t j = 0;
-                for (; j < cols; j++) d[j] = src[j * b_col];
-                for (; j < nr; j++) d[j] = 0;
+                const float *src = b + (p0 + p) * b_row + j0;
+                for (int j = 0; j < nr; j++) dst[p * nr + j] = src[j];
             }
+        } else {
+            for (ptrdiff_t j = 0; j < cols; j++) {
+                const float *src = b + (j0 + j) * b_col + p0 * b_row;
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = src[p * b_row];
+            }
+            for (ptrdiff_t j = cols; j < nr; j++)
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = 0;
         }
         dst += nr * kc;
     }
@@ -131,11 +136,38 @@ MICRO_KERNEL(kernel_portable, , v4f, 4, 4, 2)
 
 typedef void (*micro_kernel_fn)(const float *, const float *, ptrdiff_t, float *, ptrdiff_t, int);
 
+int bp_sgemm_mr(void) { int mr, nr; tile_shape(bp_sgemm_isa(), &mr, &nr); return mr; }
+int bp_sgemm_nr(void) { int mr, nr; tile_shape(bp_sgemm_isa(), &mr, &nr); return nr; }
+
+size_t bp_sgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k; }
+
+// Packed B holds, for each k block in order, every nr-column panel of that block: block q starts
+// at q·KC·n_pad and its panel j at j·nr·kc.
+void bp_sgemm_pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t k,
+                     ptrdiff_t panel_begin, ptrdiff_t panel_end, float *packed) {
+    int isa = bp_sgemm_isa();
+    int mr, nr;
+    tile_shape(isa, &mr, &nr);
+    ptrdiff_t n_pad = (n + 31) / 32 * 32;
+    ptrdiff_t j_begin = panel_begin * nr, j_end = panel_end * nr < n ? panel_end * nr : n;
+    if (j_begin >= j_end) return;
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
+        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+        float *dst = packed + p0 * n_pad + panel_begin * nr * kc;
+        const float *src = b + j_begin * b_col;
+        switch (isa) {
+        case BP_ISA_AVX512: pack_b(src, b_row, b_col, j_end - j_begin, p0, kc, 32, dst); break;
+        case BP_ISA_AVX2: pack_b(src, b_row, b_col, j_end - j_begin, p0, kc, 16, dst); break;
+        default: pack_b(src, b_row, b_col, j_end - j_begin, p0, kc, 8, dst); break;
+        }
+    }
+}
+
 void bp_sgemm_tile(const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
-                   const float *b, ptrdiff_t b_row, ptrdiff_t b_col,
+                   const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0_tile,
                    float *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
-                   float *scratch_a, float *scratch_b) {
+                   float *scratch_a) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         if (!accumulate)
@@ -150,16 +182,21 @@ void bp_sgemm_tile(const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
     if (isa == BP_ISA_AVX512) kernel = kernel_avx512;
     else if (isa == BP_ISA_AVX2) kernel = kernel_avx2;
 #endif
+    ptrdiff_t n_pad = (n_total + 31) / 32 * 32;
     // Fused multiply-add rounds once where the portable kernel rounds twice, so results differ in
     // the last bit between levels, but never between thread counts or tilings.
     float edge[12 * 32] __attribute__((aligned(64)));
     for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
         ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
         int add = accumulate || p0 > 0;
-        pack_b(b, b_row, b_col, n, p0, kc, nr, scratch_b);
-        pack_a(a, a_row, a_col, m, p0, kc, mr, scratch_a);
+        switch (isa) {
+        case BP_ISA_AVX512: pack_a(a, a_row, a_col, m, p0, kc, 12, scratch_a); break;
+        case BP_ISA_AVX2: pack_a(a, a_row, a_col, m, p0, kc, 6, scratch_a); break;
+        default: pack_a(a, a_row, a_col, m, p0, kc, 4, scratch_a); break;
+        }
+        const float *block_b = packed_b + p0 * n_pad;
         for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
-            const float *pb = scratch_b + (j0 / nr) * nr * kc;
+            const float *pb = block_b + ((j0_tile + j0) / nr) * nr * kc;
             ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
             for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
                 const float *pa = scratch_a + (i0 / mr) * mr * kc;

@@ -93,12 +93,13 @@ enum GEMM {
             self.m = m; self.n = n; self.k = k
             (aRow, aCol) = transposeA ? (1, m) : (k, 1)
             (bRow, bCol) = transposeB ? (1, k) : (n, 1)
-            // Tiles of about 128 × 384 keep a packed A block (≈ 130 KB) and B block (≈ 360 KB) in
-            // L2; sizes are balanced so the last tile is not a sliver, and rounded to whole register
-            // tiles of every micro-kernel (rows of 12, 6, 4; columns of 32, 16, 8). They depend on
-            // m and n only.
+            // Tiles are about 128 rows (a packed A block of ≈ 130 KB stays in L2) by up to 1024
+            // columns, so A is packed once or twice per product; short, wide products are cut
+            // into narrower column tiles so there are still several tiles to share out. Sizes are
+            // balanced and rounded to whole register tiles of every micro-kernel (rows of 12, 6, 4;
+            // columns of 32, 16, 8). They depend on m and n only.
             rowTiles = (m + 127) / 128
-            columnTiles = (n + 383) / 384
+            columnTiles = rowTiles >= 4 ? (n + 1023) / 1024 : (n + 255) / 256
             tileRows = ((m + rowTiles - 1) / rowTiles + 11) / 12 * 12
             tileColumns = ((n + columnTiles - 1) / columnTiles + 31) / 32 * 32
             rowTiles = (m + tileRows - 1) / tileRows
@@ -127,14 +128,29 @@ enum GEMM {
 
     static func runFloatC(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                           _ l: Layout, accumulate: Bool) {
-        let scratchA = bp_sgemm_scratch_a(l.tileRows), scratchB = bp_sgemm_scratch_b(l.tileColumns)
+        // op(B) is packed once, in parallel panel ranges, and shared by every tile; each tile packs
+        // only its own rows of A.
+        let nr = Int(bp_sgemm_nr())
+        let packedCount = bp_sgemm_packed_b_size(l.n, l.k)
+        let packedB = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: packedCount)
+        defer { packedB.deallocate() }
+        let panels = (l.n + nr - 1) / nr
+        let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
+        if l.m * l.n * l.k < GEMM.parallelThreshold {
+            bp_sgemm_pack_b(b, l.bRow, l.bCol, l.n, l.k, 0, panels, packedB)
+        } else {
+            Parallelism.forEach(count: panels, grain: panelsPerChunk) { range in
+                bp_sgemm_pack_b(b, l.bRow, l.bCol, l.n, l.k, range.lowerBound, range.upperBound, packedB)
+            }
+        }
+        let scratchA = bp_sgemm_scratch_a(l.tileRows)
         l.forEachTile { i0, j0, rows, columns in
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: (scratchA + scratchB) * 4, alignment: 64)
-            defer { buffer.deallocate() }
-            let packedA = buffer.bindMemory(to: Float.self, capacity: scratchA + scratchB)
-            bp_sgemm_tile(a + i0 * l.aRow, l.aRow, l.aCol, b + j0 * l.bCol, l.bRow, l.bCol,
-                          c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0,
-                          packedA, packedA + scratchA)
+            let packedA = UnsafeMutableRawPointer.allocate(byteCount: scratchA * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: scratchA)
+            defer { packedA.deallocate() }
+            bp_sgemm_tile(a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
+                          c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
         }
     }
 

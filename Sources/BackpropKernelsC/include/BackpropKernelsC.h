@@ -23,22 +23,33 @@ int bp_sgemm_isa(void);
 /// Selects the level `bp_sgemm_tile` uses (clamped to what the CPU supports); for measurements.
 void bp_sgemm_set_isa(int isa);
 
-/// Scratch sizes, in floats, that `bp_sgemm_tile` needs for a tile of at most `m × n` with any `k`.
-size_t bp_sgemm_scratch_a(ptrdiff_t m);
-size_t bp_sgemm_scratch_b(ptrdiff_t n);
+/// Rows (`mr`) and columns (`nr`) of the register tile at the selected level.
+int bp_sgemm_mr(void);
+int bp_sgemm_nr(void);
 
-/// `C[0..<m, 0..<n] (+)= op(A) · op(B)` on one thread.
+/// Floats of scratch `bp_sgemm_tile` needs to pack a tile of at most `m` rows, 64-byte aligned.
+size_t bp_sgemm_scratch_a(ptrdiff_t m);
+
+/// Floats needed to hold all of `op(B)` (`k × n`) packed.
+size_t bp_sgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k);
+
+/// Packs the `nr`-column panels `panel_begin..<panel_end` of `op(B)`, element `(p, j)` at
+/// `b[p * b_row + j * b_col]`, into `packed` (size `bp_sgemm_packed_b_size(n, k)`, 64-byte aligned).
+/// Disjoint panel ranges may be packed on different threads.
+void bp_sgemm_pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t k,
+                     ptrdiff_t panel_begin, ptrdiff_t panel_end, float *packed);
+
+/// `C[0..<m, 0..<n] (+)= op(A) · op(B)[:, j0..<j0+n]` on one thread, with `op(B)` (`n_total`
+/// columns) already packed by `bp_sgemm_pack_b` and `j0` a multiple of `nr`.
 ///
-/// Element `(i, p)` of `op(A)` is `a[i * a_row + p * a_col]`, element `(p, j)` of `op(B)` is
-/// `b[p * b_row + j * b_col]`, so transposed operands are read in place. `C` is row-major with
-/// leading dimension `ldc`. The k axis is walked in fixed blocks, in order, so each element of C is
-/// accumulated in the same order whatever the tile boundaries. `scratch_a` and `scratch_b` hold
-/// at least `bp_sgemm_scratch_a(m)` and `bp_sgemm_scratch_b(n)` floats, 64-byte aligned.
+/// Element `(i, p)` of `op(A)` is `a[i * a_row + p * a_col]`, so a transposed A is read in place.
+/// `C` is row-major with leading dimension `ldc`. The k axis is walked in fixed blocks, in order,
+/// so each element of C is accumulated in the same order whatever the tile boundaries.
 void bp_sgemm_tile(const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
-                   const float *b, ptrdiff_t b_row, ptrdiff_t b_col,
+                   const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0,
                    float *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
-                   float *scratch_a, float *scratch_b);
+                   float *scratch_a);
 
 #ifdef __cplusplus
 }
