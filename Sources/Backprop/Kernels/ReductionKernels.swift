@@ -76,19 +76,19 @@ enum Reduction {
                 case .max, .min:
                     let isMax = kind == .max
                     Parallelism.forEach(count: outer, grain: Swift.max(1, Elementwise.grain / (reduced * inner))) { rows in
-                    for row in rows {
-                        for i in 0..<inner {
-                            var best = s[row * reduced * inner + i]
-                            if !best.isNaN {
-                                for r in 1..<Swift.max(reduced, 1) {
-                                    let v = s[(row * reduced + r) * inner + i]
-                                    if v.isNaN { best = v; break }
-                                    if isMax ? v > best : v < best { best = v }
+                        for row in rows {
+                            for i in 0..<inner {
+                                var best = s[row * reduced * inner + i]
+                                if !best.isNaN {
+                                    for r in 1..<Swift.max(reduced, 1) {
+                                        let v = s[(row * reduced + r) * inner + i]
+                                        if v.isNaN { best = v; break }
+                                        if isMax ? v > best : v < best { best = v }
+                                    }
                                 }
+                                o[row * inner + i] = best
                             }
-                            o[row * inner + i] = best
                         }
-                    }
                     }
                 }
             }

@@ -22,32 +22,32 @@ enum Shape {
                 let s = buffer.baseAddress!
                 let o = out.baseAddress!
                 Parallelism.forEach(count: outer, grain: Swift.max(1, Elementwise.grain / inner)) { rows in
-                // The input offset of the chunk's first output row, then advanced row by row.
-                var index = [Int](repeating: 0, count: rank)
-                var offset = 0
-                var rest = rows.lowerBound
-                for axis in stride(from: rank - 2, through: 0, by: -1) {
-                    index[axis] = rest % outShape[axis]
-                    rest /= outShape[axis]
-                    offset += index[axis] * strides[axis]
-                }
-                for row in rows {
-                    let dst = o + row * inner
-                    if innerStride == 1 {
-                        for i in 0..<inner { dst[i] = s[offset + i] }
-                    } else {
-                        for i in 0..<inner { dst[i] = s[offset + i * innerStride] }
+                    // The input offset of the chunk's first output row, then advanced row by row.
+                    var index = [Int](repeating: 0, count: rank)
+                    var offset = 0
+                    var rest = rows.lowerBound
+                    for axis in stride(from: rank - 2, through: 0, by: -1) {
+                        index[axis] = rest % outShape[axis]
+                        rest /= outShape[axis]
+                        offset += index[axis] * strides[axis]
                     }
-                    var axis = rank - 2
-                    while axis >= 0 {
-                        index[axis] += 1
-                        offset += strides[axis]
-                        if index[axis] < outShape[axis] { break }
-                        offset -= strides[axis] * outShape[axis]
-                        index[axis] = 0
-                        axis -= 1
+                    for row in rows {
+                        let dst = o + row * inner
+                        if innerStride == 1 {
+                            for i in 0..<inner { dst[i] = s[offset + i] }
+                        } else {
+                            for i in 0..<inner { dst[i] = s[offset + i * innerStride] }
+                        }
+                        var axis = rank - 2
+                        while axis >= 0 {
+                            index[axis] += 1
+                            offset += strides[axis]
+                            if index[axis] < outShape[axis] { break }
+                            offset -= strides[axis] * outShape[axis]
+                            index[axis] = 0
+                            axis -= 1
+                        }
                     }
-                }
                 }
             }
         }
