@@ -41,6 +41,7 @@ void bp_sgemm_set_isa(int isa) {
     selected_isa = isa > best ? best : isa;
 }
 
+
 static void tile_shape(int isa, int *mr, int *nr) {
     switch (isa) {
     case BP_ISA_AVX512: *mr = 12; *nr = 32; break;
@@ -136,16 +137,20 @@ MICRO_KERNEL(kernel_portable, , v4f, 4, 4, 2)
 
 typedef void (*micro_kernel_fn)(const float *, const float *, ptrdiff_t, float *, ptrdiff_t, int);
 
-int bp_sgemm_mr(void) { int mr, nr; tile_shape(bp_sgemm_isa(), &mr, &nr); return mr; }
-int bp_sgemm_nr(void) { int mr, nr; tile_shape(bp_sgemm_isa(), &mr, &nr); return nr; }
+static int clamp_isa(int isa) {
+    int best = bp_cpu_best_isa();
+    return isa < 0 ? 0 : (isa > best ? best : isa);
+}
+
+int bp_sgemm_nr(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return nr; }
 
 size_t bp_sgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k; }
 
 // Packed B holds, for each k block in order, every nr-column panel of that block: block q starts
 // at q·KC·n_pad and its panel j at j·nr·kc.
-void bp_sgemm_pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t k,
+void bp_sgemm_pack_b(int isa, const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t k,
                      ptrdiff_t panel_begin, ptrdiff_t panel_end, float *packed) {
-    int isa = bp_sgemm_isa();
+    isa = clamp_isa(isa);
     int mr, nr;
     tile_shape(isa, &mr, &nr);
     ptrdiff_t n_pad = (n + 31) / 32 * 32;
@@ -163,7 +168,7 @@ void bp_sgemm_pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t
     }
 }
 
-void bp_sgemm_tile(const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
+void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0_tile,
                    float *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
@@ -174,7 +179,7 @@ void bp_sgemm_tile(const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
             for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * n);
         return;
     }
-    int isa = bp_sgemm_isa();
+    isa = clamp_isa(isa);
     int mr, nr;
     tile_shape(isa, &mr, &nr);
     micro_kernel_fn kernel = kernel_portable;

@@ -26,12 +26,9 @@ enum GEMM {
         return .c
     }()
 
-    /// The instruction-set level of the C `Float` micro-kernel: 0 portable, 1 AVX2+FMA, 2 AVX-512.
-    /// Setting it is clamped to what the CPU supports (for measurements and tests).
-    static var floatKernelLevel: Int {
-        get { Int(bp_sgemm_isa()) }
-        set { bp_sgemm_set_isa(Int32(newValue)) }
-    }
+    /// The default instruction-set level of the C `Float` micro-kernel: 0 portable, 1 AVX2+FMA,
+    /// 2 AVX-512 (the best the CPU has, unless `BACKPROP_SGEMM_ISA` says otherwise).
+    static var floatKernelLevel: Int { Int(bp_sgemm_isa()) }
 
     /// The best level this CPU supports.
     static var bestFloatKernelLevel: Int { Int(bp_cpu_best_isa()) }
@@ -45,7 +42,8 @@ enum GEMM {
         _ a: UnsafePointer<Scalar>, transposeA: Bool,
         _ b: UnsafePointer<Scalar>, transposeB: Bool,
         m: Int, n: Int, k: Int,
-        into c: UnsafeMutablePointer<Scalar>, accumulate: Bool
+        into c: UnsafeMutablePointer<Scalar>, accumulate: Bool,
+        floatKernelLevel level: Int? = nil
     ) {
         guard m > 0 && n > 0 else { return }
         if k == 0 {
@@ -57,7 +55,7 @@ enum GEMM {
             a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
                 b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
                     c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
-                        runFloatC(a, b, c, layout, accumulate: accumulate)
+                        runFloatC(a, b, c, layout, accumulate: accumulate, level: level ?? floatKernelLevel)
                     }
                 }
             }
@@ -127,10 +125,11 @@ enum GEMM {
     }
 
     static func runFloatC(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                          _ l: Layout, accumulate: Bool) {
+                          _ l: Layout, accumulate: Bool, level: Int) {
         // op(B) is packed once, in parallel panel ranges, and shared by every tile; each tile packs
         // only its own rows of A.
-        let nr = Int(bp_sgemm_nr())
+        let isa = Int32(level)
+        let nr = Int(bp_sgemm_nr(isa))
         let packedCount = bp_sgemm_packed_b_size(l.n, l.k)
         let packedB = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: packedCount)
@@ -138,10 +137,10 @@ enum GEMM {
         let panels = (l.n + nr - 1) / nr
         let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
         if l.m * l.n * l.k < GEMM.parallelThreshold {
-            bp_sgemm_pack_b(b, l.bRow, l.bCol, l.n, l.k, 0, panels, packedB)
+            bp_sgemm_pack_b(isa, b, l.bRow, l.bCol, l.n, l.k, 0, panels, packedB)
         } else {
             Parallelism.forEach(count: panels, grain: panelsPerChunk) { range in
-                bp_sgemm_pack_b(b, l.bRow, l.bCol, l.n, l.k, range.lowerBound, range.upperBound, packedB)
+                bp_sgemm_pack_b(isa, b, l.bRow, l.bCol, l.n, l.k, range.lowerBound, range.upperBound, packedB)
             }
         }
         let scratchA = bp_sgemm_scratch_a(l.tileRows)
@@ -149,7 +148,7 @@ enum GEMM {
             let packedA = UnsafeMutableRawPointer.allocate(byteCount: scratchA * 4, alignment: 64)
                 .bindMemory(to: Float.self, capacity: scratchA)
             defer { packedA.deallocate() }
-            bp_sgemm_tile(a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
+            bp_sgemm_tile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
                           c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
         }
     }

@@ -25,13 +25,14 @@ private func operand<Scalar: TensorScalar>(_ count: Int, seed: Int) -> [Scalar] 
 }
 
 private func runGEMM<Scalar: TensorScalar>(_ a: [Scalar], transposeA: Bool, _ b: [Scalar], transposeB: Bool,
-                                           m: Int, n: Int, k: Int, initial: [Scalar]? = nil) -> [Scalar] {
+                                           m: Int, n: Int, k: Int, initial: [Scalar]? = nil, level: Int? = nil) -> [Scalar] {
     var c = initial ?? [Scalar](repeating: .nan, count: m * n)
     a.withUnsafeBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
             c.withUnsafeMutableBufferPointer { pc in
                 GEMM.multiply(pa.baseAddress!, transposeA: transposeA, pb.baseAddress!, transposeB: transposeB,
-                              m: m, n: n, k: k, into: pc.baseAddress!, accumulate: initial != nil)
+                              m: m, n: n, k: k, into: pc.baseAddress!, accumulate: initial != nil,
+                              floatKernelLevel: level)
             }
         }
     }
@@ -45,14 +46,14 @@ let gemmSizes: [(m: Int, n: Int, k: Int)] = [
 ]
 let transposeCases: [(Bool, Bool)] = [(false, false), (true, false), (false, true), (true, true)]
 
-@Suite("GEMM", .serialized)
+@Suite("GEMM")
 struct GEMMTests {
-    func check<Scalar: TensorScalar>(_ type: Scalar.Type, tolerance: Double) {
+    func check<Scalar: TensorScalar>(_ type: Scalar.Type, tolerance: Double, level: Int? = nil) {
         for (m, n, k) in gemmSizes {
             for (ta, tb) in transposeCases {
                 let a: [Scalar] = operand(m * k, seed: 1), b: [Scalar] = operand(k * n, seed: 2)
                 let expected = referenceProduct(a, transposeA: ta, b, transposeB: tb, m: m, n: n, k: k)
-                let c = runGEMM(a, transposeA: ta, b, transposeB: tb, m: m, n: n, k: k)
+                let c = runGEMM(a, transposeA: ta, b, transposeB: tb, m: m, n: n, k: k, level: level)
                 let worst = zip(c, expected).map { Swift.abs(Double($0) - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
                 #expect(worst <= tolerance, "m \(m) n \(n) k \(k) transposeA \(ta) transposeB \(tb): error \(worst)")
             }
@@ -60,12 +61,8 @@ struct GEMMTests {
     }
 
     @Test func floatMatchesTripleLoopOnEveryKernelLevel() {
-        let saved = GEMM.floatKernelLevel
-        defer { GEMM.floatKernelLevel = saved }
         for level in 0...GEMM.bestFloatKernelLevel {
-            GEMM.floatKernelLevel = level
-            #expect(GEMM.floatKernelLevel == level)
-            check(Float.self, tolerance: 1e-6)
+            check(Float.self, tolerance: 1e-6, level: level)
         }
     }
 
