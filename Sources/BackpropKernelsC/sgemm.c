@@ -11,36 +11,43 @@ typedef float v4f __attribute__((vector_size(16), aligned(4)));
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
 typedef float v16f __attribute__((vector_size(64), aligned(4)));
 
+// Both start at -1 and are filled in on first use; concurrent first uses compute the same value,
+// and relaxed atomics keep that race well defined.
 static int detected_isa = -1;
 static int selected_isa = -1;
 
 int bp_cpu_best_isa(void) {
-    if (detected_isa < 0) {
-        int isa = BP_ISA_PORTABLE;
+    int isa = __atomic_load_n(&detected_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = BP_ISA_PORTABLE;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = BP_ISA_AVX2;
         if (__builtin_cpu_supports("avx512f")) isa = BP_ISA_AVX512;
 #endif
-        detected_isa = isa;
+        __atomic_store_n(&detected_isa, isa, __ATOMIC_RELAXED);
     }
-    return detected_isa;
+    return isa;
+}
+
+static int clamp_isa(int isa) {
+    int best = bp_cpu_best_isa();
+    return isa < 0 ? 0 : (isa > best ? best : isa);
 }
 
 int bp_sgemm_isa(void) {
-    if (selected_isa < 0) {
+    int isa = __atomic_load_n(&selected_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
         const char *forced = getenv("BACKPROP_SGEMM_ISA");
-        bp_sgemm_set_isa(forced && *forced ? atoi(forced) : bp_cpu_best_isa());
+        isa = clamp_isa(forced && *forced ? atoi(forced) : bp_cpu_best_isa());
+        __atomic_store_n(&selected_isa, isa, __ATOMIC_RELAXED);
     }
-    return selected_isa;
+    return isa;
 }
 
 void bp_sgemm_set_isa(int isa) {
-    int best = bp_cpu_best_isa();
-    if (isa < 0) isa = 0;
-    selected_isa = isa > best ? best : isa;
+    __atomic_store_n(&selected_isa, clamp_isa(isa), __ATOMIC_RELAXED);
 }
-
 
 static void tile_shape(int isa, int *mr, int *nr) {
     switch (isa) {
@@ -137,10 +144,6 @@ MICRO_KERNEL(kernel_portable, , v4f, 4, 4, 2)
 
 typedef void (*micro_kernel_fn)(const float *, const float *, ptrdiff_t, float *, ptrdiff_t, int);
 
-static int clamp_isa(int isa) {
-    int best = bp_cpu_best_isa();
-    return isa < 0 ? 0 : (isa > best ? best : isa);
-}
 
 int bp_sgemm_nr(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return nr; }
 
