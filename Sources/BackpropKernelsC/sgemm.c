@@ -121,9 +121,9 @@ pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t 
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                      \
                 bv[v] = *(const VT *)(pb + v * LANES);                                            \
             _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                     \
-                VT av = (VT){0} + pa[r];                                                          \
+                const float ar = pa[r];                                                           \
                 _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                  \
-                    acc[r][v] += av * bv[v];                                                      \
+                    acc[r][v] += ar * bv[v];                                                      \
             }                                                                                     \
             pa += MR;                                                                             \
             pb += NRV * LANES;                                                                    \
