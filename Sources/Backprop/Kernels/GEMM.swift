@@ -36,6 +36,10 @@ enum GEMM {
     /// Below this many multiply-adds a product runs on the calling thread.
     static let parallelThreshold = 1 << 18
 
+    /// Below this many multiply-adds per product, a stack of products is shared out product by
+    /// product instead of tile by tile.
+    static let batchItemThreshold = 1 << 22
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func multiply<Scalar: TensorScalar>(
@@ -43,14 +47,15 @@ enum GEMM {
         _ b: UnsafePointer<Scalar>, transposeB: Bool,
         m: Int, n: Int, k: Int,
         into c: UnsafeMutablePointer<Scalar>, accumulate: Bool,
-        floatKernelLevel level: Int? = nil
+        parallel: Bool = true, floatKernelLevel level: Int? = nil
     ) {
         guard m > 0 && n > 0 else { return }
         if k == 0 {
             if !accumulate { c.update(repeating: 0, count: m * n) }
             return
         }
-        let layout = Layout(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)
+        var layout = Layout(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)
+        layout.parallel = parallel
         if Scalar.self == Float.self && floatPath == .c {
             a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
                 b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
@@ -86,6 +91,8 @@ enum GEMM {
         var aRow: Int, aCol: Int, bRow: Int, bCol: Int
         var tileRows: Int, tileColumns: Int
         var rowTiles: Int, columnTiles: Int
+        /// Whether tiles may run on several workers (off when the caller already runs products in parallel).
+        var parallel = true
 
         init(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) {
             self.m = m; self.n = n; self.k = k
@@ -113,7 +120,7 @@ enum GEMM {
         /// Runs `body` on every tile, in parallel when the product is large enough.
         func forEachTile(_ body: (_ i0: Int, _ j0: Int, _ rows: Int, _ columns: Int) -> Void) {
             let tiles = rowTiles * columnTiles
-            if m * n * k < GEMM.parallelThreshold || tiles == 1 {
+            if !parallel || m * n * k < GEMM.parallelThreshold || tiles == 1 {
                 for index in 0..<tiles { let t = tile(index); body(t.i0, t.j0, t.rows, t.columns) }
             } else {
                 Parallelism.forEach(chunks: tiles) { index in
@@ -136,7 +143,7 @@ enum GEMM {
         defer { packedB.deallocate() }
         let panels = (l.n + nr - 1) / nr
         let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
-        if l.m * l.n * l.k < GEMM.parallelThreshold {
+        if !l.parallel || l.m * l.n * l.k < GEMM.parallelThreshold {
             bp_sgemm_pack_b(isa, b, l.bRow, l.bCol, l.n, l.k, 0, panels, packedB)
         } else {
             Parallelism.forEach(count: panels, grain: panelsPerChunk) { range in

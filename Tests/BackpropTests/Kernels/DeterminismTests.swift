@@ -27,6 +27,21 @@ struct DeterminismTests {
         #expect(one.0 == three)
     }
 
+    @Test func batchedMatmulMatchesTripleLoopAndIsBitIdentical() {
+        // A stack of 6 small products with a broadcast right operand: one product per chunk.
+        let a = awkward([6, 20, 30], seed: 5), b = awkward([30, 10], seed: 6)
+        let one = withWorkers(1) { a.matmul(b) }, two = withWorkers(2) { a.matmul(b) }
+        #expect(one == two)
+        #expect(one.shape == [6, 20, 10])
+        var worst = 0.0
+        for item in 0..<6 { for i in 0..<20 { for j in 0..<10 {
+            var sum = 0.0
+            for p in 0..<30 { sum += Double(a[item, i, p]) * Double(b[p, j]) }
+            worst = Swift.max(worst, Swift.abs(Double(one[item, i, j]) - sum))
+        } } }
+        #expect(worst < 1e-4)
+    }
+
     @Test func reductionsAndElementwiseAreBitIdenticalWithOneAndTwoWorkers() {
         let x = awkward([64, 300, 40], seed: 3), y = awkward([300, 40], seed: 4)
         func compute() -> [Tensor<Float>] {
