@@ -68,7 +68,7 @@ enum GEMM {
             a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
                 b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
                     c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
-                        SwiftGEMM<Float>.run(a, b, c, layout, accumulate: accumulate)
+                        SwiftGEMM<SIMD8<Float>>.run(a, b, c, layout, accumulate: accumulate)
                     }
                 }
             }
@@ -76,7 +76,7 @@ enum GEMM {
             a.withMemoryRebound(to: Double.self, capacity: m * k) { a in
                 b.withMemoryRebound(to: Double.self, capacity: k * n) { b in
                     c.withMemoryRebound(to: Double.self, capacity: m * n) { c in
-                        SwiftGEMM<Double>.run(a, b, c, layout, accumulate: accumulate)
+                        SwiftGEMM<SIMD4<Double>>.run(a, b, c, layout, accumulate: accumulate)
                     }
                 }
             }
@@ -173,16 +173,18 @@ enum GEMM {
     }
 }
 
-/// The pure-Swift packed GEMM: 4 × 8 register tile of `SIMD8` accumulators. Without compiler flags
-/// an x86-64 build targets SSE2, so this is four 4-wide (Float) or eight 2-wide (Double) multiplies
-/// and adds per k step, with no fused multiply-add.
-enum SwiftGEMM<Scalar: BinaryFloatingPoint & SIMDScalar> {
+/// The pure-Swift packed GEMM: a register tile of 4 rows × one `Vector` of columns (`SIMD8<Float>`,
+/// `SIMD4<Double>`: eight SSE registers of accumulators either way). Without compiler flags an
+/// x86-64 build targets SSE2, so each k step is eight 4-wide (Float) or 2-wide (Double) multiplies
+/// and adds, with no fused multiply-add.
+enum SwiftGEMM<Vector: SIMD> where Vector.Scalar: BinaryFloatingPoint {
+    typealias Scalar = Vector.Scalar
     static var mr: Int { 4 }
-    static var nr: Int { 8 }
+    static var nr: Int { Vector.scalarCount }
     static var kc: Int { 256 }
 
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
+    @_specialize(where Vector == SIMD8<Float>)
+    @_specialize(where Vector == SIMD4<Double>)
     static func run(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ c: UnsafeMutablePointer<Scalar>,
                     _ l: GEMM.Layout, accumulate: Bool) {
         let sizeA = (l.tileRows + mr) * kc, sizeB = (l.tileColumns + nr) * kc
@@ -203,13 +205,13 @@ enum SwiftGEMM<Scalar: BinaryFloatingPoint & SIMDScalar> {
         for p0 in stride(from: 0, to: k, by: kc) {
             let depth = Swift.min(kc, k - p0)
             let add = accumulate || p0 > 0
-            // Pack B into 8-column panels and A into 4-row panels, zero-padded at the edges.
-            for j0 in stride(from: 0, to: n, by: 8) {
-                let panel = packedB + (j0 / 8) * 8 * depth
-                let cols = Swift.min(8, n - j0)
+            // Pack B into nr-column panels and A into 4-row panels, zero-padded at the edges.
+            for j0 in stride(from: 0, to: n, by: nr) {
+                let panel = packedB + (j0 / nr) * nr * depth
+                let cols = Swift.min(nr, n - j0)
                 for p in 0..<depth {
                     let src = b + (p0 + p) * bRow + j0 * bCol
-                    for j in 0..<8 { panel[p * 8 + j] = j < cols ? src[j * bCol] : 0 }
+                    for j in 0..<nr { panel[p * nr + j] = j < cols ? src[j * bCol] : 0 }
                 }
             }
             for i0 in stride(from: 0, to: m, by: 4) {
@@ -220,9 +222,9 @@ enum SwiftGEMM<Scalar: BinaryFloatingPoint & SIMDScalar> {
                     for r in 0..<4 { panel[p * 4 + r] = r < rowsHere ? src[r * aRow] : 0 }
                 }
             }
-            for j0 in stride(from: 0, to: n, by: 8) {
-                let pb = UnsafePointer(packedB + (j0 / 8) * 8 * depth)
-                let cols = Swift.min(8, n - j0)
+            for j0 in stride(from: 0, to: n, by: nr) {
+                let pb = UnsafePointer(packedB + (j0 / nr) * nr * depth)
+                let cols = Swift.min(nr, n - j0)
                 for i0 in stride(from: 0, to: m, by: 4) {
                     let pa = UnsafePointer(packedA + (i0 / 4) * 4 * depth)
                     let rowsHere = Swift.min(4, m - i0)
@@ -239,11 +241,11 @@ enum SwiftGEMM<Scalar: BinaryFloatingPoint & SIMDScalar> {
 
     /// Writes (or adds) the first `columns` lanes of one accumulator row into C.
     @inline(__always)
-    static func store(_ row: SIMD8<Scalar>, into c: UnsafeMutablePointer<Scalar>, columns: Int, add: Bool) {
-        if columns == 8 {
+    static func store(_ row: Vector, into c: UnsafeMutablePointer<Scalar>, columns: Int, add: Bool) {
+        if columns == nr {
             let raw = UnsafeMutableRawPointer(c)
-            let old = add ? raw.loadUnaligned(as: SIMD8<Scalar>.self) : .zero
-            raw.storeBytes(of: old + row, as: SIMD8<Scalar>.self)
+            let old = add ? raw.loadUnaligned(as: Vector.self) : .zero
+            raw.storeBytes(of: old + row, as: Vector.self)
         } else {
             for j in 0..<columns { c[j] = add ? c[j] + row[j] : row[j] }
         }
@@ -251,11 +253,11 @@ enum SwiftGEMM<Scalar: BinaryFloatingPoint & SIMDScalar> {
 
     @inline(__always)
     static func microKernel(_ pa: UnsafePointer<Scalar>, _ pb: UnsafePointer<Scalar>, _ depth: Int)
-        -> (SIMD8<Scalar>, SIMD8<Scalar>, SIMD8<Scalar>, SIMD8<Scalar>) {
-        var c0 = SIMD8<Scalar>.zero, c1 = SIMD8<Scalar>.zero, c2 = SIMD8<Scalar>.zero, c3 = SIMD8<Scalar>.zero
+        -> (Vector, Vector, Vector, Vector) {
+        var c0 = Vector.zero, c1 = Vector.zero, c2 = Vector.zero, c3 = Vector.zero
         let rawB = UnsafeRawPointer(pb)
         for p in 0..<depth {
-            let bv = rawB.loadUnaligned(fromByteOffset: p * 8 * MemoryLayout<Scalar>.stride, as: SIMD8<Scalar>.self)
+            let bv = rawB.loadUnaligned(fromByteOffset: p * MemoryLayout<Vector>.stride, as: Vector.self)
             let ap = pa + p * 4
             c0 += bv * ap[0]
             c1 += bv * ap[1]

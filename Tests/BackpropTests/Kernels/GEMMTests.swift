@@ -77,7 +77,7 @@ struct GEMMTests {
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
-                    SwiftGEMM<Float>.run(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!,
+                    SwiftGEMM<SIMD8<Float>>.run(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!,
                                          GEMM.Layout(transposeA: false, transposeB: false, m: m, n: n, k: k), accumulate: false)
                 }
             }
