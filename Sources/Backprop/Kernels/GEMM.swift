@@ -21,7 +21,7 @@ enum GEMM {
     /// Which implementation runs `Float` products (the C kernels unless measuring the Swift one).
     enum FloatPath: Sendable { case c, swift }
 
-    nonisolated(unsafe) static var floatPath: FloatPath = {
+    static let floatPath: FloatPath = {
         if let text = getenv("BACKPROP_GEMM"), String(cString: text) == "swift" { return .swift }
         return .c
     }()
