@@ -55,6 +55,27 @@ enum Elementwise {
         }
     }
 
+    /// `condition[i] != 0 ? a[i] : b[i]` for equal-length buffers.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func select<Scalar: TensorScalar>(_ condition: [Scalar], _ a: [Scalar], _ b: [Scalar]) -> [Scalar] {
+        let n = condition.count
+        return [Scalar](unsafeUninitializedCapacity: n) { out, initialized in
+            condition.withUnsafeBufferPointer { c in
+                a.withUnsafeBufferPointer { x in
+                    b.withUnsafeBufferPointer { y in
+                        guard n > 0 else { return }
+                        let cp = c.baseAddress!, xp = x.baseAddress!, yp = y.baseAddress!, o = out.baseAddress!
+                        Parallelism.forEach(count: n, grain: grain) { r in
+                            for i in r { o[i] = cp[i] != 0 ? xp[i] : yp[i] }
+                        }
+                    }
+                }
+            }
+            initialized = n
+        }
+    }
+
     /// `target[i] *= factor`, in place.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

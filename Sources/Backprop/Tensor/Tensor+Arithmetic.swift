@@ -102,8 +102,6 @@ extension Tensor {
         let c = Shape.broadcast(condition, to: shape, op: "where")
         let x = Shape.broadcast(a, to: shape, op: "where")
         let y = Shape.broadcast(b, to: shape, op: "where")
-        return Tensor(shape: shape) { out in
-            for i in 0..<out.count { out[i] = c.scalars[i] != 0 ? x.scalars[i] : y.scalars[i] }
-        }
+        return Tensor(unchecked: shape, scalars: Elementwise.select(c.scalars, x.scalars, y.scalars))
     }
 }

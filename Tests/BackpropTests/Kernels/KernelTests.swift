@@ -83,4 +83,11 @@ struct KernelTests {
         let columnMaxima = x.max(alongAxes: [0])
         #expect(columnMaxima.scalars[0] == 27 && columnMaxima.scalars[5] == 2 && columnMaxima.scalars[9].isNaN)
     }
+
+    @Test func selectPicksByCondition() {
+        // Condition [1, 0, 2] broadcast over rows picks a, b, a.
+        let condition = Tensor<Float>([1, 0, 2])
+        let a = Tensor<Float>([[1, 2, 3], [4, 5, 6]]), b = Tensor<Float>(-1)
+        #expect(Tensor.select(condition, a, b) == Tensor([[1, -1, 3], [4, -1, 6]]))
+    }
 }
