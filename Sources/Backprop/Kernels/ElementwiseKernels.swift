@@ -220,18 +220,27 @@ enum Elementwise {
         _ kernel: BinaryKernel, _ a: UnsafePointer<Scalar>, _ sa: Int, _ b: UnsafePointer<Scalar>, _ sb: Int,
         _ o: UnsafeMutablePointer<Scalar>, _ n: Int
     ) {
+        // Contiguous and scalar-broadcast operands get their own loops so they vectorize.
         switch kernel {
         case .add:
             if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] + b[i] } }
+            else if sa == 1 && sb == 0 { let c = b[0]; for i in 0..<n { o[i] = a[i] + c } }
+            else if sa == 0 && sb == 1 { let c = a[0]; for i in 0..<n { o[i] = c + b[i] } }
             else { for i in 0..<n { o[i] = a[i * sa] + b[i * sb] } }
         case .subtract:
             if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] - b[i] } }
+            else if sa == 1 && sb == 0 { let c = b[0]; for i in 0..<n { o[i] = a[i] - c } }
+            else if sa == 0 && sb == 1 { let c = a[0]; for i in 0..<n { o[i] = c - b[i] } }
             else { for i in 0..<n { o[i] = a[i * sa] - b[i * sb] } }
         case .multiply:
             if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] * b[i] } }
+            else if sa == 1 && sb == 0 { let c = b[0]; for i in 0..<n { o[i] = a[i] * c } }
+            else if sa == 0 && sb == 1 { let c = a[0]; for i in 0..<n { o[i] = c * b[i] } }
             else { for i in 0..<n { o[i] = a[i * sa] * b[i * sb] } }
         case .divide:
             if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] / b[i] } }
+            else if sa == 1 && sb == 0 { let c = b[0]; for i in 0..<n { o[i] = a[i] / c } }
+            else if sa == 0 && sb == 1 { let c = a[0]; for i in 0..<n { o[i] = c / b[i] } }
             else { for i in 0..<n { o[i] = a[i * sa] / b[i * sb] } }
         default:
             for i in 0..<n { o[i] = binary(kernel, a[i * sa], b[i * sb]) }

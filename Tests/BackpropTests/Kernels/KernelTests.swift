@@ -90,4 +90,21 @@ struct KernelTests {
         let a = Tensor<Float>([[1, 2, 3], [4, 5, 6]]), b = Tensor<Float>(-1)
         #expect(Tensor.select(condition, a, b) == Tensor([[1, -1, 3], [4, -1, 6]]))
     }
+
+    @Test func perChannelBroadcastOverInnerAxes() {
+        // [2, 3, 2, 2] with x[n, c, h, w] = 100n + 10c + 2h + w, minus and divided by a [1, 3, 1, 1]
+        // tensor holding c + 1: every inner row sees one broadcast scalar.
+        let values: [Float] = (0..<24).map { (flat: Int) -> Float in
+            let n = flat / 12, c = flat / 4 % 3, h = flat / 2 % 2, w = flat % 2
+            return Float(100 * n + 10 * c + 2 * h + w)
+        }
+        let x = Tensor<Float>(shape: [2, 3, 2, 2], scalars: values)
+        let perChannel = Tensor<Float>(shape: [1, 3, 1, 1], scalars: [1, 2, 3])
+        let difference = x - perChannel, quotient = perChannel / Tensor<Float>(shape: [1, 3, 1, 1], scalars: [2, 4, 8]) + x
+        #expect(difference[1, 2, 1, 0] == 100 + 20 + 2 - 3)
+        #expect(difference[0, 0, 0, 1] == 1 - 1)
+        #expect(quotient[1, 1, 0, 1] == 0.5 + 111)
+        let reversed = perChannel - x
+        #expect(reversed[0, 1, 1, 1] == 2 - 13)
+    }
 }
