@@ -14,7 +14,7 @@ import Darwin
 /// every result is bit-for-bit the same with 1 worker or many. The default is the number of active
 /// processors, or the `BACKPROP_THREADS` environment variable when set.
 public enum Parallelism {
-    nonisolated(unsafe) private static var configuredWorkers: Int = defaultWorkerCount()
+    private static let configuredWorkers = Atomic<Int>(defaultWorkerCount())
 
     private static func defaultWorkerCount() -> Int {
         if let text = getenv("BACKPROP_THREADS"), let value = Int(String(cString: text)), value > 0 {
@@ -25,10 +25,10 @@ public enum Parallelism {
 
     /// The number of threads kernels run on (at least 1).
     ///
-    /// Set it before starting work, not while kernels run on other threads.
+    /// Safe to change at any time; a kernel already running keeps the count it started with.
     public static var workerCount: Int {
-        get { configuredWorkers }
-        set { configuredWorkers = Swift.max(1, newValue) }
+        get { configuredWorkers.load(ordering: .relaxed) }
+        set { configuredWorkers.store(Swift.max(1, newValue), ordering: .relaxed) }
     }
 
     /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the workers.
