@@ -6,11 +6,14 @@ let package = Package(
     products: [
         .library(name: "Backprop", targets: ["Backprop"]),
         .executable(name: "gradcheck", targets: ["gradcheck"]),
+        .executable(name: "benchmark", targets: ["benchmark"]),
     ],
     targets: [
-        .target(name: "Backprop"),
+        .target(name: "BackpropKernelsC"),
+        .target(name: "Backprop", dependencies: ["BackpropKernelsC"]),
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
+        .executableTarget(name: "benchmark", dependencies: ["Backprop"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),

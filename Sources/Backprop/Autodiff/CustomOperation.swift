@@ -39,8 +39,9 @@ extension DifferentiableOperation {
 
     /// Runs the forward pass on the inputs' values and records one entry on their tape.
     public func callAsFunction(_ inputs: [Variable<Scalar>]) -> Variable<Scalar> {
-        let (output, saved) = forward(inputs.map(\.value))
-        let needs = inputs.map(\.requiresGradient)
+        // Closures rather than key paths: a key path on a generic type is instantiated at run time on every call.
+        let (output, saved) = forward(inputs.map { $0.value })
+        let needs = inputs.map { $0.requiresGradient }
         return Variable.record(name, inputs, value: output) { gradient in
             self.backward(gradient, saved: saved, inputsNeedingGradient: needs)
         }

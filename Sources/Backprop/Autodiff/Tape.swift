@@ -82,6 +82,8 @@ public final class Tape<Scalar: TensorScalar> {
     }
 
     /// Appends an operation record and returns the variable for its output.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func append(_ name: String, value: Tensor<Scalar>, inputs: [Int],
                 location: SourceLocation?, pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable<Scalar> {
         checkNotReleased(name)
@@ -93,6 +95,8 @@ public final class Tape<Scalar: TensorScalar> {
 
     /// Runs the reverse sweep from `output` seeded with `seed`, returning the gradient of every record
     /// that needs one (indexed like `records`), or only of `wanted` when given.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func reverseSweep(from output: Variable<Scalar>, seed: Tensor<Scalar>?, wanted: Set<Int>?) -> [Int: Tensor<Scalar>] {
         checkNotReleased("backward")
         guard output.tape === self else {
@@ -115,28 +119,34 @@ public final class Tape<Scalar: TensorScalar> {
         var gradients = [Tensor<Scalar>?](repeating: nil, count: output.node + 1)
         gradients[output.node] = seedTensor
         let lowest = wanted?.min() ?? 0
+        let checkAnomalies = AnomalyDetection.isEnabled
         var index = output.node
         while index >= lowest {
             defer { index -= 1 }
             guard let gradient = gradients[index] else { continue }
             gradients[index] = nil
-            let record = records[index]
-            guard let pullback = record.pullback else {
+            // Read the record's fields in place rather than copying the whole record: this loop
+            // runs once per operation and copies cost a retain and release per field.
+            guard let pullback = records[index].pullback else {
                 if wanted == nil || wanted!.contains(index) { result[index] = gradient }
                 continue
             }
             if wanted?.contains(index) == true { result[index] = gradient }
             let inputGradients = pullback(gradient)
-            for (position, input) in record.inputs.enumerated() where input >= 0 {
-                guard position < inputGradients.count, let g = inputGradients[position] else { continue }
+            let inputCount = records[index].inputs.count
+            for position in 0..<inputCount {
+                let input = records[index].inputs[position]
+                guard input >= 0, position < inputGradients.count, let g = inputGradients[position] else { continue }
                 guard g.shape == records[input].shape else {
-                    shapeError(record.name, "backward rule returned a gradient of shape \(g.shape) for input \(position), whose shape is \(records[input].shape)")
+                    shapeError(records[index].name, "backward rule returned a gradient of shape \(g.shape) for input \(position), whose shape is \(records[input].shape)")
                 }
-                if AnomalyDetection.isEnabled {
-                    AnomalyDetection.checkBackward(record.name, gradient: g, input: position, node: index, location: record.location)
+                if checkAnomalies {
+                    AnomalyDetection.checkBackward(records[index].name, gradient: g, input: position, node: index, location: records[index].location)
                 }
-                if let existing = gradients[input] {
-                    var sum = existing
+                if var sum = gradients[input] {
+                    // Take the tensor out first so `+=` finds its storage uniquely referenced and
+                    // adds in place instead of copying it.
+                    gradients[input] = nil
                     sum += g
                     gradients[input] = sum
                 } else {
@@ -167,7 +177,7 @@ public final class Tape<Scalar: TensorScalar> {
         for (i, input) in inputs.enumerated() where input.tape !== self && input.node >= 0 {
             shapeError("gradients", "input \(i) belongs to a different tape than the output")
         }
-        let wanted = Set(inputs.map(\.node).filter { $0 >= 0 })
+        let wanted = Set(inputs.map { $0.node }.filter { $0 >= 0 })
         let found = reverseSweep(from: output, seed: seed, wanted: wanted)
         if !retainGraph { release() }
         return inputs.map { found[$0.node] ?? Tensor(zerosLike: $0.value) }
@@ -182,8 +192,7 @@ public final class Tape<Scalar: TensorScalar> {
             guard record.pullback == nil, record.name == "leaf" || record.name == "parameter" else { continue }
             if let parameter = record.parameter {
                 parameter.accumulate(gradient)
-            } else if let existing = leafGradients[node] {
-                var sum = existing
+            } else if var sum = leafGradients.removeValue(forKey: node) {
                 sum += gradient
                 leafGradients[node] = sum
             } else {

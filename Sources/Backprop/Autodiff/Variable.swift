@@ -84,17 +84,36 @@ extension Variable {
     /// `nil` for an input that needs none), each with its input's shape. Nothing is recorded when no
     /// input requires a gradient or inside a no-grad scope; the result is then a constant on the
     /// inputs' tape.
+    ///
+    /// This runs once per operation, so it makes one pass over the inputs and no key-path or
+    /// dictionary look-ups.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func record(_ name: String, _ inputs: [Variable], value: Tensor<Scalar>,
                        pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable {
-        let tape = commonTape(inputs, op: name)
-        guard let tape, GradientMode.isEnabled, inputs.contains(where: { $0.node >= 0 }) else {
+        var tape: Tape<Scalar>?
+        var needsGradient = false
+        for input in inputs {
+            if input.node >= 0 { needsGradient = true }
+            guard let t = input.tape else { continue }
+            if let existing = tape, existing !== t {
+                shapeError(name, "mixes variables from two different tapes; every input of an operation must be recorded on the same tape")
+            }
+            tape = t
+        }
+        guard let tape, needsGradient, GradientMode.isEnabled else {
             if AnomalyDetection.isEnabled { AnomalyDetection.checkForward(name, value: value, node: tape?.count ?? -1, location: nil) }
             return Variable(value: value, tape: tape, node: -1)
         }
-        return tape.append(name, value: value, inputs: inputs.map(\.node), location: AnomalyDetection.currentLocation, pullback: pullback)
+        var nodes: [Int] = []
+        nodes.reserveCapacity(inputs.count)
+        for input in inputs { nodes.append(input.node) }
+        return tape.append(name, value: value, inputs: nodes, location: AnomalyDetection.currentLocation, pullback: pullback)
     }
 
     /// Records a one-input operation.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func record(_ name: String, _ value: Tensor<Scalar>, pullback: @escaping (Tensor<Scalar>) -> Tensor<Scalar>) -> Variable {
         Variable.record(name, [self], value: value) { [pullback($0)] }
     }

@@ -19,104 +19,170 @@ enum BinaryKernel: Sendable {
 }
 
 enum Elementwise {
+    /// Elements per parallel chunk: large enough that a chunk outweighs handing it to a thread
+    /// (about 10 µs of streaming), small enough that both cores share mid-sized tensors.
+    static let grain = 1 << 15
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func apply<Scalar: TensorScalar>(_ kernel: UnaryKernel, _ x: [Scalar]) -> [Scalar] {
         let n = x.count
         return [Scalar](unsafeUninitializedCapacity: n) { out, initialized in
             x.withUnsafeBufferPointer { src in
+                guard n > 0 else { return }
                 let s = src.baseAddress!, o = out.baseAddress!
-                switch kernel {
-                case .negate: for i in 0..<n { o[i] = -s[i] }
-                case .exp: for i in 0..<n { o[i] = Scalar.exp(s[i]) }
-                case .log: for i in 0..<n { o[i] = Scalar.log(s[i]) }
-                case .sqrt: for i in 0..<n { o[i] = s[i].squareRoot() }
-                case .rsqrt: for i in 0..<n { o[i] = 1 / s[i].squareRoot() }
-                case .abs: for i in 0..<n { o[i] = Swift.abs(s[i]) }
-                case .square: for i in 0..<n { o[i] = s[i] * s[i] }
-                case .tanh: for i in 0..<n { o[i] = Scalar.tanh(s[i]) }
-                case .sigmoid, .sigmoidOfInput:
-                    for i in 0..<n { o[i] = stableSigmoid(s[i]) }
-                case .relu: for i in 0..<n { o[i] = s[i] > 0 ? s[i] : 0 }
-                case .sign: for i in 0..<n { o[i] = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0) }
-                case .reciprocal: for i in 0..<n { o[i] = 1 / s[i] }
-                case .sin: for i in 0..<n { o[i] = Scalar.sin(s[i]) }
-                case .cos: for i in 0..<n { o[i] = Scalar.cos(s[i]) }
-                case .erf: for i in 0..<n { o[i] = Scalar.erf(s[i]) }
-                case .log1p: for i in 0..<n { o[i] = Scalar.log1p(s[i]) }
-                case .expm1: for i in 0..<n { o[i] = Scalar.expm1(s[i]) }
-                case .softplus:
-                    // log(1 + eˣ) = max(x, 0) + log1p(e^(−|x|)), finite for any x.
-                    for i in 0..<n { o[i] = Swift.max(s[i], 0) + Scalar.log1p(Scalar.exp(-Swift.abs(s[i]))) }
-                case .leakyRelu(let slope):
-                    let a = Scalar(slope)
-                    for i in 0..<n { o[i] = s[i] > 0 ? s[i] : a * s[i] }
-                case .elu(let alpha):
-                    let a = Scalar(alpha)
-                    for i in 0..<n { o[i] = s[i] > 0 ? s[i] : a * Scalar.expm1(s[i]) }
-                case .clamp(let low, let high):
-                    let lo = Scalar(low), hi = Scalar(high)
-                    for i in 0..<n { o[i] = Swift.min(Swift.max(s[i], lo), hi) }
-                case .addScalar(let c):
-                    let c = Scalar(c)
-                    for i in 0..<n { o[i] = s[i] + c }
-                case .multiplyScalar(let c):
-                    let c = Scalar(c)
-                    for i in 0..<n { o[i] = s[i] * c }
-                case .rsubScalar(let c):
-                    let c = Scalar(c)
-                    for i in 0..<n { o[i] = c - s[i] }
-                case .powScalar(let p):
-                    let e = Scalar(p)
-                    if p == 2 {
-                        for i in 0..<n { o[i] = s[i] * s[i] }
-                    } else if p == 1 {
-                        for i in 0..<n { o[i] = s[i] }
-                    } else {
-                        for i in 0..<n { o[i] = Scalar.pow(s[i], e) }
-                    }
-                case .geluExact:
-                    let r: Scalar = 1 / Scalar(2).squareRoot()
-                    for i in 0..<n { o[i] = 0.5 * s[i] * (1 + Scalar.erf(s[i] * r)) }
-                case .geluTanh:
-                    let c = Scalar((2 / Double.pi).squareRoot())
-                    for i in 0..<n {
-                        let x = s[i]
-                        o[i] = 0.5 * x * (1 + Scalar.tanh(c * (x + 0.044715 * x * x * x)))
-                    }
-                case .silu: for i in 0..<n { o[i] = s[i] * stableSigmoid(s[i]) }
-                case .reluDerivative: for i in 0..<n { o[i] = s[i] > 0 ? 1 : 0 }
-                case .leakyReluDerivative(let slope):
-                    let a = Scalar(slope)
-                    for i in 0..<n { o[i] = s[i] > 0 ? 1 : a }
-                case .eluDerivative(let alpha):
-                    let a = Scalar(alpha)
-                    for i in 0..<n { o[i] = s[i] > 0 ? 1 : a * Scalar.exp(s[i]) }
-                case .signDerivativeOfAbs:
-                    for i in 0..<n { o[i] = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0) }
-                case .geluExactDerivative:
-                    // d/dx [x Φ(x)] = Φ(x) + x φ(x)
-                    let r: Scalar = 1 / Scalar(2).squareRoot()
-                    let normalization = Scalar(1 / (2 * Double.pi).squareRoot())
-                    for i in 0..<n {
-                        let x = s[i]
-                        o[i] = 0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
-                    }
-                case .geluTanhDerivative:
-                    let c = Scalar((2 / Double.pi).squareRoot())
-                    for i in 0..<n {
-                        let x = s[i]
-                        let t = Scalar.tanh(c * (x + 0.044715 * x * x * x))
-                        o[i] = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
-                    }
-                case .siluDerivative:
-                    for i in 0..<n {
-                        let sg = stableSigmoid(s[i])
-                        o[i] = sg * (1 + s[i] * (1 - sg))
+                Parallelism.forEach(count: n, grain: grain) { range in
+                    unary(kernel, s + range.lowerBound, o + range.lowerBound, range.count)
+                }
+            }
+            initialized = n
+        }
+    }
+
+    /// `target[i] += source[i]` for equal-length buffers, in place.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func addInPlace<Scalar: TensorScalar>(_ target: inout [Scalar], _ source: [Scalar]) {
+        let n = target.count
+        target.withUnsafeMutableBufferPointer { t in
+            source.withUnsafeBufferPointer { s in
+                guard n > 0 else { return }
+                let tp = t.baseAddress!, sp = s.baseAddress!
+                Parallelism.forEach(count: n, grain: grain) { r in
+                    for i in r { tp[i] += sp[i] }
+                }
+            }
+        }
+    }
+
+    /// `condition[i] != 0 ? a[i] : b[i]` for equal-length buffers.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func select<Scalar: TensorScalar>(_ condition: [Scalar], _ a: [Scalar], _ b: [Scalar]) -> [Scalar] {
+        let n = condition.count
+        return [Scalar](unsafeUninitializedCapacity: n) { out, initialized in
+            condition.withUnsafeBufferPointer { c in
+                a.withUnsafeBufferPointer { x in
+                    b.withUnsafeBufferPointer { y in
+                        guard n > 0 else { return }
+                        let cp = c.baseAddress!, xp = x.baseAddress!, yp = y.baseAddress!, o = out.baseAddress!
+                        Parallelism.forEach(count: n, grain: grain) { r in
+                            for i in r { o[i] = cp[i] != 0 ? xp[i] : yp[i] }
+                        }
                     }
                 }
             }
             initialized = n
+        }
+    }
+
+    /// `target[i] *= factor`, in place.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func scaleInPlace<Scalar: TensorScalar>(_ target: inout [Scalar], by factor: Scalar) {
+        let n = target.count
+        target.withUnsafeMutableBufferPointer { t in
+            guard n > 0 else { return }
+            let tp = t.baseAddress!
+            Parallelism.forEach(count: n, grain: grain) { r in
+                for i in r { tp[i] *= factor }
+            }
+        }
+    }
+
+    /// Applies a unary kernel to `n` contiguous elements; each case is its own tight loop.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func unary<Scalar: TensorScalar>(_ kernel: UnaryKernel, _ s: UnsafePointer<Scalar>,
+                                            _ o: UnsafeMutablePointer<Scalar>, _ n: Int) {
+        switch kernel {
+        case .negate: for i in 0..<n { o[i] = -s[i] }
+        case .exp: for i in 0..<n { o[i] = Scalar.exp(s[i]) }
+        case .log: for i in 0..<n { o[i] = Scalar.log(s[i]) }
+        case .sqrt: for i in 0..<n { o[i] = s[i].squareRoot() }
+        case .rsqrt: for i in 0..<n { o[i] = 1 / s[i].squareRoot() }
+        case .abs: for i in 0..<n { o[i] = Swift.abs(s[i]) }
+        case .square: for i in 0..<n { o[i] = s[i] * s[i] }
+        case .tanh: for i in 0..<n { o[i] = Scalar.tanh(s[i]) }
+        case .sigmoid, .sigmoidOfInput:
+            for i in 0..<n { o[i] = stableSigmoid(s[i]) }
+        case .relu: for i in 0..<n { o[i] = s[i] > 0 ? s[i] : 0 }
+        case .sign: for i in 0..<n { o[i] = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0) }
+        case .reciprocal: for i in 0..<n { o[i] = 1 / s[i] }
+        case .sin: for i in 0..<n { o[i] = Scalar.sin(s[i]) }
+        case .cos: for i in 0..<n { o[i] = Scalar.cos(s[i]) }
+        case .erf: for i in 0..<n { o[i] = Scalar.erf(s[i]) }
+        case .log1p: for i in 0..<n { o[i] = Scalar.log1p(s[i]) }
+        case .expm1: for i in 0..<n { o[i] = Scalar.expm1(s[i]) }
+        case .softplus:
+            // log(1 + eˣ) = max(x, 0) + log1p(e^(−|x|)), finite for any x.
+            for i in 0..<n { o[i] = Swift.max(s[i], 0) + Scalar.log1p(Scalar.exp(-Swift.abs(s[i]))) }
+        case .leakyRelu(let slope):
+            let a = Scalar(slope)
+            for i in 0..<n { o[i] = s[i] > 0 ? s[i] : a * s[i] }
+        case .elu(let alpha):
+            let a = Scalar(alpha)
+            for i in 0..<n { o[i] = s[i] > 0 ? s[i] : a * Scalar.expm1(s[i]) }
+        case .clamp(let low, let high):
+            let lo = Scalar(low), hi = Scalar(high)
+            for i in 0..<n { o[i] = Swift.min(Swift.max(s[i], lo), hi) }
+        case .addScalar(let c):
+            let c = Scalar(c)
+            for i in 0..<n { o[i] = s[i] + c }
+        case .multiplyScalar(let c):
+            let c = Scalar(c)
+            for i in 0..<n { o[i] = s[i] * c }
+        case .rsubScalar(let c):
+            let c = Scalar(c)
+            for i in 0..<n { o[i] = c - s[i] }
+        case .powScalar(let p):
+            let e = Scalar(p)
+            if p == 2 {
+                for i in 0..<n { o[i] = s[i] * s[i] }
+            } else if p == 1 {
+                for i in 0..<n { o[i] = s[i] }
+            } else {
+                for i in 0..<n { o[i] = Scalar.pow(s[i], e) }
+            }
+        case .geluExact:
+            let r: Scalar = 1 / Scalar(2).squareRoot()
+            for i in 0..<n { o[i] = 0.5 * s[i] * (1 + Scalar.erf(s[i] * r)) }
+        case .geluTanh:
+            let c = Scalar((2 / Double.pi).squareRoot())
+            for i in 0..<n {
+                let x = s[i]
+                o[i] = 0.5 * x * (1 + Scalar.tanh(c * (x + 0.044715 * x * x * x)))
+            }
+        case .silu: for i in 0..<n { o[i] = s[i] * stableSigmoid(s[i]) }
+        case .reluDerivative: for i in 0..<n { o[i] = s[i] > 0 ? 1 : 0 }
+        case .leakyReluDerivative(let slope):
+            let a = Scalar(slope)
+            for i in 0..<n { o[i] = s[i] > 0 ? 1 : a }
+        case .eluDerivative(let alpha):
+            let a = Scalar(alpha)
+            for i in 0..<n { o[i] = s[i] > 0 ? 1 : a * Scalar.exp(s[i]) }
+        case .signDerivativeOfAbs:
+            for i in 0..<n { o[i] = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0) }
+        case .geluExactDerivative:
+            // d/dx [x Φ(x)] = Φ(x) + x φ(x)
+            let r: Scalar = 1 / Scalar(2).squareRoot()
+            let normalization = Scalar(1 / (2 * Double.pi).squareRoot())
+            for i in 0..<n {
+                let x = s[i]
+                o[i] = 0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
+            }
+        case .geluTanhDerivative:
+            let c = Scalar((2 / Double.pi).squareRoot())
+            for i in 0..<n {
+                let x = s[i]
+                let t = Scalar.tanh(c * (x + 0.044715 * x * x * x))
+                o[i] = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+            }
+        case .siluDerivative:
+            for i in 0..<n {
+                let sg = stableSigmoid(s[i])
+                o[i] = sg * (1 + s[i] * (1 - sg))
+            }
         }
     }
 
@@ -154,18 +220,27 @@ enum Elementwise {
         _ kernel: BinaryKernel, _ a: UnsafePointer<Scalar>, _ sa: Int, _ b: UnsafePointer<Scalar>, _ sb: Int,
         _ o: UnsafeMutablePointer<Scalar>, _ n: Int
     ) {
+        // Contiguous and scalar-broadcast operands get their own loops so they vectorize.
         switch kernel {
         case .add:
             if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] + b[i] } }
+            else if sa == 1 && sb == 0 { let c = b[0]; for i in 0..<n { o[i] = a[i] + c } }
+            else if sa == 0 && sb == 1 { let c = a[0]; for i in 0..<n { o[i] = c + b[i] } }
             else { for i in 0..<n { o[i] = a[i * sa] + b[i * sb] } }
         case .subtract:
             if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] - b[i] } }
+            else if sa == 1 && sb == 0 { let c = b[0]; for i in 0..<n { o[i] = a[i] - c } }
+            else if sa == 0 && sb == 1 { let c = a[0]; for i in 0..<n { o[i] = c - b[i] } }
             else { for i in 0..<n { o[i] = a[i * sa] - b[i * sb] } }
         case .multiply:
             if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] * b[i] } }
+            else if sa == 1 && sb == 0 { let c = b[0]; for i in 0..<n { o[i] = a[i] * c } }
+            else if sa == 0 && sb == 1 { let c = a[0]; for i in 0..<n { o[i] = c * b[i] } }
             else { for i in 0..<n { o[i] = a[i * sa] * b[i * sb] } }
         case .divide:
             if sa == 1 && sb == 1 { for i in 0..<n { o[i] = a[i] / b[i] } }
+            else if sa == 1 && sb == 0 { let c = b[0]; for i in 0..<n { o[i] = a[i] / c } }
+            else if sa == 0 && sb == 1 { let c = a[0]; for i in 0..<n { o[i] = c / b[i] } }
             else { for i in 0..<n { o[i] = a[i * sa] / b[i * sb] } }
         default:
             for i in 0..<n { o[i] = binary(kernel, a[i * sa], b[i * sb]) }
@@ -184,33 +259,42 @@ enum Elementwise {
                     guard n > 0 else { return }
                     let o = out.baseAddress!
                     let pa = ab.baseAddress!, pb = bb.baseAddress!
-                    if a.shape == b.shape {
-                        loop(kernel, pa, 1, pb, 1, o, n)
-                    } else if b.count == 1 {
-                        loop(kernel, pa, 1, pb, 0, o, n)
-                    } else if a.count == 1 {
-                        loop(kernel, pa, 0, pb, 1, o, n)
+                    if a.shape == b.shape || a.count == 1 || b.count == 1 {
+                        let sa = a.count == 1 && n > 1 ? 0 : 1, sb = b.count == 1 && n > 1 ? 0 : 1
+                        Parallelism.forEach(count: n, grain: grain) { r in
+                            loop(kernel, pa + r.lowerBound * sa, sa, pb + r.lowerBound * sb, sb, o + r.lowerBound, r.count)
+                        }
                     } else {
                         let rank = outShape.count
                         let sa = broadcastStrides(a.shape, to: outShape)
                         let sb = broadcastStrides(b.shape, to: outShape)
                         let inner = outShape[rank - 1]
                         let outer = n / inner
-                        var index = [Int](repeating: 0, count: rank)
-                        var offA = 0, offB = 0
-                        for row in 0..<outer {
-                            loop(kernel, pa + offA, sa[rank - 1], pb + offB, sb[rank - 1], o + row * inner, inner)
-                            // advance the multi-index over the outer axes
-                            var axis = rank - 2
-                            while axis >= 0 {
-                                index[axis] += 1
-                                offA += sa[axis]
-                                offB += sb[axis]
-                                if index[axis] < outShape[axis] { break }
-                                offA -= sa[axis] * outShape[axis]
-                                offB -= sb[axis] * outShape[axis]
-                                index[axis] = 0
-                                axis -= 1
+                        Parallelism.forEach(count: outer, grain: Swift.max(1, grain / Swift.max(inner, 1))) { rows in
+                            // The multi-index of the chunk's first row, then advanced row by row.
+                            var index = [Int](repeating: 0, count: rank)
+                            var offA = 0, offB = 0
+                            var rest = rows.lowerBound
+                            for axis in stride(from: rank - 2, through: 0, by: -1) {
+                                index[axis] = rest % outShape[axis]
+                                rest /= outShape[axis]
+                                offA += index[axis] * sa[axis]
+                                offB += index[axis] * sb[axis]
+                            }
+                            for row in rows {
+                                loop(kernel, pa + offA, sa[rank - 1], pb + offB, sb[rank - 1], o + row * inner, inner)
+                                // advance the multi-index over the outer axes
+                                var axis = rank - 2
+                                while axis >= 0 {
+                                    index[axis] += 1
+                                    offA += sa[axis]
+                                    offB += sb[axis]
+                                    if index[axis] < outShape[axis] { break }
+                                    offA -= sa[axis] * outShape[axis]
+                                    offB -= sb[axis] * outShape[axis]
+                                    index[axis] = 0
+                                    axis -= 1
+                                }
                             }
                         }
                     }

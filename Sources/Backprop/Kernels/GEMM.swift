@@ -1,55 +1,269 @@
+import BackpropKernelsC
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// General matrix multiply on row-major buffers: `C = op(A) · op(B)` (or `C += …`).
 ///
 /// `op(A)` is `m × k` and `op(B)` is `k × n`. With `transposeA` the buffer `a` holds `Aᵀ` (`k × m`);
-/// with `transposeB` the buffer `b` holds `Bᵀ` (`n × k`). All buffers are dense.
+/// with `transposeB` the buffer `b` holds `Bᵀ` (`n × k`). All buffers are dense; transposed
+/// operands are read in place while packing, never copied whole.
+///
+/// C is cut into fixed tiles (their size depends only on `m`, `n`), run in parallel; within a tile
+/// the k axis is walked in fixed blocks, in order, by a register-blocked micro-kernel on packed
+/// panels. Each element of C is therefore computed in the same order whatever the worker count.
+/// `Float` runs the C micro-kernel for the best instruction set the CPU has (AVX-512, AVX2+FMA or
+/// portable); `Double` runs a pure-Swift SIMD micro-kernel.
 enum GEMM {
+    /// Which implementation runs `Float` products (the C kernels unless measuring the Swift one).
+    enum FloatPath: Sendable { case c, swift }
+
+    static let floatPath: FloatPath = {
+        if let text = getenv("BACKPROP_GEMM"), String(cString: text) == "swift" { return .swift }
+        return .c
+    }()
+
+    /// The default instruction-set level of the C `Float` micro-kernel: 0 portable, 1 AVX2+FMA,
+    /// 2 AVX-512 (the best the CPU has, unless `BACKPROP_SGEMM_ISA` says otherwise).
+    static var floatKernelLevel: Int { Int(bp_sgemm_isa()) }
+
+    /// The best level this CPU supports.
+    static var bestFloatKernelLevel: Int { Int(bp_cpu_best_isa()) }
+
+    /// Below this many multiply-adds a product runs on the calling thread.
+    static let parallelThreshold = 1 << 18
+
+    /// Below this many multiply-adds per product, a stack of products is shared out product by
+    /// product instead of tile by tile.
+    static let batchItemThreshold = 1 << 22
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func multiply<Scalar: TensorScalar>(
         _ a: UnsafePointer<Scalar>, transposeA: Bool,
         _ b: UnsafePointer<Scalar>, transposeB: Bool,
         m: Int, n: Int, k: Int,
-        into c: UnsafeMutablePointer<Scalar>, accumulate: Bool
+        into c: UnsafeMutablePointer<Scalar>, accumulate: Bool,
+        parallel: Bool = true, floatKernelLevel level: Int? = nil
     ) {
-        if !accumulate { c.initialize(repeating: 0, count: m * n) }
-        guard m > 0 && n > 0 && k > 0 else { return }
-        // Bring A to row-major m × k and B to row-major k × n so the inner loop streams rows of B and C.
-        var packedA: [Scalar] = []
-        var packedB: [Scalar] = []
-        var pa = a, pb = b
-        if transposeA {
-            packedA = [Scalar](unsafeUninitializedCapacity: m * k) { buf, count in
-                for p in 0..<k { for i in 0..<m { buf[i * k + p] = a[p * m + i] } }
-                count = m * k
-            }
+        guard m > 0 && n > 0 else { return }
+        if k == 0 {
+            if !accumulate { c.update(repeating: 0, count: m * n) }
+            return
         }
-        if transposeB {
-            packedB = [Scalar](unsafeUninitializedCapacity: k * n) { buf, count in
-                for j in 0..<n { for p in 0..<k { buf[p * n + j] = b[j * k + p] } }
-                count = k * n
-            }
-        }
-        packedA.withUnsafeBufferPointer { bufA in
-            packedB.withUnsafeBufferPointer { bufB in
-                if transposeA { pa = bufA.baseAddress! }
-                if transposeB { pb = bufB.baseAddress! }
-                let blockK = 256, blockN = 512
-                for j0 in stride(from: 0, to: n, by: blockN) {
-                    let j1 = Swift.min(j0 + blockN, n)
-                    for p0 in stride(from: 0, to: k, by: blockK) {
-                        let p1 = Swift.min(p0 + blockK, k)
-                        for i in 0..<m {
-                            let rowC = c + i * n
-                            let rowA = pa + i * k
-                            for p in p0..<p1 {
-                                let scale = rowA[p]
-                                let rowB = pb + p * n
-                                for j in j0..<j1 { rowC[j] += scale * rowB[j] }
-                            }
-                        }
+        var layout = Layout(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)
+        layout.parallel = parallel
+        if Scalar.self == Float.self && floatPath == .c {
+            a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
+                b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
+                    c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
+                        runFloatC(a, b, c, layout, accumulate: accumulate, level: level ?? floatKernelLevel)
                     }
                 }
             }
+        } else if Scalar.self == Float.self {
+            a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
+                b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
+                    c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
+                        SwiftGEMM<SIMD8<Float>>.run(a, b, c, layout, accumulate: accumulate)
+                    }
+                }
+            }
+        } else if Scalar.self == Double.self {
+            a.withMemoryRebound(to: Double.self, capacity: m * k) { a in
+                b.withMemoryRebound(to: Double.self, capacity: k * n) { b in
+                    c.withMemoryRebound(to: Double.self, capacity: m * n) { c in
+                        SwiftGEMM<SIMD4<Double>>.run(a, b, c, layout, accumulate: accumulate)
+                    }
+                }
+            }
+        } else {
+            naive(a, b, c, layout, accumulate: accumulate)
         }
+    }
+
+    /// Sizes, element strides of `op(A)` and `op(B)`, and the fixed tiling of C.
+    struct Layout {
+        var m: Int, n: Int, k: Int
+        var aRow: Int, aCol: Int, bRow: Int, bCol: Int
+        var tileRows: Int, tileColumns: Int
+        var rowTiles: Int, columnTiles: Int
+        /// Whether tiles may run on several workers (off when the caller already runs products in parallel).
+        var parallel = true
+
+        init(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) {
+            self.m = m; self.n = n; self.k = k
+            (aRow, aCol) = transposeA ? (1, m) : (k, 1)
+            (bRow, bCol) = transposeB ? (1, k) : (n, 1)
+            // Tiles are about 128 rows (a packed A block of ≈ 130 KB stays in L2) by up to 1024
+            // columns, so A is packed once or twice per product; short, wide products are cut
+            // into narrower column tiles so there are still several tiles to share out. Sizes are
+            // balanced and rounded to whole register tiles of every micro-kernel (rows of 12, 6, 4;
+            // columns of 32, 16, 8). They depend on m and n only.
+            rowTiles = (m + 127) / 128
+            columnTiles = rowTiles >= 4 ? (n + 1023) / 1024 : (n + 255) / 256
+            tileRows = ((m + rowTiles - 1) / rowTiles + 11) / 12 * 12
+            tileColumns = ((n + columnTiles - 1) / columnTiles + 31) / 32 * 32
+            rowTiles = (m + tileRows - 1) / tileRows
+            columnTiles = (n + tileColumns - 1) / tileColumns
+        }
+
+        /// The tile's origin and size.
+        func tile(_ index: Int) -> (i0: Int, j0: Int, rows: Int, columns: Int) {
+            let i0 = (index / columnTiles) * tileRows, j0 = (index % columnTiles) * tileColumns
+            return (i0, j0, Swift.min(tileRows, m - i0), Swift.min(tileColumns, n - j0))
+        }
+
+        /// Runs `body` on every tile, in parallel when the product is large enough.
+        func forEachTile(_ body: (_ i0: Int, _ j0: Int, _ rows: Int, _ columns: Int) -> Void) {
+            let tiles = rowTiles * columnTiles
+            if !parallel || m * n * k < GEMM.parallelThreshold || tiles == 1 {
+                for index in 0..<tiles { let t = tile(index); body(t.i0, t.j0, t.rows, t.columns) }
+            } else {
+                Parallelism.forEach(chunks: tiles) { index in
+                    let t = tile(index)
+                    body(t.i0, t.j0, t.rows, t.columns)
+                }
+            }
+        }
+    }
+
+    static func runFloatC(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                          _ l: Layout, accumulate: Bool, level: Int) {
+        // op(B) is packed once, in parallel panel ranges, and shared by every tile; each tile packs
+        // only its own rows of A.
+        let isa = Int32(level)
+        let nr = Int(bp_sgemm_nr(isa))
+        let packedCount = bp_sgemm_packed_b_size(l.n, l.k)
+        let packedB = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: packedCount)
+        defer { packedB.deallocate() }
+        let panels = (l.n + nr - 1) / nr
+        let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
+        if !l.parallel || l.m * l.n * l.k < GEMM.parallelThreshold {
+            bp_sgemm_pack_b(isa, b, l.bRow, l.bCol, l.n, l.k, 0, panels, packedB)
+        } else {
+            Parallelism.forEach(count: panels, grain: panelsPerChunk) { range in
+                bp_sgemm_pack_b(isa, b, l.bRow, l.bCol, l.n, l.k, range.lowerBound, range.upperBound, packedB)
+            }
+        }
+        let scratchA = bp_sgemm_scratch_a(l.tileRows)
+        l.forEachTile { i0, j0, rows, columns in
+            let packedA = UnsafeMutableRawPointer.allocate(byteCount: scratchA * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: scratchA)
+            defer { packedA.deallocate() }
+            bp_sgemm_tile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
+                          c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
+        }
+    }
+
+    /// The textbook triple loop; only for scalar types other than `Float` and `Double`.
+    static func naive<Scalar: TensorScalar>(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
+                                            _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool) {
+        for i in 0..<l.m {
+            for j in 0..<l.n {
+                var sum: Scalar = accumulate ? c[i * l.n + j] : 0
+                for p in 0..<l.k { sum += a[i * l.aRow + p * l.aCol] * b[p * l.bRow + j * l.bCol] }
+                c[i * l.n + j] = sum
+            }
+        }
+    }
+}
+
+/// The pure-Swift packed GEMM: a register tile of 4 rows × one `Vector` of columns (`SIMD8<Float>`,
+/// `SIMD4<Double>`: eight SSE registers of accumulators either way). Without compiler flags an
+/// x86-64 build targets SSE2, so each k step is eight 4-wide (Float) or 2-wide (Double) multiplies
+/// and adds, with no fused multiply-add.
+enum SwiftGEMM<Vector: SIMD> where Vector.Scalar: BinaryFloatingPoint {
+    typealias Scalar = Vector.Scalar
+    static var mr: Int { 4 }
+    static var nr: Int { Vector.scalarCount }
+    static var kc: Int { 256 }
+
+    @_specialize(where Vector == SIMD8<Float>)
+    @_specialize(where Vector == SIMD4<Double>)
+    static func run(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ c: UnsafeMutablePointer<Scalar>,
+                    _ l: GEMM.Layout, accumulate: Bool) {
+        let sizeA = (l.tileRows + mr) * kc, sizeB = (l.tileColumns + nr) * kc
+        l.forEachTile { i0, j0, rows, columns in
+            let buffer = UnsafeMutablePointer<Scalar>.allocate(capacity: sizeA + sizeB)
+            defer { buffer.deallocate() }
+            tile(a + i0 * l.aRow, l.aRow, l.aCol, b + j0 * l.bCol, l.bRow, l.bCol, c + i0 * l.n + j0, l.n,
+                 rows, columns, l.k, accumulate, buffer, buffer + sizeA)
+        }
+    }
+
+    @inline(__always)
+    static func tile(_ a: UnsafePointer<Scalar>, _ aRow: Int, _ aCol: Int,
+                     _ b: UnsafePointer<Scalar>, _ bRow: Int, _ bCol: Int,
+                     _ c: UnsafeMutablePointer<Scalar>, _ ldc: Int,
+                     _ m: Int, _ n: Int, _ k: Int, _ accumulate: Bool,
+                     _ packedA: UnsafeMutablePointer<Scalar>, _ packedB: UnsafeMutablePointer<Scalar>) {
+        for p0 in stride(from: 0, to: k, by: kc) {
+            let depth = Swift.min(kc, k - p0)
+            let add = accumulate || p0 > 0
+            // Pack B into nr-column panels and A into 4-row panels, zero-padded at the edges.
+            for j0 in stride(from: 0, to: n, by: nr) {
+                let panel = packedB + (j0 / nr) * nr * depth
+                let cols = Swift.min(nr, n - j0)
+                for p in 0..<depth {
+                    let src = b + (p0 + p) * bRow + j0 * bCol
+                    for j in 0..<nr { panel[p * nr + j] = j < cols ? src[j * bCol] : 0 }
+                }
+            }
+            for i0 in stride(from: 0, to: m, by: 4) {
+                let panel = packedA + (i0 / 4) * 4 * depth
+                let rowsHere = Swift.min(4, m - i0)
+                for p in 0..<depth {
+                    let src = a + i0 * aRow + (p0 + p) * aCol
+                    for r in 0..<4 { panel[p * 4 + r] = r < rowsHere ? src[r * aRow] : 0 }
+                }
+            }
+            for j0 in stride(from: 0, to: n, by: nr) {
+                let pb = UnsafePointer(packedB + (j0 / nr) * nr * depth)
+                let cols = Swift.min(nr, n - j0)
+                for i0 in stride(from: 0, to: m, by: 4) {
+                    let pa = UnsafePointer(packedA + (i0 / 4) * 4 * depth)
+                    let rowsHere = Swift.min(4, m - i0)
+                    let (r0, r1, r2, r3) = microKernel(pa, pb, depth)
+                    let ct = c + i0 * ldc + j0
+                    store(r0, into: ct, columns: cols, add: add)
+                    if rowsHere > 1 { store(r1, into: ct + ldc, columns: cols, add: add) }
+                    if rowsHere > 2 { store(r2, into: ct + 2 * ldc, columns: cols, add: add) }
+                    if rowsHere > 3 { store(r3, into: ct + 3 * ldc, columns: cols, add: add) }
+                }
+            }
+        }
+    }
+
+    /// Writes (or adds) the first `columns` lanes of one accumulator row into C.
+    @inline(__always)
+    static func store(_ row: Vector, into c: UnsafeMutablePointer<Scalar>, columns: Int, add: Bool) {
+        if columns == nr {
+            let raw = UnsafeMutableRawPointer(c)
+            let old = add ? raw.loadUnaligned(as: Vector.self) : .zero
+            raw.storeBytes(of: old + row, as: Vector.self)
+        } else {
+            for j in 0..<columns { c[j] = add ? c[j] + row[j] : row[j] }
+        }
+    }
+
+    @inline(__always)
+    static func microKernel(_ pa: UnsafePointer<Scalar>, _ pb: UnsafePointer<Scalar>, _ depth: Int)
+        -> (Vector, Vector, Vector, Vector) {
+        var c0 = Vector.zero, c1 = Vector.zero, c2 = Vector.zero, c3 = Vector.zero
+        let rawB = UnsafeRawPointer(pb)
+        for p in 0..<depth {
+            let bv = rawB.loadUnaligned(fromByteOffset: p * MemoryLayout<Vector>.stride, as: Vector.self)
+            let ap = pa + p * 4
+            c0 += bv * ap[0]
+            c1 += bv * ap[1]
+            c2 += bv * ap[2]
+            c3 += bv * ap[3]
+        }
+        return (c0, c1, c2, c3)
     }
 }

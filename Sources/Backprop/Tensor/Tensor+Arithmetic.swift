@@ -30,11 +30,7 @@ extension Tensor {
     /// In-place elementwise sum; `rhs` must broadcast to `lhs.shape`.
     public static func += (lhs: inout Tensor, rhs: Tensor) {
         if lhs.shape == rhs.shape {
-            lhs.scalars.withUnsafeMutableBufferPointer { l in
-                rhs.scalars.withUnsafeBufferPointer { r in
-                    for i in 0..<l.count { l[i] += r[i] }
-                }
-            }
+            Elementwise.addInPlace(&lhs.scalars, rhs.scalars)
         } else {
             let sum = lhs + rhs
             guard sum.shape == lhs.shape else {
@@ -47,7 +43,7 @@ extension Tensor {
     public static func -= (lhs: inout Tensor, rhs: Tensor) { lhs += -rhs }
     /// In-place multiplication by a scalar.
     public static func *= (lhs: inout Tensor, rhs: Scalar) {
-        lhs.scalars.withUnsafeMutableBufferPointer { l in for i in 0..<l.count { l[i] *= rhs } }
+        Elementwise.scaleInPlace(&lhs.scalars, by: rhs)
     }
 
     /// Elementwise power with a tensor exponent (broadcasting).
@@ -106,8 +102,6 @@ extension Tensor {
         let c = Shape.broadcast(condition, to: shape, op: "where")
         let x = Shape.broadcast(a, to: shape, op: "where")
         let y = Shape.broadcast(b, to: shape, op: "where")
-        return Tensor(shape: shape) { out in
-            for i in 0..<out.count { out[i] = c.scalars[i] != 0 ? x.scalars[i] : y.scalars[i] }
-        }
+        return Tensor(unchecked: shape, scalars: Elementwise.select(c.scalars, x.scalars, y.scalars))
     }
 }

@@ -31,22 +31,30 @@ extension Tensor {
         let aMatrix = aShape[aShape.count - 2] * aShape[aShape.count - 1]
         let bMatrix = bShape[bShape.count - 2] * bShape[bShape.count - 1]
         var outShape = batch + [m, n]
+        // A stack of small products runs one product per chunk, each on one thread; a large
+        // product is spread over the workers by GEMM itself. Either way each output element is
+        // computed the same way, whatever the worker count.
+        let batchParallel = batchCount > 1 && m * n * k < GEMM.batchItemThreshold
         let result = Tensor(shape: outShape) { out in
             a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
-                    var index = [Int](repeating: 0, count: batch.count)
-                    for item in 0..<batchCount {
+                    let baseA = pa.baseAddress!, baseB = pb.baseAddress!, baseC = out.baseAddress!
+                    func product(_ item: Int, parallel: Bool) {
                         var offA = 0, offB = 0
                         var rest = item
                         for axis in stride(from: batch.count - 1, through: 0, by: -1) {
-                            index[axis] = rest % batch[axis]
+                            let index = rest % batch[axis]
                             rest /= batch[axis]
-                            offA += index[axis] * aStrides[axis]
-                            offB += index[axis] * bStrides[axis]
+                            offA += index * aStrides[axis]
+                            offB += index * bStrides[axis]
                         }
-                        GEMM.multiply(pa.baseAddress! + offA * aMatrix, transposeA: ta,
-                                      pb.baseAddress! + offB * bMatrix, transposeB: tb,
-                                      m: m, n: n, k: k, into: out.baseAddress! + item * m * n, accumulate: false)
+                        GEMM.multiply(baseA + offA * aMatrix, transposeA: ta, baseB + offB * bMatrix, transposeB: tb,
+                                      m: m, n: n, k: k, into: baseC + item * m * n, accumulate: false, parallel: parallel)
+                    }
+                    if batchParallel {
+                        Parallelism.forEach(chunks: batchCount) { product($0, parallel: false) }
+                    } else {
+                        for item in 0..<batchCount { product(item, parallel: true) }
                     }
                 }
             }
