@@ -17,7 +17,7 @@ let package = Package(
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
-        .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability"),
+        .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability", exclude: ["gradients-depth64.svg"]),
         .executableTarget(name: "small-batch-vision", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/SmallBatchVision", exclude: ["digits.csv"]),
     ],
     swiftLanguageModes: [.v6]
