@@ -14,7 +14,7 @@ let package = Package(
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
         .executableTarget(name: "benchmark", dependencies: ["Backprop"]),
-        .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"], exclude: ["Fixtures"]),
+        .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog", "ExampleSupport"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
         .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability", exclude: ["gradients-depth64.svg"]),
