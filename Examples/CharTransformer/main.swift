@@ -190,7 +190,7 @@ func trainingBatch(step: Int, config: RunConfig) -> [[Int]] {
     var step = 0
     var trainLosses: [Double] = []                              // one per step
     var validationLosses: [(step: Int, loss: Double)] = []
-    var stepSeconds = 0.0, timedSteps = 0
+    var stepSeconds = 0.0, optimizerSeconds = 0.0, timedSteps = 0
 
     init(_ config: RunConfig) {
         self.config = config
@@ -210,7 +210,9 @@ func trainingBatch(step: Int, config: RunConfig) -> [[Int]] {
             optimizer.zeroGradients()
             batchLoss.backward()
             optimizer.learningRate = config.learningRate(atStep: step)
+            let optimizerStarted = Date()
             optimizer.step()
+            optimizerSeconds += Date().timeIntervalSince(optimizerStarted)
             stepSeconds += Date().timeIntervalSince(started)
             timedSteps += 1
             step += 1
@@ -345,11 +347,12 @@ do { try chart.write(to: chartPath) } catch { fail("could not write \(chartPath)
 let generated = sample(best.model, prompt: "And God said", count: sampleLength, context: best.config.context, seed: best.config.seed &+ 7)
 
 func nats(_ x: Double) -> String { x.isFinite ? String(format: "%.3f", x) : "diverged" }
-let table = textTable(["run", "loss at step 50", "final train loss", "validation loss", "ms/step"], runs.indices.map { i in
+let table = textTable(["run", "loss at step 50", "final train loss", "validation loss", "ms/step", "of which Adam"], runs.indices.map { i in
     let run = runs[i]
     let early = run.trainLosses.count >= 50 ? run.trainLosses[40..<50].reduce(0, +) / 10 : .nan
     return [run.config.name, run.trainLosses.count >= 50 ? nats(early) : "-", nats(finalTrain[i]), nats(finalValidation[i]),
-            String(format: "%.1f", 1000 * run.stepSeconds / Double(max(run.timedSteps, 1)))]
+            String(format: "%.1f", 1000 * run.stepSeconds / Double(max(run.timedSteps, 1))),
+            String(format: "%.1f", 1000 * run.optimizerSeconds / Double(max(run.timedSteps, 1)))]
 })
 
 // The warmup comparison, stated from the numbers measured in this invocation.
