@@ -80,6 +80,8 @@ struct RunConfig {
     var placement: NormPlacement { key.hasPrefix("pre") ? .preNorm : .postNorm }
     var usesWarmup: Bool { key.hasSuffix("-warmup") }
     var name: String { (placement == .preNorm ? "pre-norm" : "post-norm") + (usesWarmup ? ", warmup \(warmupSteps)" : ", no warmup") }
+    /// The name in the chart's legend.
+    var shortName: String { (placement == .preNorm ? "pre" : "post") + (usesWarmup ? ", warmup" : ", no warmup") }
 
     /// Linear warmup from 0 to the peak, then constant: the schedule of Xiong et al.'s comparison, and
     /// one that does not depend on the total number of steps (so a run can be extended with `--resume`).
@@ -327,15 +329,15 @@ do {
 
 // Charts: the training loss (a 10-step moving average, for legibility) and the validation loss per run.
 let colors: [String: String] = ["post-warmup": "#1f77b4", "post": "#d62728", "pre": "#2ca02c", "pre-warmup": "#9467bd"]
-var chart = LineChart(title: "Character-level Transformer on Genesis: post-norm vs pre-norm, with and without warmup",
+var chart = LineChart(title: "Char-level Transformer on Genesis: post-norm vs pre-norm, warmup",
                       xLabel: "step", yLabel: "cross-entropy (nats/char)")
 for run in runs {
     let smoothed = run.trainLosses.indices.map { i -> (x: Double, y: Double) in
         let window = run.trainLosses[max(0, i - 9)...i]
         return (Double(i + 1), window.reduce(0, +) / Double(window.count))
     }
-    chart.add(Series(name: "\(run.config.name): train", points: smoothed, color: colors[run.config.key]))
-    chart.add(Series(name: "\(run.config.name): validation", points: run.validationLosses.map { (Double($0.step), $0.loss) },
+    chart.add(Series(name: "\(run.config.shortName): train", points: smoothed, color: colors[run.config.key]))
+    chart.add(Series(name: "\(run.config.shortName): val.", points: run.validationLosses.map { (Double($0.step), $0.loss) },
                      color: colors[run.config.key], dashed: true))
 }
 let lastStep = runs.map(\.step).max() ?? 1
