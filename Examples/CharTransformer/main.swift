@@ -10,10 +10,14 @@
 // at initialization the gradients of the parameters near the output are large, and Adam's first steps
 // at the full rate throw the model into a bad region. Pre-norm Transformers (LayerNorm on each
 // branch's input, the residual stream untouched) have well-behaved gradients at initialization and
-// train without warmup. The default runs compare the three cases at one learning rate, chosen high
-// enough for the difference to show in a model this small (the paper's effect is for 6-layer,
-// 512-wide models at 5e-4…1e-3; a 4-layer, 64-wide model tolerates larger rates, so the comparison
-// needs a larger one). No gradient clipping: clipping is itself a remedy for the early large updates
+// train without warmup. The default runs compare the three cases at one learning rate, chosen where
+// the difference shows in a model this small (the paper's effect is for 6-layer, 512-wide models at
+// Adam lr 5e-4…1e-3; this 4-layer, 64-wide model tolerates larger rates). Measured with seed 0 while
+// choosing it: at lr 5e-3 (300 steps) post-norm without warmup trained as well as with it (validation
+// 1.85 vs 1.93 nats/char), so no effect; at 1.5e-2 (the default) post-norm without warmup stays at the
+// unigram entropy (3.06) while with a 100-step warmup it reaches 2.18 (seed 1: 3.07 vs 2.16) and
+// pre-norm without warmup 1.96; at 2e-2 post-norm fails even with a 50-step warmup. No gradient
+// clipping: clipping is itself a remedy for the early large updates
 // and would hide the effect being measured.
 //
 // The checkpoint holds the run with the best validation loss (the one we sample from): its parameters,
