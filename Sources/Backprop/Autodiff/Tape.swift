@@ -26,8 +26,8 @@ public final class Tape<Scalar: TensorScalar> {
         var shape: [Int]
         /// For a leaf made from a `Parameter`, the parameter whose `grad` receives the gradient.
         var parameter: Parameter<Scalar>?
-        /// For anomaly detection: where the operation was called.
-        var location: SourceLocation?
+        /// For anomaly detection (only while it is on): input shapes and call sites.
+        var anomalyContext: AnomalyDetection.Context?
     }
 
     var records: [Record] = []
@@ -50,7 +50,7 @@ public final class Tape<Scalar: TensorScalar> {
     /// - Returns: A variable whose gradient `backward()` accumulates (read it with `grad`).
     public func variable(_ value: Tensor<Scalar>) -> Variable<Scalar> {
         checkNotReleased("variable")
-        records.append(Record(name: "leaf", inputs: [], pullback: nil, shape: value.shape, parameter: nil, location: nil))
+        records.append(Record(name: "leaf", inputs: [], pullback: nil, shape: value.shape, parameter: nil, anomalyContext: nil))
         return Variable(value: value, tape: self, node: records.count - 1)
     }
 
@@ -70,7 +70,7 @@ public final class Tape<Scalar: TensorScalar> {
         if let node = parameterLeaves[key] {
             return Variable(value: parameter.value, tape: self, node: node)
         }
-        records.append(Record(name: "parameter", inputs: [], pullback: nil, shape: parameter.value.shape, parameter: parameter, location: nil))
+        records.append(Record(name: "parameter", inputs: [], pullback: nil, shape: parameter.value.shape, parameter: parameter, anomalyContext: nil))
         parameterLeaves[key] = records.count - 1
         return Variable(value: parameter.value, tape: self, node: records.count - 1)
     }
@@ -83,11 +83,11 @@ public final class Tape<Scalar: TensorScalar> {
 
     /// Appends an operation record and returns the variable for its output.
     func append(_ name: String, value: Tensor<Scalar>, inputs: [Int],
-                location: SourceLocation?, pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable<Scalar> {
+                anomalyContext: AnomalyDetection.Context?, pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable<Scalar> {
         checkNotReleased(name)
-        records.append(Record(name: name, inputs: inputs, pullback: pullback, shape: value.shape, parameter: nil, location: location))
+        records.append(Record(name: name, inputs: inputs, pullback: pullback, shape: value.shape, parameter: nil, anomalyContext: anomalyContext))
         let node = records.count - 1
-        if AnomalyDetection.isEnabled { AnomalyDetection.checkForward(name, value: value, node: node, location: location) }
+        if anomalyContext != nil { AnomalyDetection.checkForward(name, value: value, node: node, context: anomalyContext) }
         return Variable(value: value, tape: self, node: node)
     }
 
@@ -133,7 +133,7 @@ public final class Tape<Scalar: TensorScalar> {
                     shapeError(record.name, "backward rule returned a gradient of shape \(g.shape) for input \(position), whose shape is \(records[input].shape)")
                 }
                 if AnomalyDetection.isEnabled {
-                    AnomalyDetection.checkBackward(record.name, gradient: g, input: position, node: index, location: record.location)
+                    AnomalyDetection.checkBackward(record.name, gradient: g, input: position, node: index, context: record.anomalyContext)
                 }
                 if let existing = gradients[input] {
                     var sum = existing

@@ -87,11 +87,12 @@ extension Variable {
     static func record(_ name: String, _ inputs: [Variable], value: Tensor<Scalar>,
                        pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable {
         let tape = commonTape(inputs, op: name)
+        let anomalyContext = AnomalyDetection.isEnabled ? AnomalyDetection.captureContext(inputShapes: inputs.map(\.shape)) : nil
         guard let tape, GradientMode.isEnabled, inputs.contains(where: { $0.node >= 0 }) else {
-            if AnomalyDetection.isEnabled { AnomalyDetection.checkForward(name, value: value, node: tape?.count ?? -1, location: nil) }
+            if anomalyContext != nil { AnomalyDetection.checkForward(name, value: value, node: -1, context: anomalyContext) }
             return Variable(value: value, tape: tape, node: -1)
         }
-        return tape.append(name, value: value, inputs: inputs.map(\.node), location: AnomalyDetection.currentLocation, pullback: pullback)
+        return tape.append(name, value: value, inputs: inputs.map(\.node), anomalyContext: anomalyContext, pullback: pullback)
     }
 
     /// Records a one-input operation.
