@@ -11,6 +11,7 @@ let package = Package(
         .target(name: "Backprop"),
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
+        .executableTarget(name: "soak", dependencies: ["Backprop"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
