@@ -1,4 +1,6 @@
+#if os(Linux) && canImport(Runtime)
 import Runtime
+#endif
 
 /// An opt-in mode in which every operation checks its output, and every backward rule the gradients
 /// it returns, for NaN and infinity, and stops at the first one with a report naming:
@@ -9,7 +11,7 @@ import Runtime
 /// - where the bad value appeared: the element (flat and per-axis index), its value, and for a
 ///   backward rule which input's gradient it was;
 /// - where it was called: the first stack frame outside the Backprop library (the user's line that
-///   called the op or the layer), the library function it went through, and the call site of the
+///   called the op or the layer), the library function that line called, and the call site of the
 ///   enclosing `withAnomalyDetection` scope.
 ///
 /// ```swift
@@ -19,7 +21,7 @@ import Runtime
 /// }
 /// // anomaly detected: log (tape record 17) in the forward pass produced -inf at flat index 3 …
 /// //   input shapes: [4, 3]
-/// //   operation called at: MyApp/Train.swift:42 (through LayerNorm.callAsFunction(_:))
+/// //   operation called at: MyApp/Train.swift:42 (through Sequential.callAsFunction(_:))
 /// //   detection scope opened at: MyApp/Train.swift:40
 /// ```
 ///
@@ -35,7 +37,8 @@ import Runtime
 ///   a report is printed is it symbolicated, and the first frame whose source file lies outside
 ///   this library is named as the call site. That needs debug information (present in `swift build`
 ///   and `swift test` debug builds; absent in stripped release builds, where the report falls back to
-///   the scope's call site).
+///   the scope's call site). The backtrace API is used on Linux, the platform this package targets;
+///   elsewhere reports give the scope's call site only.
 ///
 /// When detection is off none of this runs: each operation pays one task-local flag test and
 /// records nothing extra.
@@ -52,13 +55,19 @@ public enum AnomalyDetection {
         var scope: SourceLocation?
         /// The shapes of the operation's inputs, in order.
         var inputShapes: [[Int]]
+        #if os(Linux) && canImport(Runtime)
         /// The stack at the time the operation ran (unsymbolicated until needed).
         var backtrace: Backtrace?
+        #endif
     }
 
     /// The context for an operation being recorded now; call only when `isEnabled`.
     static func captureContext(inputShapes: [[Int]]) -> Context {
+        #if os(Linux) && canImport(Runtime)
         Context(scope: location, inputShapes: inputShapes, backtrace: try? Backtrace.capture(limit: 48))
+        #else
+        Context(scope: location, inputShapes: inputShapes)
+        #endif
     }
 
     /// The directory holding this library's sources (`…/Sources/Backprop/`), to tell library frames
@@ -89,22 +98,28 @@ public enum AnomalyDetection {
     static func describe(_ context: Context?) -> String {
         guard let context else { return "" }
         var lines = "\n  input shapes: " + context.inputShapes.map { "\($0)" }.joined(separator: ", ")
+        #if os(Linux) && canImport(Runtime)
         if let site = userCallSite(context.backtrace) {
             lines += "\n  operation called at: \(site)"
         }
+        #endif
         if let scope = context.scope {
             lines += "\n  detection scope opened at: \(scope)"
         }
         return lines
     }
 
-    /// The first frame outside this library that has a source location, with the outermost library
-    /// function the call went through (for example `LayerNorm.callAsFunction(_:)`).
+    #if os(Linux) && canImport(Runtime)
+    /// The first frame outside this library that has a source location, with the library function
+    /// it called (the outermost library frame: `Variable.log()`, or `Sequential.callAsFunction(_:)`
+    /// when the op ran inside a library layer the user called).
     static func userCallSite(_ backtrace: Backtrace?) -> String? {
         guard let symbolicated = backtrace?.symbolicated() else { return nil }
         var lastLibraryFunction: String?
         for frame in symbolicated.frames {
-            guard let symbol = frame.symbol, let source = symbol.sourceLocation else { continue }
+            // Thunks and witnesses report `<compiler-generated>:0`; they belong to neither side.
+            guard let symbol = frame.symbol, let source = symbol.sourceLocation,
+                  source.line > 0, !source.path.hasPrefix("<") else { continue }
             if source.path.hasPrefix(librarySourceDirectory) {
                 lastLibraryFunction = symbol.name
                 continue
@@ -115,6 +130,7 @@ public enum AnomalyDetection {
         }
         return nil
     }
+    #endif
 
     static func position(_ node: Int) -> String {
         node >= 0 ? "tape record \(node)" : "not recorded: no input needs a gradient"

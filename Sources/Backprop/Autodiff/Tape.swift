@@ -116,6 +116,7 @@ public final class Tape<Scalar: TensorScalar> {
         gradients[output.node] = seedTensor
         let lowest = wanted?.min() ?? 0
         var index = output.node
+        let checkingAnomalies = AnomalyDetection.isEnabled
         while index >= lowest {
             defer { index -= 1 }
             guard let gradient = gradients[index] else { continue }
@@ -132,7 +133,7 @@ public final class Tape<Scalar: TensorScalar> {
                 guard g.shape == records[input].shape else {
                     shapeError(record.name, "backward rule returned a gradient of shape \(g.shape) for input \(position), whose shape is \(records[input].shape)")
                 }
-                if AnomalyDetection.isEnabled {
+                if checkingAnomalies {
                     AnomalyDetection.checkBackward(record.name, gradient: g, input: position, node: index, context: record.anomalyContext)
                 }
                 if let existing = gradients[input] {

@@ -85,6 +85,25 @@ struct AnomalyDetectionTests {
         #expect(text.contains("operation called at: Reliability/AnomalyDetectionTests.swift:\(SumNormalize.callLine)"), "\(text)")
     }
 
+    @Test func zeroOverZeroInsideALibraryLayerNamesTheLayersOp() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            // Both outputs of the linear layer equal x₀, so LayerNorm without eps divides 0 by √0.
+            let model = Sequential<Double>(
+                Linear(weight: tensor([2, 2], [1, 0, 1, 0]), bias: Tensor([0, 0])),
+                LayerNorm<Double>(normalizedShape: [2], eps: 0),
+                Linear(weight: tensor([1, 2], [1, 1])))
+            let tape = Tape<Double>()
+            withAnomalyDetection {
+                _ = model(tape.variable(Self.input))
+            }
+        }
+        let text = standardError(of: result)
+        // Records: 0 input, 1–2 weight and bias, 3 transposed, 4 matmul, 5 add, 6–7 γ β, 8 layerNorm.
+        #expect(text.contains("anomaly detected: layerNorm (tape record 8) in the forward pass produced nan at flat index 0 of its output of shape [2, 2] (element [0, 0])"), "\(text)")
+        #expect(text.contains("input shapes: [2, 2], [2], [2]"), "input, γ and β: \(text)")
+        #expect(text.contains("(through Sequential.callAsFunction(_:))"), "the library layer the test called: \(text)")
+    }
+
     @Test func derivativeOfSquareRootAtZeroInTheBackwardPassNamesSqrt() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let model = Self.model(tail: RootMeanSquare())
