@@ -14,6 +14,7 @@ let package = Package(
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
         .executableTarget(name: "benchmark", dependencies: ["Backprop"]),
+        .executableTarget(name: "soak", dependencies: ["Backprop"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog", "ExampleSupport"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),

@@ -283,7 +283,8 @@ struct TapeTests {
     ///
     /// It runs in a child process (an exit test) so that tests running in parallel in this process
     /// cannot disturb the measurement; the child prints the growth and the parent checks it.
-    @Test func memoryStaysFlatOverManySteps() async throws {
+    @Test(.disabled(if: Sanitizers.addressSanitizerIsActive, "ASan's quarantine keeps freed memory resident by design; see Sanitizers.swift"))
+    func memoryStaysFlatOverManySteps() async throws {
         let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
             // A two-layer network step (about twenty records), so that leaking even the released
             // tapes (records without their saved tensors) would exceed the bound. Measured: 0 bytes

@@ -26,8 +26,8 @@ public final class Tape<Scalar: TensorScalar> {
         var shape: [Int]
         /// For a leaf made from a `Parameter`, the parameter whose `grad` receives the gradient.
         var parameter: Parameter<Scalar>?
-        /// For anomaly detection: where the operation was called.
-        var location: SourceLocation?
+        /// For anomaly detection (only while it is on): input shapes and call sites.
+        var anomalyContext: AnomalyDetection.Context?
     }
 
     var records: [Record] = []
@@ -50,7 +50,7 @@ public final class Tape<Scalar: TensorScalar> {
     /// - Returns: A variable whose gradient `backward()` accumulates (read it with `grad`).
     public func variable(_ value: Tensor<Scalar>) -> Variable<Scalar> {
         checkNotReleased("variable")
-        records.append(Record(name: "leaf", inputs: [], pullback: nil, shape: value.shape, parameter: nil, location: nil))
+        records.append(Record(name: "leaf", inputs: [], pullback: nil, shape: value.shape, parameter: nil, anomalyContext: nil))
         return Variable(value: value, tape: self, node: records.count - 1)
     }
 
@@ -70,7 +70,7 @@ public final class Tape<Scalar: TensorScalar> {
         if let node = parameterLeaves[key] {
             return Variable(value: parameter.value, tape: self, node: node)
         }
-        records.append(Record(name: "parameter", inputs: [], pullback: nil, shape: parameter.value.shape, parameter: parameter, location: nil))
+        records.append(Record(name: "parameter", inputs: [], pullback: nil, shape: parameter.value.shape, parameter: parameter, anomalyContext: nil))
         parameterLeaves[key] = records.count - 1
         return Variable(value: parameter.value, tape: self, node: records.count - 1)
     }
@@ -85,11 +85,11 @@ public final class Tape<Scalar: TensorScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func append(_ name: String, value: Tensor<Scalar>, inputs: [Int],
-                location: SourceLocation?, pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable<Scalar> {
+                anomalyContext: AnomalyDetection.Context?, pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable<Scalar> {
         checkNotReleased(name)
-        records.append(Record(name: name, inputs: inputs, pullback: pullback, shape: value.shape, parameter: nil, location: location))
+        records.append(Record(name: name, inputs: inputs, pullback: pullback, shape: value.shape, parameter: nil, anomalyContext: anomalyContext))
         let node = records.count - 1
-        if AnomalyDetection.isEnabled { AnomalyDetection.checkForward(name, value: value, node: node, location: location) }
+        if anomalyContext != nil { AnomalyDetection.checkForward(name, value: value, node: node, context: anomalyContext) }
         return Variable(value: value, tape: self, node: node)
     }
 
@@ -119,8 +119,8 @@ public final class Tape<Scalar: TensorScalar> {
         var gradients = [Tensor<Scalar>?](repeating: nil, count: output.node + 1)
         gradients[output.node] = seedTensor
         let lowest = wanted?.min() ?? 0
-        let checkAnomalies = AnomalyDetection.isEnabled
         var index = output.node
+        let checkingAnomalies = AnomalyDetection.isEnabled
         while index >= lowest {
             defer { index -= 1 }
             guard let gradient = gradients[index] else { continue }
@@ -140,8 +140,8 @@ public final class Tape<Scalar: TensorScalar> {
                 guard g.shape == records[input].shape else {
                     shapeError(records[index].name, "backward rule returned a gradient of shape \(g.shape) for input \(position), whose shape is \(records[input].shape)")
                 }
-                if checkAnomalies {
-                    AnomalyDetection.checkBackward(records[index].name, gradient: g, input: position, node: index, location: records[index].location)
+                if checkingAnomalies {
+                    AnomalyDetection.checkBackward(records[index].name, gradient: g, input: position, node: index, context: records[index].anomalyContext)
                 }
                 if var sum = gradients[input] {
                     // Take the tensor out first so `+=` finds its storage uniquely referenced and

@@ -101,14 +101,15 @@ extension Variable {
             }
             tape = t
         }
+        let anomalyContext = AnomalyDetection.isEnabled ? AnomalyDetection.captureContext(inputShapes: inputs.map { $0.shape }) : nil
         guard let tape, needsGradient, GradientMode.isEnabled else {
-            if AnomalyDetection.isEnabled { AnomalyDetection.checkForward(name, value: value, node: tape?.count ?? -1, location: nil) }
+            if anomalyContext != nil { AnomalyDetection.checkForward(name, value: value, node: -1, context: anomalyContext) }
             return Variable(value: value, tape: tape, node: -1)
         }
         var nodes: [Int] = []
         nodes.reserveCapacity(inputs.count)
         for input in inputs { nodes.append(input.node) }
-        return tape.append(name, value: value, inputs: nodes, location: AnomalyDetection.currentLocation, pullback: pullback)
+        return tape.append(name, value: value, inputs: nodes, anomalyContext: anomalyContext, pullback: pullback)
     }
 
     /// Records a one-input operation.

@@ -35,7 +35,10 @@ public final class GroupNorm<Scalar: TensorScalar>: Module {
     ///   - affine: Learn per-channel γ (and β when `bias`).
     ///   - bias: Learn β (only with `affine`).
     public init(numGroups: Int, numChannels: Int, eps: Double = 1e-5, affine: Bool = true, bias: Bool = true) {
-        guard numGroups > 0, numChannels > 0, numChannels % numGroups == 0 else {
+        guard numGroups > 0, numChannels > 0 else {
+            shapeError("GroupNorm", "numGroups \(numGroups) and numChannels \(numChannels) must be positive")
+        }
+        guard numChannels % numGroups == 0 else {
             shapeError("GroupNorm", "numChannels \(numChannels) must be divisible by numGroups \(numGroups)")
         }
         checkEps(eps, op: "GroupNorm")
@@ -112,7 +115,8 @@ extension Variable {
             shapeError(op, "input shape \(shape) must have at least 2 axes [N, C, *]")
         }
         let channels = shape[1]
-        guard numGroups > 0, channels % numGroups == 0 else {
+        guard numGroups > 0 else { shapeError(op, "numGroups \(numGroups) must be positive") }
+        guard channels % numGroups == 0 else {
             shapeError(op, "the number of channels \(channels) in input shape \(shape) must be divisible by numGroups \(numGroups)")
         }
         // PyTorch's check, run in training and evaluation: N·(C/G)·∏spatial must exceed 1.

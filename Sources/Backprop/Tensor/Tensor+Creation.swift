@@ -52,6 +52,9 @@ extension Tensor {
     /// Uniform random values in `[lowerBound, upperBound)` drawn from a seeded generator.
     public static func randomUniform(shape: [Int], in range: Range<Scalar> = 0..<1, using generator: inout SeededGenerator) -> Tensor {
         validate(shape: shape, op: "randomUniform")
+        guard !range.isEmpty, range.lowerBound.isFinite, range.upperBound.isFinite else {
+            shapeError("randomUniform", "range \(range) must be non-empty and finite")
+        }
         let width = Double(range.upperBound - range.lowerBound)
         let low = Double(range.lowerBound)
         return Tensor(unchecked: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(low + width * generator.nextUnit()) })
@@ -60,6 +63,9 @@ extension Tensor {
     /// Normally distributed random values drawn from a seeded generator.
     public static func randomNormal(shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout SeededGenerator) -> Tensor {
         validate(shape: shape, op: "randomNormal")
+        guard standardDeviation >= 0 && standardDeviation.isFinite && mean.isFinite else {
+            shapeError("randomNormal", "standardDeviation \(standardDeviation) must be finite and ≥ 0, and mean \(mean) finite")
+        }
         let m = Double(mean), s = Double(standardDeviation)
         return Tensor(unchecked: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(m + s * generator.nextNormal()) })
     }

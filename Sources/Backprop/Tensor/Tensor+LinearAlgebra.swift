@@ -25,6 +25,9 @@ extension Tensor {
             shapeError(op, "shapes \(a.shape) and \(b.shape) are not aligned: the inner sizes \(k) and \(kb) differ (A's last axis must equal B's second-to-last)")
         }
         let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
+        for (x, y) in zip(aBatch.reversed(), bBatch.reversed()) where x != y && x != 1 && y != 1 {
+            shapeError(op, "the batch axes \(aBatch) of shape \(a.shape) and \(bBatch) of shape \(b.shape) cannot be broadcast: sizes \(x) and \(y) differ (batch sizes must be equal or one of them 1)")
+        }
         let batch = broadcastShape(aBatch, bBatch, op: op)
         let batchCount = batch.reduce(1, *)
         let aStrides = broadcastStrides(aBatch, to: batch), bStrides = broadcastStrides(bBatch, to: batch)

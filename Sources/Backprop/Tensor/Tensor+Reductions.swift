@@ -30,6 +30,7 @@ extension Tensor {
     ///   - keepDims: Whether reduced axes stay with size 1.
     public func variance(alongAxes axes: [Int], correction: Int = 1, keepDims: Bool = false) -> Tensor {
         let resolved = Tensor.normalize(axes: axes, rank: rank, op: "variance")
+        guard correction >= 0 else { shapeError("variance", "correction \(correction) must be ≥ 0 (0 for the population variance, 1 for the sample variance)") }
         let n = resolved.reduce(1) { $0 * shape[$1] }
         let centered = self - mean(alongAxes: resolved, keepDims: true)
         let squares = centered.squared().sum(alongAxes: resolved, keepDims: keepDims)

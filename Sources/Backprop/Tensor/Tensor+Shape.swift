@@ -151,7 +151,10 @@ extension Tensor {
     /// Splits along an axis into pieces of the given sizes (which must add up to the axis size).
     public func split(sizes: [Int], alongAxis axis: Int) -> [Tensor] {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "split")
-        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[a] else {
+        if let negative = sizes.first(where: { $0 < 0 }) {
+            shapeError("split", "sizes \(sizes) include the negative size \(negative); sizes must be ≥ 0")
+        }
+        guard sizes.reduce(0, +) == shape[a] else {
             shapeError("split", "sizes \(sizes) do not add up to the size \(shape[a]) of axis \(axis) (shape \(shape))")
         }
         var start = 0

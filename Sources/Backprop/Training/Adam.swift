@@ -79,10 +79,11 @@ struct AdamCore<Scalar: TensorScalar> {
     }
 
     /// One step; `l2` is added to the gradient as λθ, `decoupled` shrinks θ by (1 − γλ) first.
-    mutating func step(learningRate: Double, betas: (Double, Double), epsilon: Double, l2: Double, decoupled: Double) {
+    mutating func step(_ op: String, learningRate: Double, betas: (Double, Double), epsilon: Double, l2: Double, decoupled: Double) {
         stepCount += 1
         for (index, parameter) in parameters.enumerated() {
-            guard var g = parameter.grad?.scalars else { continue }
+            guard var g = checkedGradient(of: parameter, index: index, op: op) else { continue }
+            if let existing = moments[index] { checkStateShape(existing.firstMoment.shape, of: parameter, index: index, op: op) }
             var theta = parameter.value.scalars
             if decoupled != 0 {
                 let shrink = Scalar(1 - learningRate * decoupled)
@@ -179,7 +180,7 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
 
     /// Applies one update to every parameter with a gradient.
     public func step() {
-        core.step(learningRate: learningRate, betas: betas, epsilon: epsilon, l2: weightDecay, decoupled: 0)
+        core.step("Adam", learningRate: learningRate, betas: betas, epsilon: epsilon, l2: weightDecay, decoupled: 0)
     }
 
     /// `"step"` and, per parameter updated at least once, `"state.<i>.step"`, `"state.<i>.exp_avg"`,
@@ -232,7 +233,7 @@ public final class AdamW<Scalar: TensorScalar>: Optimizer {
 
     /// Applies one update to every parameter with a gradient.
     public func step() {
-        core.step(learningRate: learningRate, betas: betas, epsilon: epsilon, l2: 0, decoupled: weightDecay)
+        core.step("AdamW", learningRate: learningRate, betas: betas, epsilon: epsilon, l2: 0, decoupled: weightDecay)
     }
 
     /// The same names as `Adam.stateTensors()`.

@@ -61,6 +61,23 @@ public enum OptimizerStateError: Error, Equatable, CustomStringConvertible, Send
     }
 }
 
+/// The gradient of the parameter at `index`, checked to have the parameter's shape (a gradient set by
+/// hand, or a value reassigned with another shape, would otherwise be read out of bounds).
+func checkedGradient<Scalar>(of parameter: Parameter<Scalar>, index: Int, op: String) -> [Scalar]? {
+    guard let gradient = parameter.grad else { return nil }
+    guard gradient.shape == parameter.shape else {
+        shapeError(op, "parameter \(index) has shape \(parameter.shape) but its gradient has shape \(gradient.shape); a gradient must have its parameter's shape")
+    }
+    return gradient.scalars
+}
+
+/// Stops when per-parameter optimizer state was built for another shape than the parameter's now.
+func checkStateShape<Scalar>(_ stateShape: [Int], of parameter: Parameter<Scalar>, index: Int, op: String) {
+    guard stateShape == parameter.shape else {
+        shapeError(op, "parameter \(index) has shape \(parameter.shape) but its optimizer state has shape \(stateShape); the parameter changed shape after earlier steps — create a new optimizer for it")
+    }
+}
+
 /// Validation and conversion shared by the optimizers' `loadState`.
 struct OptimizerState<Scalar: TensorScalar> {
     let state: [String: Tensor<Scalar>]

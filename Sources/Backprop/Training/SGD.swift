@@ -62,7 +62,8 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
         stepCount += 1
         let (lr, mu, oneMinusTau, lambda) = (Scalar(learningRate), Scalar(momentum), Scalar(1 - dampening), Scalar(weightDecay))
         for (index, parameter) in parameters.enumerated() {
-            guard var g = parameter.grad?.scalars else { continue }
+            guard var g = checkedGradient(of: parameter, index: index, op: "SGD") else { continue }
+            if let existing = momentumBuffers[index] { checkStateShape(existing.shape, of: parameter, index: index, op: "SGD") }
             let theta = parameter.value.scalars
             if weightDecay != 0 {
                 for k in g.indices { g[k] = g[k].addingProduct(lambda, theta[k]) }
