@@ -58,6 +58,8 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
     ///
     /// The `a + αb` terms use fused multiply-adds, as PyTorch's vectorized CPU kernels do, so that
     /// Float results agree with `torch.optim.SGD` bit for bit.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func step() {
         stepCount += 1
         let (lr, mu, oneMinusTau, lambda) = (Scalar(learningRate), Scalar(momentum), Scalar(1 - dampening), Scalar(weightDecay))
