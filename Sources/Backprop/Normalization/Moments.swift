@@ -58,6 +58,73 @@ struct NormalizationStatistics: Sendable {
     var coupling: [Double]? = nil
 }
 
+/// Eight `Double` accumulator lanes with a fixed summation order, kept as plain stored values
+/// (8-byte aligned, unlike `SIMD8<Double>`, which closure contexts and dispatch stacks need not
+/// align to 64 bytes); the optimizer turns the lane-wise operations into vector instructions.
+struct Lanes8 {
+    var v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0, v6 = 0.0, v7 = 0.0
+
+    init() {}
+
+    @inline(__always)
+    init(_ a0: Double, _ a1: Double, _ a2: Double, _ a3: Double, _ a4: Double, _ a5: Double, _ a6: Double, _ a7: Double) {
+        (v0, v1, v2, v3, v4, v5, v6, v7) = (a0, a1, a2, a3, a4, a5, a6, a7)
+    }
+
+    @inline(__always)
+    init(repeating value: Double) { self.init(value, value, value, value, value, value, value, value) }
+
+    @inline(__always)
+    subscript(lane: Int) -> Double {
+        get {
+            switch lane {
+            case 0: v0
+            case 1: v1
+            case 2: v2
+            case 3: v3
+            case 4: v4
+            case 5: v5
+            case 6: v6
+            default: v7
+            }
+        }
+        set {
+            switch lane {
+            case 0: v0 = newValue
+            case 1: v1 = newValue
+            case 2: v2 = newValue
+            case 3: v3 = newValue
+            case 4: v4 = newValue
+            case 5: v5 = newValue
+            case 6: v6 = newValue
+            default: v7 = newValue
+            }
+        }
+    }
+
+    /// ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)).
+    @inline(__always)
+    func sum() -> Double { ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)) }
+
+    @inline(__always)
+    static func + (a: Lanes8, b: Lanes8) -> Lanes8 {
+        Lanes8(a.v0 + b.v0, a.v1 + b.v1, a.v2 + b.v2, a.v3 + b.v3, a.v4 + b.v4, a.v5 + b.v5, a.v6 + b.v6, a.v7 + b.v7)
+    }
+
+    @inline(__always)
+    static func - (a: Lanes8, b: Lanes8) -> Lanes8 {
+        Lanes8(a.v0 - b.v0, a.v1 - b.v1, a.v2 - b.v2, a.v3 - b.v3, a.v4 - b.v4, a.v5 - b.v5, a.v6 - b.v6, a.v7 - b.v7)
+    }
+
+    @inline(__always)
+    static func * (a: Lanes8, b: Lanes8) -> Lanes8 {
+        Lanes8(a.v0 * b.v0, a.v1 * b.v1, a.v2 * b.v2, a.v3 * b.v3, a.v4 * b.v4, a.v5 * b.v5, a.v6 * b.v6, a.v7 * b.v7)
+    }
+
+    @inline(__always)
+    static func += (a: inout Lanes8, b: Lanes8) { a = a + b }
+}
+
 enum NormalizationKernels {
     /// About how many elements one parallel chunk covers: a chunk is a fixed range of whole sets
     /// chosen from the layout alone, so every per-set value is computed by one chunk in one order
@@ -71,14 +138,14 @@ enum NormalizationKernels {
 
     /// Σ x over `count` contiguous elements in `Double`, in eight interleaved lanes.
     @inline(__always)
-    static func sum<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int) -> SIMD8<Double> {
-        var acc = SIMD8<Double>()
+    static func sum<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int) -> Lanes8 {
+        var acc = Lanes8()
         var i = 0
         while i + 8 <= count {
             acc += lanes(x + i)
             i += 8
         }
-        var tail = SIMD8<Double>()
+        var tail = Lanes8()
         var lane = 0
         while i < count { tail[lane] = Double(x[i]); i += 1; lane += 1 }
         return acc + tail
@@ -86,16 +153,16 @@ enum NormalizationKernels {
 
     /// Σ (x − μ)² over `count` contiguous elements in `Double`, in eight interleaved lanes.
     @inline(__always)
-    static func centeredSquares<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int, mean mu: Double) -> SIMD8<Double> {
-        var acc = SIMD8<Double>()
-        let m = SIMD8<Double>(repeating: mu)
+    static func centeredSquares<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int, mean mu: Double) -> Lanes8 {
+        var acc = Lanes8()
+        let m = Lanes8(repeating: mu)
         var i = 0
         while i + 8 <= count {
             let d = lanes(x + i) - m
             acc += d * d
             i += 8
         }
-        var tail = SIMD8<Double>()
+        var tail = Lanes8()
         var lane = 0
         while i < count { let d = Double(x[i]) - mu; tail[lane] = d * d; i += 1; lane += 1 }
         return acc + tail
@@ -103,8 +170,8 @@ enum NormalizationKernels {
 
     /// Eight consecutive elements widened to `Double`.
     @inline(__always)
-    static func lanes<Scalar: TensorScalar>(_ p: UnsafePointer<Scalar>) -> SIMD8<Double> {
-        SIMD8(Double(p[0]), Double(p[1]), Double(p[2]), Double(p[3]), Double(p[4]), Double(p[5]), Double(p[6]), Double(p[7]))
+    static func lanes<Scalar: TensorScalar>(_ p: UnsafePointer<Scalar>) -> Lanes8 {
+        Lanes8(Double(p[0]), Double(p[1]), Double(p[2]), Double(p[3]), Double(p[4]), Double(p[5]), Double(p[6]), Double(p[7]))
     }
 
     /// Moments per set: μ = Σx/n, then M2 = Σ(x − μ)² (or Σx² when not `centered`), accumulated in
@@ -126,11 +193,11 @@ enum NormalizationKernels {
                     for s in range {
                         var mu = 0.0
                         if centered {
-                            var acc = SIMD8<Double>()
+                            var acc = Lanes8()
                             for o in 0..<outer { acc += sum(base + o * setStride + s * inner, inner) }
                             mu = acc.sum() / n
                         }
-                        var acc = SIMD8<Double>()
+                        var acc = Lanes8()
                         for o in 0..<outer { acc += centeredSquares(base + o * setStride + s * inner, inner, mean: mu) }
                         meanOut[s] = mu
                         squaresOut[s] = acc.sum()
@@ -259,7 +326,8 @@ enum NormalizationKernels {
         partials.withUnsafeMutableBufferPointer { partials in
             scaleTable.withUnsafeBufferPointer { scaleTable in
                 let gt = scaleTable.baseAddress!
-                let partialBase = partials.baseAddress
+                // An empty array still has a (shared, read-only) base address: use it only when sized.
+                let partialBase = needParameters ? partials.baseAddress : nil
                 let dxb = dx?.baseAddress
                 Parallelism.forEach(chunks: chunks) { chunk in
                     let pw = partialBase.map { $0 + 2 * affineCount * chunk }
@@ -269,9 +337,9 @@ enum NormalizationKernels {
                         let r = reciprocalStd[s]
                         let affineBase = (s % layout.affinePeriod) * layout.affineStride
                         // Sweep 1: Σ g·dy and Σ g·dy·x̂ for dx, and Σ dy·x̂, Σ dy for the parameters.
-                        var sumGDy = SIMD8<Double>()
-                        var sumGDyXhat = SIMD8<Double>()
-                        let mv = SIMD8<Double>(repeating: mu), rv = SIMD8<Double>(repeating: r)
+                        var sumGDy = Lanes8()
+                        var sumGDyXhat = Lanes8()
+                        let mv = Lanes8(repeating: mu), rv = Lanes8(repeating: r)
                         for o in 0..<outer {
                             let start = o * setStride + s * inner
                             let (xs, dys) = (xb + start, dyb + start)
@@ -314,7 +382,7 @@ enum NormalizationKernels {
                                 for block in 0..<blocks {
                                     let a = affineBase + block
                                     let (xp, dyp) = (xs + block * per, dys + block * per)
-                                    var sumDy = SIMD8<Double>(), sumDyXhat = SIMD8<Double>()
+                                    var sumDy = Lanes8(), sumDyXhat = Lanes8()
                                     var k = 0
                                     while k + 8 <= per {
                                         let d = lanes(dyp + k)
@@ -370,7 +438,7 @@ enum NormalizationKernels {
                         }
                     }
                 }
-                guard let partialBase = partials.baseAddress else { return }
+                guard let partialBase else { return }
                 for chunk in 0..<chunks {
                     let pw = partialBase + 2 * affineCount * chunk, pb = pw + affineCount
                     if let dWeight { for a in 0..<affineCount { dWeight[a] += coefficient * pw[a] } }
