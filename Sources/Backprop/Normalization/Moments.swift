@@ -300,7 +300,8 @@ enum NormalizationKernels {
     /// `dx = rstd·(g·dy − (1/n)Σ g·dy − x̂·(1/n)Σ g·dy·x̂)` (the middle term is dropped for
     /// `.uncentered`, both sums for `.constant`); `dγ[a] += coefficient·Σ dy·x̂`; `dβ[a] += Σ dy`.
     /// Sums are accumulated in `Double`; the parameter gradients per chunk, then the chunks in order.
-    /// Every output is accumulated into (callers pass zeros).
+    /// The parameter gradients are accumulated into (callers pass zeros); dx is overwritten when
+    /// `overwritingInputGradient` (which needs every element to belong to a set), else added to.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func normalizeBackward<Scalar: TensorScalar>(
@@ -309,7 +310,8 @@ enum NormalizationKernels {
         weight: UnsafeBufferPointer<Scalar>?,
         inputGradient dx: UnsafeMutableBufferPointer<Scalar>?,
         weightGradient dWeight: UnsafeMutableBufferPointer<Double>?,
-        biasGradient dBias: UnsafeMutableBufferPointer<Double>?
+        biasGradient dBias: UnsafeMutableBufferPointer<Double>?,
+        overwritingInputGradient overwrite: Bool = false
     ) {
         let (outer, sets, inner, per) = (layout.outer, layout.sets, layout.inner, layout.innerPerAffine)
         guard let xb = x.baseAddress, let dyb = dy.baseAddress, layout.count > 0 else { return }
@@ -423,15 +425,19 @@ enum NormalizationKernels {
                             let (xs, dys, dxs) = (xb + start, dyb + start, dxb + start)
                             if per == 1 {
                                 let g = gt + affineBase
-                                for k in 0..<inner {
-                                    dxs[k] += rs * g[k] * dys[k] - shift - ((xs[k] - muHi) - muLo) * slope
+                                if overwrite {
+                                    for k in 0..<inner { dxs[k] = rs * g[k] * dys[k] - shift - ((xs[k] - muHi) - muLo) * slope }
+                                } else {
+                                    for k in 0..<inner { dxs[k] += rs * g[k] * dys[k] - shift - ((xs[k] - muHi) - muLo) * slope }
                                 }
                             } else {
                                 for block in 0..<blocks {
                                     let gr = rs * gt[affineBase + block]
                                     let (xp, dyp, dxp) = (xs + block * per, dys + block * per, dxs + block * per)
-                                    for k in 0..<per {
-                                        dxp[k] += gr * dyp[k] - shift - ((xp[k] - muHi) - muLo) * slope
+                                    if overwrite {
+                                        for k in 0..<per { dxp[k] = gr * dyp[k] - shift - ((xp[k] - muHi) - muLo) * slope }
+                                    } else {
+                                        for k in 0..<per { dxp[k] += gr * dyp[k] - shift - ((xp[k] - muHi) - muLo) * slope }
                                     }
                                 }
                             }
@@ -510,7 +516,8 @@ enum FusedNormalization {
         let needX = needs[0]
         let needWeight = weight != nil && needs[1]
         let needBias = hasBias && needs[weight != nil ? 2 : 1]
-        var dx = needX ? [Scalar](repeating: 0, count: x.count) : []
+        // The first term writes every element of dx, so it starts uninitialized (no zero-fill pass).
+        var dx = needX ? [Scalar](unsafeUninitializedCapacity: x.count) { _, initialized in initialized = x.count } : []
         var dWeight = [Double](repeating: 0, count: needWeight ? affineCount : 0)
         var dBias = [Double](repeating: 0, count: needBias ? affineCount : 0)
         x.scalars.withUnsafeBufferPointer { xs in
@@ -527,7 +534,8 @@ enum FusedNormalization {
                                         coefficient: term.coefficient, weight: w,
                                         inputGradient: needX ? dxs : nil,
                                         weightGradient: needWeight ? dws : nil,
-                                        biasGradient: needBias && t == 0 ? dbs : nil)
+                                        biasGradient: needBias && t == 0 ? dbs : nil,
+                                        overwritingInputGradient: t == 0)
                                 }
                             }
                         }
