@@ -54,6 +54,8 @@ extension Variable {
     /// - Parameters:
     ///   - weight: `[out, in]`; `self` is `[…, in]` with a rank of at least 1.
     ///   - bias: `[out]`, or `nil`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func affine(weight: Variable, bias: Variable?) -> Variable {
         let inputShape = shape
         let (outputs, inputs) = (weight.shape[0], weight.shape[1])
