@@ -13,7 +13,7 @@ let package = Package(
         .target(name: "Backprop", dependencies: ["BackpropKernelsC"]),
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
-        .executableTarget(name: "benchmark", dependencies: ["Backprop"]),
+        .executableTarget(name: "benchmark", dependencies: ["Backprop"], exclude: ["RESULTS.md"]),
         .executableTarget(name: "soak", dependencies: ["Backprop"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog", "ExampleSupport"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),

@@ -8,9 +8,8 @@ struct Workload {
     let summary: String
     /// How many timed repetitions per `--reps` unit (the reference times `mlp_step` 10× as often).
     var repetitionFactor = 1
-    /// Builds the inputs once and returns the closure to time; `nil` while the layers it needs are
-    /// not part of Backprop yet.
-    let prepare: (() -> () -> Void)?
+    /// Builds the inputs once and returns the closure to time.
+    let prepare: () -> () -> Void
 }
 
 /// Random float32 tensors from a fixed seed, so every run times the same numbers.
@@ -20,64 +19,81 @@ struct Inputs {
     mutating func normal(_ shape: [Int]) -> Tensor<Float> {
         Tensor.randomNormal(shape: shape, using: &generator)
     }
-
-    /// PyTorch's `nn.Linear` initialization: uniform in ±1/√fanIn.
-    mutating func linearParameters(inFeatures: Int, outFeatures: Int) -> (weight: Parameter<Float>, bias: Parameter<Float>) {
-        let bound = 1 / Float(inFeatures).squareRoot()
-        let weight = Tensor<Float>.randomUniform(shape: [outFeatures, inFeatures], in: -bound..<bound, using: &generator)
-        let bias = Tensor<Float>.randomUniform(shape: [outFeatures], in: -bound..<bound, using: &generator)
-        return (Parameter(weight), Parameter(bias))
-    }
-}
-
-/// `y = x·Wᵀ + b`, written with the differentiable primitives (the `Linear` layer is not in this phase).
-func linear(_ x: Variable<Float>, weight: Variable<Float>, bias: Variable<Float>) -> Variable<Float> {
-    x.matmul(weight.transposed()) + bias
 }
 
 /// Every workload of the reference, in its order. Adding one is a single entry here.
-var workloads: [Workload] { [
-    matmul(512),
-    matmul(1024),
+var workloads: [Workload] {
+    var list = [matmul(512), matmul(1024)]
+    list += [
     Workload(name: "linear_fwd", summary: "Linear(768 → 768) forward on [4096, 768], no gradients") {
         var inputs = Inputs()
-        let (weight, bias) = inputs.linearParameters(inFeatures: 768, outFeatures: 768)
+        let linear = Linear<Float>(inputSize: 768, outputSize: 768, generator: &inputs.generator)
         let x = inputs.normal([4096, 768])
         return {
             withoutGradients {
                 let tape = Tape<Float>()
-                _ = linear(tape.constant(x), weight: tape.variable(for: weight), bias: tape.variable(for: bias))
+                _ = linear(tape.constant(x))
             }
         }
     },
     Workload(name: "linear_fwdbwd", summary: "Linear(768 → 768) on [4096, 768], backward of a random upstream gradient into x, W, b") {
         var inputs = Inputs()
-        let (weight, bias) = inputs.linearParameters(inFeatures: 768, outFeatures: 768)
+        let linear = Linear<Float>(inputSize: 768, outputSize: 768, generator: &inputs.generator)
         let x = inputs.normal([4096, 768])
         let upstream = inputs.normal([4096, 768])
         return {
-            weight.zeroGradient()
-            bias.zeroGradient()
+            linear.weight.zeroGradient()
+            linear.bias?.zeroGradient()
             let tape = Tape<Float>()
             let input = tape.variable(x)
-            let y = linear(input, weight: tape.variable(for: weight), bias: tape.variable(for: bias))
-            y.backward(seed: upstream)
-            precondition(input.grad != nil && weight.grad != nil)
+            linear(input).backward(seed: upstream)
+            precondition(input.grad != nil && linear.weight.grad != nil)
         }
     },
-    pending("layernorm_fwd", "LayerNorm(768) on [8192, 768]"),
-    pending("layernorm_fwdbwd", "LayerNorm(768) on [8192, 768], forward and backward"),
-    pending("rmsnorm_fwd", "RMSNorm(768) on [8192, 768]"),
-    pending("rmsnorm_fwdbwd", "RMSNorm(768) on [8192, 768], forward and backward"),
-    pending("batchnorm2d_fwd", "BatchNorm2d(64), training mode, on [32, 64, 32, 32]"),
-    pending("batchnorm2d_fwdbwd", "BatchNorm2d(64), training mode, on [32, 64, 32, 32], forward and backward"),
-    pending("groupnorm_fwd", "GroupNorm(8 groups, 64 channels) on [32, 64, 32, 32]"),
-    pending("groupnorm_fwdbwd", "GroupNorm(8 groups, 64 channels) on [32, 64, 32, 32], forward and backward"),
-    pending("instancenorm2d_fwd", "InstanceNorm2d(64, affine) on [32, 64, 32, 32]"),
-    pending("instancenorm2d_fwdbwd", "InstanceNorm2d(64, affine) on [32, 64, 32, 32], forward and backward"),
-    Workload(name: "mlp_step", summary: "MLP 32-64-64-10 (ReLU), batch 32, cross-entropy, SGD step", repetitionFactor: 10, prepare: nil),
-    pending("block_step", "post-LN Transformer block d=256, 4 heads, FFN 1024, input [8, 128, 256], mean(y²), AdamW step"),
-] }
+    ]
+    list += normalization("layernorm", "LayerNorm(768) on [8192, 768]", shape: [8192, 768]) { LayerNorm(normalizedShape: [768]) }
+    list += normalization("rmsnorm", "RMSNorm(768) on [8192, 768]", shape: [8192, 768]) { RMSNorm(normalizedShape: [768]) }
+    list += normalization("batchnorm2d", "BatchNorm2d(64), training mode, on [32, 64, 32, 32]", shape: [32, 64, 32, 32]) {
+        BatchNorm(numFeatures: 64)
+    }
+    list += normalization("groupnorm", "GroupNorm(8 groups, 64 channels) on [32, 64, 32, 32]", shape: [32, 64, 32, 32]) {
+        GroupNorm(numGroups: 8, numChannels: 64)
+    }
+    list += normalization("instancenorm2d", "InstanceNorm2d(64, affine) on [32, 64, 32, 32]", shape: [32, 64, 32, 32]) {
+        InstanceNorm(numFeatures: 64, affine: true)
+    }
+    list.append(Workload(name: "mlp_step", summary: "MLP 32-64-64-10 (ReLU), batch 32, cross-entropy, SGD step", repetitionFactor: 10) {
+        var inputs = Inputs()
+        let mlp = Sequential<Float>(
+            Linear(inputSize: 32, outputSize: 64, generator: &inputs.generator), ReLU(),
+            Linear(inputSize: 64, outputSize: 64, generator: &inputs.generator), ReLU(),
+            Linear(inputSize: 64, outputSize: 10, generator: &inputs.generator))
+        let sgd = SGD(parameters: mlp.parameters, learningRate: 0.01)
+        let x = inputs.normal([32, 32])
+        let targets = (0..<32).map { _ in Int(inputs.generator.next() % 10) }
+        return {
+            sgd.zeroGradients()
+            let tape = Tape<Float>()
+            crossEntropy(logits: mlp(tape.constant(x)), targets: targets).backward()
+            sgd.step()
+        }
+    })
+    list.append(Workload(name: "block_step", summary: "post-LN Transformer block d=256, 4 heads, FFN 1024 (ReLU), input [8, 128, 256], mean(y²), AdamW step") {
+        var inputs = Inputs()
+        let block = TransformerBlock<Float>(embedDimension: 256, headCount: 4, feedForwardDimension: 1024,
+                                            generator: &inputs.generator)
+        let adamW = AdamW(parameters: block.parameters, learningRate: 1e-3)
+        let x = inputs.normal([8, 128, 256])
+        return {
+            adamW.zeroGradients()
+            let tape = Tape<Float>()
+            let y = block(tape.constant(x))
+            (y * y).mean().backward()
+            adamW.step()
+        }
+    })
+    return list
+}
 
 /// `C = A·B` on square float32 matrices.
 func matmul(_ n: Int) -> Workload {
@@ -88,7 +104,36 @@ func matmul(_ n: Int) -> Workload {
     }
 }
 
-/// A workload whose layers arrive in a later phase: listed, not run.
-func pending(_ name: String, _ summary: String) -> Workload {
-    Workload(name: name, summary: summary, prepare: nil)
+/// The `NAME_fwd` and `NAME_fwdbwd` workloads of a normalization module on a random input: the
+/// forward alone without gradients, and the forward then the backward of a random upstream
+/// gradient into the input and every parameter.
+func normalization(_ name: String, _ summary: String, shape: [Int],
+                   _ makeModule: @escaping () -> any Module<Float>) -> [Workload] {
+    [
+        Workload(name: name + "_fwd", summary: summary + ", no gradients") {
+            var inputs = Inputs()
+            let module = makeModule()
+            let x = inputs.normal(shape)
+            return {
+                withoutGradients {
+                    let tape = Tape<Float>()
+                    _ = module(tape.constant(x))
+                }
+            }
+        },
+        Workload(name: name + "_fwdbwd", summary: summary + ", backward of a random upstream gradient into x and the parameters") {
+            var inputs = Inputs()
+            let module = makeModule()
+            let x = inputs.normal(shape)
+            let upstream = inputs.normal(shape)
+            let parameters = module.parameters
+            return {
+                for parameter in parameters { parameter.zeroGradient() }
+                let tape = Tape<Float>()
+                let input = tape.variable(x)
+                module(input).backward(seed: upstream)
+                precondition(input.grad != nil && parameters.allSatisfy { $0.grad != nil })
+            }
+        },
+    ]
 }

@@ -31,7 +31,7 @@ func usage() -> String {
     let width = workloads.map(\.name.count).max() ?? 0
     for workload in workloads {
         let padded = workload.name.padding(toLength: width, withPad: " ", startingAt: 0)
-        text += "  \(padded)  \(workload.summary)\(workload.prepare == nil ? "  (not yet implemented)" : "")\n"
+        text += "  \(padded)  \(workload.summary)\n"
     }
     return text
 }
@@ -134,13 +134,7 @@ if let threads = options.threads { Parallelism.workerCount = threads }
 let selected = workloads.filter { options.only.isEmpty || options.only.contains($0.name) }
 var results: [(String, Double)] = []
 for workload in selected {
-    guard let prepare = workload.prepare else {
-        if !options.only.isEmpty {
-            FileHandle.standardError.write(Data("benchmark: \(workload.name) is not yet implemented; skipped\n".utf8))
-        }
-        continue
-    }
-    let run = prepare()
+    let run = workload.prepare()
     results.append((workload.name, medianMilliseconds(reps: options.reps * workload.repetitionFactor, run)))
 }
 print(jsonObject(results))

@@ -111,17 +111,15 @@ public func multiHeadAttention<Scalar: TensorScalar>(
     /// `x·W[part]ᵀ + b[part]`, split into heads: `[N, length, E]` → `[N, H, length, d]`.
     func project(_ x: Variable<Scalar>, part: Int) -> Variable<Scalar> {
         let rows = (part * embedDimension)..<((part + 1) * embedDimension)
-        var y = x.matmul(inProjWeight.slice(alongAxis: 0, range: rows).transposed())
-        if let inProjBias { y = y + inProjBias.slice(alongAxis: 0, range: rows) }
+        let y = x.affine(weight: inProjWeight.slice(alongAxis: 0, range: rows),
+                         bias: inProjBias?.slice(alongAxis: 0, range: rows))
         return y.reshaped(to: [x.shape[0], x.shape[1], headCount, headDimension]).permuted([0, 2, 1, 3])
     }
     let heads = scaledDotProductAttention(query: project(query, part: 0), key: project(key, part: 1),
                                           value: project(value, part: 2), causal: causal,
                                           keyPaddingMask: keyPaddingMask, attentionDropout: attentionDropout)
     let concatenated = heads.permuted([0, 2, 1, 3]).reshaped(to: [query.shape[0], query.shape[1], embedDimension])
-    let output = concatenated.matmul(outProjWeight.transposed())
-    guard let outProjBias else { return output }
-    return output + outProjBias
+    return concatenated.affine(weight: outProjWeight, bias: outProjBias)
 }
 
 /// Multi-head attention (PyTorch's `nn.MultiheadAttention` with `batch_first=True`).

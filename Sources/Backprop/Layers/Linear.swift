@@ -42,9 +42,58 @@ public final class Linear<Scalar: TensorScalar>: Module {
         guard x.rank >= 1, x.shape[x.rank - 1] == inputSize else {
             shapeError("Linear", "input shape \(x.shape) must end in inputSize \(inputSize)")
         }
-        let w = lift(weight, for: x)!
-        let y = x.matmul(w.transposed())
-        guard let b = lift(bias, for: x) else { return y }
-        return y + b
+        return x.affine(weight: lift(weight, for: x)!, bias: lift(bias, for: x))
+    }
+}
+
+extension Variable {
+    /// `y = x·Wᵀ + b` as one recorded op: the product reads W transposed in place (no copy of Wᵀ),
+    /// the bias is added to the product rows, and the backward forms `g·W`, `gᵀ·x` and the column
+    /// sums of `g` directly.
+    ///
+    /// - Parameters:
+    ///   - weight: `[out, in]`; `self` is `[…, in]` with a rank of at least 1.
+    ///   - bias: `[out]`, or `nil`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func affine(weight: Variable, bias: Variable?) -> Variable {
+        let inputShape = shape
+        let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+        let rows = value.count / inputs
+        let x2 = Tensor(shape: [rows, inputs], scalars: value.scalars)
+        let w = weight.value
+        var y = Tensor.matmul(x2, transposingFirst: false, w, transposingSecond: true, op: "Linear")
+        if let b = bias?.value {
+            y.scalars.withUnsafeMutableBufferPointer { ys in
+                b.scalars.withUnsafeBufferPointer { bs in
+                    let (yp, bp) = (ys.baseAddress!, bs.baseAddress!)
+                    for r in 0..<rows {
+                        let row = yp + r * outputs
+                        for j in 0..<outputs { row[j] += bp[j] }
+                    }
+                }
+            }
+        }
+        let outputShape = Array(inputShape.dropLast()) + [outputs]
+        let output = Tensor(shape: outputShape, scalars: y.scalars)
+        let needX = requiresGradient, needW = weight.requiresGradient, needB = bias?.requiresGradient ?? false
+        let recordedInputs = bias.map { [self, weight, $0] } ?? [self, weight]
+        return Variable.record("linear", recordedInputs, value: output) { g in
+            let g2 = Tensor(shape: [rows, outputs], scalars: g.scalars)
+            var gradients: [Tensor<Scalar>?] = [
+                needX ? Tensor(shape: inputShape, scalars: Tensor.matmul(g2, transposingFirst: false, w, transposingSecond: false,
+                                                                         op: "Linear backward").scalars) : nil,
+                needW ? Tensor.matmul(g2, transposingFirst: true, x2, transposingSecond: false, op: "Linear backward") : nil,
+            ]
+            if bias != nil {
+                gradients.append(needB ? Tensor(shape: [outputs], initializingWith: { out in
+                    g2.scalars.withUnsafeBufferPointer { gs in
+                        Reduction.columnSums(gs.baseAddress!, reduced: rows, stride: outputs, count: outputs,
+                                                    into: out.baseAddress!)
+                    }
+                }) : nil)
+            }
+            return gradients
+        }
     }
 }

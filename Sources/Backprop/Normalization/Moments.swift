@@ -58,8 +58,124 @@ struct NormalizationStatistics: Sendable {
     var coupling: [Double]? = nil
 }
 
+/// Eight `Double` accumulator lanes with a fixed summation order, kept as plain stored values
+/// (8-byte aligned, unlike `SIMD8<Double>`, which closure contexts and dispatch stacks need not
+/// align to 64 bytes); the optimizer turns the lane-wise operations into vector instructions.
+struct Lanes8 {
+    var v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0, v6 = 0.0, v7 = 0.0
+
+    init() {}
+
+    @inline(__always)
+    init(_ a0: Double, _ a1: Double, _ a2: Double, _ a3: Double, _ a4: Double, _ a5: Double, _ a6: Double, _ a7: Double) {
+        (v0, v1, v2, v3, v4, v5, v6, v7) = (a0, a1, a2, a3, a4, a5, a6, a7)
+    }
+
+    @inline(__always)
+    init(repeating value: Double) { self.init(value, value, value, value, value, value, value, value) }
+
+    @inline(__always)
+    subscript(lane: Int) -> Double {
+        get {
+            switch lane {
+            case 0: v0
+            case 1: v1
+            case 2: v2
+            case 3: v3
+            case 4: v4
+            case 5: v5
+            case 6: v6
+            default: v7
+            }
+        }
+        set {
+            switch lane {
+            case 0: v0 = newValue
+            case 1: v1 = newValue
+            case 2: v2 = newValue
+            case 3: v3 = newValue
+            case 4: v4 = newValue
+            case 5: v5 = newValue
+            case 6: v6 = newValue
+            default: v7 = newValue
+            }
+        }
+    }
+
+    /// ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)).
+    @inline(__always)
+    func sum() -> Double { ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)) }
+
+    @inline(__always)
+    static func + (a: Lanes8, b: Lanes8) -> Lanes8 {
+        Lanes8(a.v0 + b.v0, a.v1 + b.v1, a.v2 + b.v2, a.v3 + b.v3, a.v4 + b.v4, a.v5 + b.v5, a.v6 + b.v6, a.v7 + b.v7)
+    }
+
+    @inline(__always)
+    static func - (a: Lanes8, b: Lanes8) -> Lanes8 {
+        Lanes8(a.v0 - b.v0, a.v1 - b.v1, a.v2 - b.v2, a.v3 - b.v3, a.v4 - b.v4, a.v5 - b.v5, a.v6 - b.v6, a.v7 - b.v7)
+    }
+
+    @inline(__always)
+    static func * (a: Lanes8, b: Lanes8) -> Lanes8 {
+        Lanes8(a.v0 * b.v0, a.v1 * b.v1, a.v2 * b.v2, a.v3 * b.v3, a.v4 * b.v4, a.v5 * b.v5, a.v6 * b.v6, a.v7 * b.v7)
+    }
+
+    @inline(__always)
+    static func += (a: inout Lanes8, b: Lanes8) { a = a + b }
+}
+
 enum NormalizationKernels {
-    /// Two-pass moments per set: μ = Σx/n, then M2 = Σ(x − μ)² (or Σx² when not `centered`), in `Double`.
+    /// About how many elements one parallel chunk covers: a chunk is a fixed range of whole sets
+    /// chosen from the layout alone, so every per-set value is computed by one chunk in one order
+    /// whatever the worker count.
+    static let chunkElements = 1 << 15
+
+    /// The number of whole sets per parallel chunk for `layout`.
+    static func setsPerChunk(_ layout: NormalizationLayout) -> Int {
+        Swift.max(1, chunkElements / Swift.max(1, layout.countPerSet))
+    }
+
+    /// Σ x over `count` contiguous elements in `Double`, in eight interleaved lanes.
+    @inline(__always)
+    static func sum<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int) -> Lanes8 {
+        var acc = Lanes8()
+        var i = 0
+        while i + 8 <= count {
+            acc += lanes(x + i)
+            i += 8
+        }
+        var tail = Lanes8()
+        var lane = 0
+        while i < count { tail[lane] = Double(x[i]); i += 1; lane += 1 }
+        return acc + tail
+    }
+
+    /// Σ (x − μ)² over `count` contiguous elements in `Double`, in eight interleaved lanes.
+    @inline(__always)
+    static func centeredSquares<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int, mean mu: Double) -> Lanes8 {
+        var acc = Lanes8()
+        let m = Lanes8(repeating: mu)
+        var i = 0
+        while i + 8 <= count {
+            let d = lanes(x + i) - m
+            acc += d * d
+            i += 8
+        }
+        var tail = Lanes8()
+        var lane = 0
+        while i < count { let d = Double(x[i]) - mu; tail[lane] = d * d; i += 1; lane += 1 }
+        return acc + tail
+    }
+
+    /// Eight consecutive elements widened to `Double`.
+    @inline(__always)
+    static func lanes<Scalar: TensorScalar>(_ p: UnsafePointer<Scalar>) -> Lanes8 {
+        Lanes8(Double(p[0]), Double(p[1]), Double(p[2]), Double(p[3]), Double(p[4]), Double(p[5]), Double(p[6]), Double(p[7]))
+    }
+
+    /// Moments per set: μ = Σx/n, then M2 = Σ(x − μ)² (or Σx² when not `centered`), accumulated in
+    /// `Double` (two sweeps over a set while it is in cache), parallel over fixed chunks of sets.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func moments<Scalar: TensorScalar>(_ x: UnsafeBufferPointer<Scalar>, layout: NormalizationLayout,
@@ -67,35 +183,34 @@ enum NormalizationKernels {
         let (outer, sets, inner) = (layout.outer, layout.sets, layout.inner)
         var mean = [Double](repeating: 0, count: sets)
         var squares = [Double](repeating: 0, count: sets)
+        guard let base = x.baseAddress else { return (mean, squares) }
         let n = Double(layout.countPerSet)
-        if centered {
-            var index = 0
-            for _ in 0..<outer {
-                for s in 0..<sets {
-                    var sum = 0.0
-                    for _ in 0..<inner { sum += Double(x[index]); index += 1 }
-                    mean[s] += sum
+        let setStride = sets * inner
+        mean.withUnsafeMutableBufferPointer { meanOut in
+            squares.withUnsafeMutableBufferPointer { squaresOut in
+                let (meanOut, squaresOut) = (meanOut.baseAddress!, squaresOut.baseAddress!)
+                Parallelism.forEach(count: sets, grain: setsPerChunk(layout)) { range in
+                    for s in range {
+                        var mu = 0.0
+                        if centered {
+                            var acc = Lanes8()
+                            for o in 0..<outer { acc += sum(base + o * setStride + s * inner, inner) }
+                            mu = acc.sum() / n
+                        }
+                        var acc = Lanes8()
+                        for o in 0..<outer { acc += centeredSquares(base + o * setStride + s * inner, inner, mean: mu) }
+                        meanOut[s] = mu
+                        squaresOut[s] = acc.sum()
+                    }
                 }
-            }
-            for s in 0..<sets { mean[s] /= n }
-        }
-        var index = 0
-        for _ in 0..<outer {
-            for s in 0..<sets {
-                let mu = mean[s]
-                var sum = 0.0
-                for _ in 0..<inner {
-                    let d = Double(x[index]) - mu
-                    sum += d * d
-                    index += 1
-                }
-                squares[s] += sum
             }
         }
         return (mean, squares)
     }
 
     /// Statistics from the input: mean and rstd = 1/√(M2/n + ε).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func statistics<Scalar: TensorScalar>(of x: Tensor<Scalar>, layout: NormalizationLayout,
                                                  centered: Bool, eps: Double) -> NormalizationStatistics {
         let (mean, squares) = x.scalars.withUnsafeBufferPointer { moments($0, layout: layout, centered: centered) }
@@ -104,7 +219,26 @@ enum NormalizationKernels {
         return NormalizationStatistics(mean: mean, reciprocalStd: rstd, sumOfSquares: squares)
     }
 
-    /// `y (+)= coefficient·γ[a]·(x − μ)·rstd + β[a]` for every element.
+    /// `coefficient·γ` (or `coefficient`) and β (or 0) per affine index, in `Scalar`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func affineTables<Scalar: TensorScalar>(count: Int, coefficient: Double, weight: UnsafeBufferPointer<Scalar>?,
+                                                   bias: UnsafeBufferPointer<Scalar>?) -> (scale: [Scalar], shift: [Scalar]) {
+        let scale = (0..<count).map { a in Scalar(weight.map { coefficient * Double($0[a]) } ?? coefficient) }
+        let shift = (0..<count).map { a in bias.map { $0[a] } ?? 0 }
+        return (scale, shift)
+    }
+
+    /// The number of affine indices a layout addresses.
+    static func affineCount(_ layout: NormalizationLayout) -> Int {
+        let blocks = layout.inner / layout.innerPerAffine
+        return (layout.affinePeriod - 1) * layout.affineStride + blocks
+    }
+
+    /// `y (+)= coefficient·γ[a]·(x − μ)·rstd + β[a]` for every element, parallel over fixed chunks of sets.
+    ///
+    /// The centring `x − μ` is done in `Scalar` against μ split into a rounded head and a tail
+    /// (`(x − μ_hi) − μ_lo`), so an input far from zero keeps its precision without a `Double` pass.
     ///
     /// - Parameters:
     ///   - accumulate: Add to `y` instead of overwriting it.
@@ -114,35 +248,60 @@ enum NormalizationKernels {
                                                 mean: [Double], reciprocalStd: [Double], coefficient: Double,
                                                 weight: UnsafeBufferPointer<Scalar>?, bias: UnsafeBufferPointer<Scalar>?,
                                                 into y: UnsafeMutableBufferPointer<Scalar>, accumulate: Bool) {
-        let (outer, sets, inner) = (layout.outer, layout.sets, layout.inner)
-        let blocks = inner / layout.innerPerAffine
-        var index = 0
-        for _ in 0..<outer {
-            for s in 0..<sets {
-                let mu = mean[s]
-                let r = reciprocalStd[s] * coefficient
-                let affineBase = (s % layout.affinePeriod) * layout.affineStride
-                for b in 0..<blocks {
-                    let a = affineBase + b
-                    let scale = weight.map { r * Double($0[a]) } ?? r
-                    let shift = bias.map { Double($0[a]) } ?? 0
-                    for _ in 0..<layout.innerPerAffine {
-                        var value = (Double(x[index]) - mu) * scale + shift
-                        if accumulate { value += Double(y[index]) }
-                        y[index] = Scalar(value)
-                        index += 1
+        let (outer, sets, inner, per) = (layout.outer, layout.sets, layout.inner, layout.innerPerAffine)
+        guard let xb = x.baseAddress, let yb = y.baseAddress, layout.count > 0 else { return }
+        let blocks = inner / per
+        let setStride = sets * inner
+        let (scaleTable, shiftTable) = affineTables(count: affineCount(layout), coefficient: coefficient, weight: weight, bias: bias)
+        scaleTable.withUnsafeBufferPointer { scaleTable in
+            shiftTable.withUnsafeBufferPointer { shiftTable in
+                let (gt, bt) = (scaleTable.baseAddress!, shiftTable.baseAddress!)
+                Parallelism.forEach(count: sets, grain: setsPerChunk(layout)) { range in
+                    for s in range {
+                        let muHi = Scalar(mean[s])
+                        let muLo = Scalar(mean[s] - Double(muHi))
+                        let r = Scalar(reciprocalStd[s])
+                        let affineBase = (s % layout.affinePeriod) * layout.affineStride
+                        for o in 0..<outer {
+                            let start = o * setStride + s * inner
+                            let (xs, ys) = (xb + start, yb + start)
+                            if per == 1 {
+                                // The affine index is the inner index: a vectorizable loop over γ and β.
+                                let (g, b) = (gt + affineBase, bt + affineBase)
+                                if accumulate {
+                                    for k in 0..<inner { ys[k] += ((xs[k] - muHi) - muLo) * r * g[k] + b[k] }
+                                } else {
+                                    for k in 0..<inner { ys[k] = ((xs[k] - muHi) - muLo) * r * g[k] + b[k] }
+                                }
+                            } else {
+                                for block in 0..<blocks {
+                                    let a = affineBase + block
+                                    let scale = r * gt[a], shift = bt[a]
+                                    let (xp, yp) = (xs + block * per, ys + block * per)
+                                    if accumulate {
+                                        for k in 0..<per { yp[k] += ((xp[k] - muHi) - muLo) * scale + shift }
+                                    } else {
+                                        for k in 0..<per { yp[k] = ((xp[k] - muHi) - muLo) * scale + shift }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
     }
 
-    /// The analytic backward of `y = coefficient·γ[a]·x̂ + β[a]` in one pass per set.
+    /// The analytic backward of `y = coefficient·γ[a]·x̂ + β[a]`: per set, one fused sweep for both
+    /// reductions and the parameter gradients, then one sweep writing dx; parallel over fixed chunks
+    /// of sets.
     ///
     /// With `g = coefficient·γ[a]` and n elements per set (centred compact form):
     /// `dx = rstd·(g·dy − (1/n)Σ g·dy − x̂·(1/n)Σ g·dy·x̂)` (the middle term is dropped for
     /// `.uncentered`, both sums for `.constant`); `dγ[a] += coefficient·Σ dy·x̂`; `dβ[a] += Σ dy`.
-    /// Sums are accumulated in `Double`. Every output is accumulated into (callers pass zeros).
+    /// Sums are accumulated in `Double`; the parameter gradients per chunk, then the chunks in order.
+    /// The parameter gradients are accumulated into (callers pass zeros); dx is overwritten when
+    /// `overwritingInputGradient` (which needs every element to belong to a set), else added to.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func normalizeBackward<Scalar: TensorScalar>(
@@ -151,59 +310,145 @@ enum NormalizationKernels {
         weight: UnsafeBufferPointer<Scalar>?,
         inputGradient dx: UnsafeMutableBufferPointer<Scalar>?,
         weightGradient dWeight: UnsafeMutableBufferPointer<Double>?,
-        biasGradient dBias: UnsafeMutableBufferPointer<Double>?
+        biasGradient dBias: UnsafeMutableBufferPointer<Double>?,
+        overwritingInputGradient overwrite: Bool = false
     ) {
-        let (outer, sets, inner) = (layout.outer, layout.sets, layout.inner)
-        let blocks = inner / layout.innerPerAffine
+        let (outer, sets, inner, per) = (layout.outer, layout.sets, layout.inner, layout.innerPerAffine)
+        guard let xb = x.baseAddress, let dyb = dy.baseAddress, layout.count > 0 else { return }
+        let blocks = inner / per
         let setStride = sets * inner
         let n = Double(layout.countPerSet)
-        for s in 0..<sets {
-            let mu = mean[s]
-            let r = reciprocalStd[s]
-            let affineBase = (s % layout.affinePeriod) * layout.affineStride
-            // First sweep: Σ g·dy and Σ g·dy·x̂ for dx, and the parameter gradients.
-            var sumGDy = 0.0
-            var sumGDyXhat = 0.0
-            for o in 0..<outer {
-                var index = o * setStride + s * inner
-                for b in 0..<blocks {
-                    let a = affineBase + b
-                    let g = weight.map { coefficient * Double($0[a]) } ?? coefficient
-                    var sumDy = 0.0
-                    var sumDyXhat = 0.0
-                    for _ in 0..<layout.innerPerAffine {
-                        let d = Double(dy[index])
-                        let xhat = (Double(x[index]) - mu) * r
-                        sumDy += d
-                        sumDyXhat += d * xhat
-                        index += 1
+        let affineCount = affineCount(layout)
+        let grain = setsPerChunk(layout)
+        let chunks = (sets + grain - 1) / grain
+        let needParameters = dWeight != nil || dBias != nil
+        // Per-chunk partial Σ dy·x̂ and Σ dy per affine index, summed over the chunks in order afterwards.
+        var partials = [Double](repeating: 0, count: needParameters ? 2 * affineCount * chunks : 0)
+        let (scaleTable, _) = affineTables(count: affineCount, coefficient: coefficient, weight: weight, bias: nil)
+        partials.withUnsafeMutableBufferPointer { partials in
+            scaleTable.withUnsafeBufferPointer { scaleTable in
+                let gt = scaleTable.baseAddress!
+                // An empty array still has a (shared, read-only) base address: use it only when sized.
+                let partialBase = needParameters ? partials.baseAddress : nil
+                let dxb = dx?.baseAddress
+                Parallelism.forEach(chunks: chunks) { chunk in
+                    let pw = partialBase.map { $0 + 2 * affineCount * chunk }
+                    let pb = pw.map { $0 + affineCount }
+                    for s in (chunk * grain)..<Swift.min(sets, (chunk + 1) * grain) {
+                        let mu = mean[s]
+                        let r = reciprocalStd[s]
+                        let affineBase = (s % layout.affinePeriod) * layout.affineStride
+                        // Sweep 1: Σ g·dy and Σ g·dy·x̂ for dx, and Σ dy·x̂, Σ dy for the parameters.
+                        var sumGDy = Lanes8()
+                        var sumGDyXhat = Lanes8()
+                        let mv = Lanes8(repeating: mu), rv = Lanes8(repeating: r)
+                        for o in 0..<outer {
+                            let start = o * setStride + s * inner
+                            let (xs, dys) = (xb + start, dyb + start)
+                            if per == 1 {
+                                let g = gt + affineBase
+                                var k = 0
+                                if let pw, let pb {
+                                    let (w, b) = (pw + affineBase, pb + affineBase)
+                                    while k + 8 <= inner {
+                                        let d = lanes(dys + k), xhat = (lanes(xs + k) - mv) * rv, gv = lanes(g + k)
+                                        let dXhat = d * xhat
+                                        sumGDy += gv * d
+                                        sumGDyXhat += gv * dXhat
+                                        for lane in 0..<8 { w[k + lane] += dXhat[lane]; b[k + lane] += d[lane] }
+                                        k += 8
+                                    }
+                                    while k < inner {
+                                        let d = Double(dys[k]), xhat = (Double(xs[k]) - mu) * r, gk = Double(g[k])
+                                        sumGDy[0] += gk * d
+                                        sumGDyXhat[0] += gk * d * xhat
+                                        w[k] += d * xhat
+                                        b[k] += d
+                                        k += 1
+                                    }
+                                } else {
+                                    while k + 8 <= inner {
+                                        let d = lanes(dys + k), xhat = (lanes(xs + k) - mv) * rv, gv = lanes(g + k)
+                                        sumGDy += gv * d
+                                        sumGDyXhat += gv * d * xhat
+                                        k += 8
+                                    }
+                                    while k < inner {
+                                        let d = Double(dys[k]), xhat = (Double(xs[k]) - mu) * r, gk = Double(g[k])
+                                        sumGDy[0] += gk * d
+                                        sumGDyXhat[0] += gk * d * xhat
+                                        k += 1
+                                    }
+                                }
+                            } else {
+                                for block in 0..<blocks {
+                                    let a = affineBase + block
+                                    let (xp, dyp) = (xs + block * per, dys + block * per)
+                                    var sumDy = Lanes8(), sumDyXhat = Lanes8()
+                                    var k = 0
+                                    while k + 8 <= per {
+                                        let d = lanes(dyp + k)
+                                        sumDy += d
+                                        sumDyXhat += d * ((lanes(xp + k) - mv) * rv)
+                                        k += 8
+                                    }
+                                    while k < per {
+                                        let d = Double(dyp[k])
+                                        sumDy[0] += d
+                                        sumDyXhat[0] += d * ((Double(xp[k]) - mu) * r)
+                                        k += 1
+                                    }
+                                    let (blockDy, blockDyXhat) = (sumDy.sum(), sumDyXhat.sum())
+                                    let g = Double(gt[a])
+                                    sumGDy[0] += g * blockDy
+                                    sumGDyXhat[0] += g * blockDyXhat
+                                    pw?[a] += blockDyXhat
+                                    pb?[a] += blockDy
+                                }
+                            }
+                        }
+                        guard let dxb else { continue }
+                        let meanGDy: Double
+                        let meanGDyXhat: Double
+                        switch dependence {
+                        case .centered: (meanGDy, meanGDyXhat) = (sumGDy.sum() / n, sumGDyXhat.sum() / n)
+                        case .uncentered: (meanGDy, meanGDyXhat) = (0, sumGDyXhat.sum() / n)
+                        case .constant: (meanGDy, meanGDyXhat) = (0, 0)
+                        }
+                        // Sweep 2: dx += rstd·(g·dy − mean(g·dy) − x̂·mean(g·dy·x̂)·coupling), in Scalar.
+                        let muHi = Scalar(mu), muLo = Scalar(mu - Double(Scalar(mu)))
+                        let rs = Scalar(r)
+                        let shift = Scalar(r * meanGDy)
+                        let slope = Scalar(r * r * meanGDyXhat * (coupling?[s] ?? 1))
+                        for o in 0..<outer {
+                            let start = o * setStride + s * inner
+                            let (xs, dys, dxs) = (xb + start, dyb + start, dxb + start)
+                            if per == 1 {
+                                let g = gt + affineBase
+                                if overwrite {
+                                    for k in 0..<inner { dxs[k] = rs * g[k] * dys[k] - shift - ((xs[k] - muHi) - muLo) * slope }
+                                } else {
+                                    for k in 0..<inner { dxs[k] += rs * g[k] * dys[k] - shift - ((xs[k] - muHi) - muLo) * slope }
+                                }
+                            } else {
+                                for block in 0..<blocks {
+                                    let gr = rs * gt[affineBase + block]
+                                    let (xp, dyp, dxp) = (xs + block * per, dys + block * per, dxs + block * per)
+                                    if overwrite {
+                                        for k in 0..<per { dxp[k] = gr * dyp[k] - shift - ((xp[k] - muHi) - muLo) * slope }
+                                    } else {
+                                        for k in 0..<per { dxp[k] += gr * dyp[k] - shift - ((xp[k] - muHi) - muLo) * slope }
+                                    }
+                                }
+                            }
+                        }
                     }
-                    sumGDy += g * sumDy
-                    sumGDyXhat += g * sumDyXhat
-                    dWeight?[a] += coefficient * sumDyXhat
-                    dBias?[a] += sumDy
                 }
-            }
-            guard let dx else { continue }
-            let meanGDy: Double
-            let meanGDyXhat: Double
-            switch dependence {
-            case .centered: (meanGDy, meanGDyXhat) = (sumGDy / n, sumGDyXhat / n)
-            case .uncentered: (meanGDy, meanGDyXhat) = (0, sumGDyXhat / n)
-            case .constant: (meanGDy, meanGDyXhat) = (0, 0)
-            }
-            let couplingFactor = coupling?[s] ?? 1
-            for o in 0..<outer {
-                var index = o * setStride + s * inner
-                for b in 0..<blocks {
-                    let a = affineBase + b
-                    let g = weight.map { coefficient * Double($0[a]) } ?? coefficient
-                    for _ in 0..<layout.innerPerAffine {
-                        let xhat = (Double(x[index]) - mu) * r
-                        let value = r * (g * Double(dy[index]) - meanGDy - xhat * meanGDyXhat * couplingFactor)
-                        dx[index] = Scalar(Double(dx[index]) + value)
-                        index += 1
-                    }
+                guard let partialBase else { return }
+                for chunk in 0..<chunks {
+                    let pw = partialBase + 2 * affineCount * chunk, pb = pw + affineCount
+                    if let dWeight { for a in 0..<affineCount { dWeight[a] += coefficient * pw[a] } }
+                    if let dBias { for a in 0..<affineCount { dBias[a] += pb[a] } }
                 }
             }
         }
@@ -236,6 +481,8 @@ struct NormalizationTerm: Sendable {
 /// `y = Σ_t c_t·γ·x̂_t + β` (one term for every layer except BatchLayerNorm, which has two).
 enum FusedNormalization {
     /// `y = Σ_t c_t·γ[a]·x̂_t + β[a]`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func forward<Scalar: TensorScalar>(_ x: Tensor<Scalar>, terms: [NormalizationTerm],
                                               weight: Tensor<Scalar>?, bias: Tensor<Scalar>?) -> Tensor<Scalar> {
         let scalars = [Scalar](unsafeUninitializedCapacity: x.count) { y, initialized in
@@ -259,6 +506,8 @@ enum FusedNormalization {
 
     /// Gradients for `[x, weight?, bias?]` (in that order, `nil` where not needed) from the centred
     /// compact formulas of every term.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func backward<Scalar: TensorScalar>(_ gradient: Tensor<Scalar>, x: Tensor<Scalar>, terms: [NormalizationTerm],
                                                weight: Tensor<Scalar>?, biasShape: [Int]?,
                                                inputsNeedingGradient needs: [Bool]) -> [Tensor<Scalar>?] {
@@ -267,7 +516,8 @@ enum FusedNormalization {
         let needX = needs[0]
         let needWeight = weight != nil && needs[1]
         let needBias = hasBias && needs[weight != nil ? 2 : 1]
-        var dx = needX ? [Scalar](repeating: 0, count: x.count) : []
+        // The first term writes every element of dx, so it starts uninitialized (no zero-fill pass).
+        var dx = needX ? [Scalar](unsafeUninitializedCapacity: x.count) { _, initialized in initialized = x.count } : []
         var dWeight = [Double](repeating: 0, count: needWeight ? affineCount : 0)
         var dBias = [Double](repeating: 0, count: needBias ? affineCount : 0)
         x.scalars.withUnsafeBufferPointer { xs in
@@ -284,7 +534,8 @@ enum FusedNormalization {
                                         coefficient: term.coefficient, weight: w,
                                         inputGradient: needX ? dxs : nil,
                                         weightGradient: needWeight ? dws : nil,
-                                        biasGradient: needBias && t == 0 ? dbs : nil)
+                                        biasGradient: needBias && t == 0 ? dbs : nil,
+                                        overwritingInputGradient: t == 0)
                                 }
                             }
                         }

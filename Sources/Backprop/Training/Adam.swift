@@ -24,6 +24,8 @@ struct AdamMoments<Scalar: TensorScalar> {
     }
 
     /// Updates the moments with `gradient` and returns the new parameter values.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     mutating func update(_ theta: [Scalar], gradient g: [Scalar], learningRate: Double,
                          betas: (Double, Double), epsilon: Double) -> [Scalar] {
         step += 1
@@ -79,6 +81,8 @@ struct AdamCore<Scalar: TensorScalar> {
     }
 
     /// One step; `l2` is added to the gradient as λθ, `decoupled` shrinks θ by (1 − γλ) first.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     mutating func step(_ op: String, learningRate: Double, betas: (Double, Double), epsilon: Double, l2: Double, decoupled: Double) {
         stepCount += 1
         for (index, parameter) in parameters.enumerated() {

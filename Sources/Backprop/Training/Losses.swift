@@ -117,6 +117,8 @@ private func reduce<Scalar: TensorScalar>(_ losses: [Scalar], shape: [Int], redu
 ///   - labelSmoothing: ε in `[0, 1]` (default 0).
 ///   - ignoreIndex: A target value whose samples are skipped (default −100, as PyTorch).
 ///   - reduction: `.mean` (default), `.sum` or `.none` (one loss per sample).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func crossEntropy<Scalar>(logits: Variable<Scalar>, targets: [Int], labelSmoothing: Scalar = 0,
                                  ignoreIndex: Int = -100, reduction: LossReduction = .mean) -> Variable<Scalar> {
     let op = "crossEntropy"

@@ -1,3 +1,4 @@
+import BackpropKernelsC
 /// Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay,
 /// following PyTorch's `torch.optim.SGD` exactly.
 ///
@@ -58,6 +59,8 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
     ///
     /// The `a + αb` terms use fused multiply-adds, as PyTorch's vectorized CPU kernels do, so that
     /// Float results agree with `torch.optim.SGD` bit for bit.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func step() {
         stepCount += 1
         let (lr, mu, oneMinusTau, lambda) = (Scalar(learningRate), Scalar(momentum), Scalar(1 - dampening), Scalar(weightDecay))
@@ -84,7 +87,7 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
                 }
             }
             var updated = theta
-            for k in updated.indices { updated[k] = updated[k].addingProduct(-lr, g[k]) }
+            fusedMultiplyAdd(&updated, -lr, g)
             parameter.value.scalars = updated
         }
     }
@@ -109,5 +112,25 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
         try reader.checkAllUsed()
         stepCount = steps
         momentumBuffers = buffers
+    }
+}
+
+/// `y[k] = y[k].addingProduct(a, x[k])` for every k, through the C kernel's FMA instructions
+/// (bit-identical to `addingProduct`, which calls the C library's `fmaf` without them).
+func fusedMultiplyAdd<Scalar: TensorScalar>(_ y: inout [Scalar], _ a: Scalar, _ x: [Scalar]) {
+    precondition(y.count == x.count)
+    y.withUnsafeMutableBufferPointer { y in
+        x.withUnsafeBufferPointer { x in
+            guard let yp = y.baseAddress, let xp = x.baseAddress else { return }
+            if Scalar.self == Float.self {
+                bp_saxpy(UnsafeMutableRawPointer(yp).assumingMemoryBound(to: Float.self), a as! Float,
+                         UnsafeRawPointer(xp).assumingMemoryBound(to: Float.self), y.count)
+            } else if Scalar.self == Double.self {
+                bp_daxpy(UnsafeMutableRawPointer(yp).assumingMemoryBound(to: Double.self), a as! Double,
+                         UnsafeRawPointer(xp).assumingMemoryBound(to: Double.self), y.count)
+            } else {
+                for k in 0..<y.count { yp[k] = yp[k].addingProduct(a, xp[k]) }
+            }
+        }
     }
 }

@@ -14,6 +14,13 @@ enum {
     BP_ISA_AVX512 = 2     ///< AVX-512F, 12×32 register tile.
 };
 
+/// `y[i] = fma(a, x[i], y[i])` for `i < n`, one rounding per element (FMA instructions when the
+/// CPU has them, the C library's `fmaf` otherwise; the results are identical).
+void bp_saxpy(float *y, float a, const float *x, long n);
+
+/// The double-precision `bp_saxpy`.
+void bp_daxpy(double *y, double a, const double *x, long n);
+
 /// The best level this CPU supports (detected once with `__builtin_cpu_supports`).
 int bp_cpu_best_isa(void);
 

@@ -1,0 +1,49 @@
+import Testing
+@testable import Backprop
+
+/// Runs `body` with `workers` kernel threads, restoring the previous count.
+private func withWorkers<Result>(_ workers: Int, _ body: () -> Result) -> Result {
+    let saved = Parallelism.workerCount
+    Parallelism.workerCount = workers
+    defer { Parallelism.workerCount = saved }
+    return body()
+}
+
+@Suite("Normalization kernels do not depend on the worker count", .serialized)
+struct NormalizationDeterminismTests {
+    /// The output and the gradients of x and every parameter of `module` on `x` with upstream `dy`.
+    func run(_ module: any Module<Float>, _ x: Tensor<Float>, _ dy: Tensor<Float>) -> [Tensor<Float>] {
+        for parameter in module.parameters { parameter.zeroGradient() }
+        let tape = Tape<Float>()
+        let input = tape.variable(x)
+        let y = module(input)
+        y.backward(seed: dy)
+        return [y.value, input.grad!] + module.parameters.map { $0.grad! }
+    }
+
+    /// Random values off zero, so a change in accumulation order would change the last bits.
+    func tensor(_ shape: [Int], seed: UInt64) -> Tensor<Float> {
+        var generator = SeededGenerator(seed: seed)
+        return Tensor.randomNormal(shape: shape, using: &generator) * 1.37 + 0.21
+    }
+
+    @Test(arguments: ["layer", "rms", "batch", "group", "instance"])
+    func normalizationIsBitIdenticalWithOneAndTwoWorkers(kind: String) {
+        // Shapes large enough for several parallel chunks (each chunk covers 2¹⁵ elements).
+        let shape = kind == "layer" || kind == "rms" ? [300, 500] : [6, 8, 50, 60]
+        let x = tensor(shape, seed: 1), dy = tensor(shape, seed: 2)
+        func make() -> any Module<Float> {
+            switch kind {
+            case "layer": LayerNorm(normalizedShape: [500])
+            case "rms": RMSNorm(normalizedShape: [500])
+            case "batch": BatchNorm(numFeatures: 8)
+            case "group": GroupNorm(numGroups: 4, numChannels: 8)
+            default: InstanceNorm(numFeatures: 8, affine: true)
+            }
+        }
+        let one = withWorkers(1) { run(make(), x, dy) }
+        let two = withWorkers(2) { run(make(), x, dy) }
+        #expect(one.count == two.count)
+        for (a, b) in zip(one, two) { #expect(a == b) }
+    }
+}
