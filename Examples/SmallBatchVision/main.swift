@@ -169,7 +169,8 @@ summary
   accuracy collapses. GroupNorm's statistics are per image, so it holds up at batch \(small), as in the
   GroupNorm paper (Wu & He 2018: ResNet-50 error BN 23.6% → 34.7% from batch 32 to 2, GN ≈ 24.1%).
   InstanceNorm's statistics are per image too, but one pixel has none, so its model has no
-  normalization at the 1×1 stage; it trains more slowly at batch \(small)'s smaller learning rate.
+  normalization at the 1×1 stage; whatever its accuracy change is, it does not come from batch
+  statistics (which it never uses), and it varies with the seed.
   time \(String(format: "%.1f", progress.elapsed)) s
   chart: \(chartPath)
 """)
