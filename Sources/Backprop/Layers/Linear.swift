@@ -77,6 +77,9 @@ extension Variable {
         let outputShape = Array(inputShape.dropLast()) + [outputs]
         let output = Tensor(shape: outputShape, scalars: y.scalars)
         let needX = requiresGradient, needW = weight.requiresGradient, needB = bias?.requiresGradient ?? false
+        // The pullback must capture tensors and flags only: a captured Variable holds its tape, and
+        // the tape holds the pullback, which would be a reference cycle that leaks the whole tape.
+        let hasBias = bias != nil
         let recordedInputs = bias.map { [self, weight, $0] } ?? [self, weight]
         return Variable.record("linear", recordedInputs, value: output) { g in
             let g2 = Tensor(shape: [rows, outputs], scalars: g.scalars)
@@ -85,7 +88,7 @@ extension Variable {
                                                                          op: "Linear backward").scalars) : nil,
                 needW ? Tensor.matmul(g2, transposingFirst: true, x2, transposingSecond: false, op: "Linear backward") : nil,
             ]
-            if bias != nil {
+            if hasBias {
                 gradients.append(needB ? Tensor(shape: [outputs], initializingWith: { out in
                     g2.scalars.withUnsafeBufferPointer { gs in
                         Reduction.columnSums(gs.baseAddress!, reduced: rows, stride: outputs, count: outputs,
