@@ -39,7 +39,7 @@ public final class Tape<Scalar: TensorScalar> {
     public private(set) var isReleased = false
 
     /// Creates an empty tape.
-    public init() {}
+    public init() { MemoryPolicy.activate() }
 
     /// The number of records (leaves and operations).
     public var count: Int { records.count }

@@ -35,6 +35,7 @@ public enum Parallelism {
     ///
     /// Chunks must write disjoint memory. The caller picks `chunks` from the problem size alone.
     static func forEach(chunks: Int, _ body: (Int) -> Void) {
+        MemoryPolicy.activate()
         let workers = Swift.min(workerCount, chunks)
         if workers <= 1 {
             for chunk in 0..<chunks { body(chunk) }

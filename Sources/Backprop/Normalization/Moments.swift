@@ -1,3 +1,5 @@
+import BackpropKernelsC
+
 /// The shared statistics and normalization kernels behind every normalization layer.
 ///
 /// Every layer views its input as `[outer, sets, inner]` (row-major) and normalizes each of the
@@ -139,6 +141,9 @@ enum NormalizationKernels {
     /// Σ x over `count` contiguous elements in `Double`, in eight interleaved lanes.
     @inline(__always)
     static func sum<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int) -> Lanes8 {
+        if VectorLoops.applies(to: Scalar.self, count: count) {
+            return VectorLoops.lanes { bp_f32_lane_sums(VectorLoops.float(x), count, $0) }
+        }
         var acc = Lanes8()
         var i = 0
         while i + 8 <= count {
@@ -154,6 +159,9 @@ enum NormalizationKernels {
     /// Σ (x − μ)² over `count` contiguous elements in `Double`, in eight interleaved lanes.
     @inline(__always)
     static func centeredSquares<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int, mean mu: Double) -> Lanes8 {
+        if VectorLoops.applies(to: Scalar.self, count: count) {
+            return VectorLoops.lanes { bp_f32_lane_centered_squares(VectorLoops.float(x), count, mu, $0) }
+        }
         var acc = Lanes8()
         let m = Lanes8(repeating: mu)
         var i = 0
@@ -268,7 +276,12 @@ enum NormalizationKernels {
                             if per == 1 {
                                 // The affine index is the inner index: a vectorizable loop over γ and β.
                                 let (g, b) = (gt + affineBase, bt + affineBase)
-                                if accumulate {
+                                if VectorLoops.applies(to: Scalar.self, count: inner) {
+                                    bp_f32_normalize_affine(VectorLoops.float(xs), VectorLoops.float(ys), inner,
+                                                            Float(mean[s]), Float(mean[s] - Double(Float(mean[s]))),
+                                                            Float(reciprocalStd[s]), VectorLoops.float(g), VectorLoops.float(b),
+                                                            accumulate ? 1 : 0)
+                                } else if accumulate {
                                     for k in 0..<inner { ys[k] += ((xs[k] - muHi) - muLo) * r * g[k] + b[k] }
                                 } else {
                                     for k in 0..<inner { ys[k] = ((xs[k] - muHi) - muLo) * r * g[k] + b[k] }
@@ -278,7 +291,11 @@ enum NormalizationKernels {
                                     let a = affineBase + block
                                     let scale = r * gt[a], shift = bt[a]
                                     let (xp, yp) = (xs + block * per, ys + block * per)
-                                    if accumulate {
+                                    if VectorLoops.applies(to: Scalar.self, count: per) {
+                                        bp_f32_normalize_scaled(VectorLoops.float(xp), VectorLoops.float(yp), per,
+                                                                Float(mean[s]), Float(mean[s] - Double(Float(mean[s]))),
+                                                                Float(scale), Float(shift), accumulate ? 1 : 0)
+                                    } else if accumulate {
                                         for k in 0..<per { yp[k] += ((xp[k] - muHi) - muLo) * scale + shift }
                                     } else {
                                         for k in 0..<per { yp[k] = ((xp[k] - muHi) - muLo) * scale + shift }
@@ -345,7 +362,13 @@ enum NormalizationKernels {
                         for o in 0..<outer {
                             let start = o * setStride + s * inner
                             let (xs, dys) = (xb + start, dyb + start)
-                            if per == 1 {
+                            if per == 1 && VectorLoops.applies(to: Scalar.self, count: inner) {
+                                VectorLoops.withLanes(&sumGDy, &sumGDyXhat) { sums in
+                                    bp_f32_backward_sums_affine(VectorLoops.float(xs), VectorLoops.float(dys),
+                                                                VectorLoops.float(gt + affineBase), inner, mu, r,
+                                                                pw.map { $0 + affineBase }, pb.map { $0 + affineBase }, sums)
+                                }
+                            } else if per == 1 {
                                 let g = gt + affineBase
                                 var k = 0
                                 if let pw, let pb {
@@ -386,6 +409,12 @@ enum NormalizationKernels {
                                     let (xp, dyp) = (xs + block * per, dys + block * per)
                                     var sumDy = Lanes8(), sumDyXhat = Lanes8()
                                     var k = 0
+                                    if VectorLoops.applies(to: Scalar.self, count: per) {
+                                        let block = VectorLoops.lanes { out in
+                                            bp_f32_backward_block_sums(VectorLoops.float(xp), VectorLoops.float(dyp), per, mu, r, out)
+                                        }
+                                        (sumDy[0], sumDyXhat[0], k) = (block[0], block[1], per)
+                                    }
                                     while k + 8 <= per {
                                         let d = lanes(dyp + k)
                                         sumDy += d
@@ -423,7 +452,22 @@ enum NormalizationKernels {
                         for o in 0..<outer {
                             let start = o * setStride + s * inner
                             let (xs, dys, dxs) = (xb + start, dyb + start, dxb + start)
-                            if per == 1 {
+                            if VectorLoops.applies(to: Scalar.self, count: per == 1 ? inner : per) {
+                                if per == 1 {
+                                    bp_f32_backward_dx_affine(VectorLoops.float(xs), VectorLoops.float(dys),
+                                                              VectorLoops.float(gt + affineBase), VectorLoops.float(dxs), inner,
+                                                              Float(muHi), Float(muLo), Float(rs), Float(shift), Float(slope),
+                                                              overwrite ? 1 : 0)
+                                } else {
+                                    for block in 0..<blocks {
+                                        let gr = rs * gt[affineBase + block]
+                                        let offset = block * per
+                                        bp_f32_backward_dx_scaled(VectorLoops.float(xs + offset), VectorLoops.float(dys + offset),
+                                                                  VectorLoops.float(dxs + offset), per, Float(muHi), Float(muLo),
+                                                                  Float(gr), Float(shift), Float(slope), overwrite ? 1 : 0)
+                                    }
+                                }
+                            } else if per == 1 {
                                 let g = gt + affineBase
                                 if overwrite {
                                     for k in 0..<inner { dxs[k] = rs * g[k] * dys[k] - shift - ((xs[k] - muHi) - muLo) * slope }

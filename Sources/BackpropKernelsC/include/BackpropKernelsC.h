@@ -58,6 +58,52 @@ void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                    float *scratch_a);
 
+/// Whether the AVX2 normalization loops below may run on this CPU (never on other architectures).
+/// Each is the exact vector form of a loop of the Swift normalization kernels: same operations,
+/// same order, sums in the same eight `double` lanes, no fused multiply-add, so the results are
+/// bit-for-bit those of the Swift loop.
+int bp_norm_kernels_available(void);
+
+/// Lane sums of `x[0..<n]` in `double`: lane `i mod 8` over full blocks of eight, plus the tail
+/// from lane 0 on; eight values written to `out`.
+void bp_f32_lane_sums(const float *x, long n, double *out);
+
+/// As `bp_f32_lane_sums`, of `(x − mean)²`.
+void bp_f32_lane_centered_squares(const float *x, long n, double mean, double *out);
+
+/// `y[k] (+)= ((x[k] − mean_hi) − mean_lo)·rstd·scale[k] + shift[k]`.
+void bp_f32_normalize_affine(const float *x, float *y, long n, float mean_hi, float mean_lo, float rstd,
+                             const float *scale, const float *shift, int accumulate);
+
+/// `y[k] (+)= ((x[k] − mean_hi) − mean_lo)·scale + shift`.
+void bp_f32_normalize_scaled(const float *x, float *y, long n, float mean_hi, float mean_lo,
+                             float scale, float shift, int accumulate);
+
+/// Adds to the lane sums `sums[0..<8]` (Σ g·dy) and `sums[8..<16]` (Σ g·dy·x̂), with `g = scale[k]`
+/// and `x̂ = (x − mean)·rstd` in `double`; when both partial arrays are given, also
+/// `weight_partial[k] += dy·x̂` and `bias_partial[k] += dy`.
+void bp_f32_backward_sums_affine(const float *x, const float *dy, const float *scale, long n, double mean,
+                                 double rstd, double *weight_partial, double *bias_partial, double *sums);
+
+/// `out[0] = Σ dy`, `out[1] = Σ dy·(x − mean)·rstd` over `n` elements, in eight `double` lanes.
+void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd, double *out);
+
+/// `dx[k] (=|+=) rstd·scale[k]·dy[k] − shift − ((x[k] − mean_hi) − mean_lo)·slope`.
+void bp_f32_backward_dx_affine(const float *x, const float *dy, const float *scale, float *dx, long n,
+                               float mean_hi, float mean_lo, float rstd, float shift, float slope, int overwrite);
+
+/// `dx[k] (=|+=) scale·dy[k] − shift − ((x[k] − mean_hi) − mean_lo)·slope`.
+void bp_f32_backward_dx_scaled(const float *x, const float *dy, float *dx, long n, float mean_hi,
+                               float mean_lo, float scale, float shift, float slope, int overwrite);
+
+/// Makes glibc keep freed large blocks for reuse: blocks up to 32 MiB come from the heap instead of
+/// fresh `mmap`s, and the heap's free top is only returned past 1 GiB. Returns 1 when applied, 0
+/// where the C library is not glibc.
+int bp_memory_retain_freed(void);
+
+/// Returns the allocator's free memory to the operating system (`malloc_trim(0)` on glibc).
+void bp_memory_release_free(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -46,4 +46,30 @@ struct NormalizationDeterminismTests {
         #expect(one.count == two.count)
         for (a, b) in zip(one, two) { #expect(a == b) }
     }
+
+    /// The AVX2 loops in C and the Swift loops they replace must agree to the last bit, tails
+    /// (lengths not a multiple of eight) included. Passes trivially on a CPU without AVX2.
+    @Test(arguments: ["layer", "rms", "batch", "group", "instance", "batchLayer"])
+    func vectorLoopsMatchTheSwiftLoopsBitForBit(kind: String) {
+        let shape = kind == "layer" || kind == "rms" ? [37, 101] : [6, 8, 7, 9]
+        let x = tensor(shape, seed: 3), dy = tensor(shape, seed: 4)
+        func make() -> any Module<Float> {
+            switch kind {
+            case "layer": LayerNorm(normalizedShape: [101])
+            case "rms": RMSNorm(normalizedShape: [101])
+            case "batch": BatchNorm(numFeatures: 8)
+            case "group": GroupNorm(numGroups: 4, numChannels: 8)
+            case "instance": InstanceNorm(numFeatures: 8, affine: true)
+            default: BatchLayerNorm(sampleShape: [8, 7, 9])
+            }
+        }
+        let saved = VectorLoops.enabled
+        defer { VectorLoops.enabled = saved }
+        VectorLoops.enabled = true
+        let vector = run(make(), x, dy)
+        VectorLoops.enabled = false
+        let scalar = run(make(), x, dy)
+        #expect(vector.count == scalar.count)
+        for (a, b) in zip(vector, scalar) { #expect(a == b) }
+    }
 }
