@@ -74,8 +74,9 @@ struct GroupNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
         let channelsPerGroup = channels / numGroups
         let layout = NormalizationLayout(outer: 1, sets: batch * numGroups, inner: channelsPerGroup * spatial,
                                          affinePeriod: numGroups, affineStride: channelsPerGroup, innerPerAffine: spatial)
-        let terms = [NormalizationTerm.centered(x, layout: layout, eps: eps)]
-        let y = FusedNormalization.forward(x, terms: terms, weight: weight, bias: bias)
+        let (y, statistics) = FusedNormalization.forwardWithStatistics(x, layout: layout, centered: true, eps: eps,
+                                                                       weight: weight, bias: bias)
+        let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)]
         return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
     }
 

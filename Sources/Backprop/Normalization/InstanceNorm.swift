@@ -107,8 +107,9 @@ struct InstanceNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation 
         let spatial = elementCount(x.shape, from: 2)
         let layout = NormalizationLayout(outer: 1, sets: batch * channels, inner: spatial,
                                          affinePeriod: channels, affineStride: 1, innerPerAffine: spatial)
-        let term = NormalizationTerm.centered(x, layout: layout, eps: eps)
-        let y = FusedNormalization.forward(x, terms: [term], weight: weight, bias: bias)
+        let (y, statistics) = FusedNormalization.forwardWithStatistics(x, layout: layout, centered: true, eps: eps,
+                                                                       weight: weight, bias: bias)
+        let term = NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)
         return (y, NormalizationSaved(x: x, terms: [term], weight: weight, biasShape: bias?.shape))
     }
 }

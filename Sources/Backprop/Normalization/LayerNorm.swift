@@ -77,6 +77,12 @@ struct LayerNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
         let (x, weight, bias) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: hasBias)
         let n = elementCount(normalizedShape)
         let layout = NormalizationLayout(outer: 1, sets: x.count / n, inner: n, affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
+        if variant == .standard {
+            let (y, statistics) = FusedNormalization.forwardWithStatistics(x, layout: layout, centered: true, eps: eps,
+                                                                           weight: weight, bias: bias)
+            let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)]
+            return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
+        }
         var statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: true, eps: eps)
         if variant == .annotatedTransformer {
             let unbiasedStd = statistics.sumOfSquares.map { ($0 / Double(n - 1)).squareRoot() }

@@ -188,32 +188,44 @@ enum NormalizationKernels {
     @_specialize(where Scalar == Double)
     static func moments<Scalar: TensorScalar>(_ x: UnsafeBufferPointer<Scalar>, layout: NormalizationLayout,
                                               centered: Bool) -> (mean: [Double], sumOfSquares: [Double]) {
-        let (outer, sets, inner) = (layout.outer, layout.sets, layout.inner)
+        let sets = layout.sets
         var mean = [Double](repeating: 0, count: sets)
         var squares = [Double](repeating: 0, count: sets)
         guard let base = x.baseAddress else { return (mean, squares) }
-        let n = Double(layout.countPerSet)
-        let setStride = sets * inner
         mean.withUnsafeMutableBufferPointer { meanOut in
             squares.withUnsafeMutableBufferPointer { squaresOut in
                 let (meanOut, squaresOut) = (meanOut.baseAddress!, squaresOut.baseAddress!)
                 Parallelism.forEach(count: sets, grain: setsPerChunk(layout)) { range in
                     for s in range {
-                        var mu = 0.0
-                        if centered {
-                            var acc = Lanes8()
-                            for o in 0..<outer { acc += sum(base + o * setStride + s * inner, inner) }
-                            mu = acc.sum() / n
-                        }
-                        var acc = Lanes8()
-                        for o in 0..<outer { acc += centeredSquares(base + o * setStride + s * inner, inner, mean: mu) }
-                        meanOut[s] = mu
-                        squaresOut[s] = acc.sum()
+                        (meanOut[s], squaresOut[s]) = setMoments(base, set: s, layout: layout, centered: centered)
                     }
                 }
             }
         }
         return (mean, squares)
+    }
+
+    /// μ = Σx/n, then M2 = Σ(x − μ)² (or Σx² when not `centered`) of one set, in `Double` lanes.
+    @inline(__always)
+    static func setMoments<Scalar: TensorScalar>(_ base: UnsafePointer<Scalar>, set s: Int, layout: NormalizationLayout,
+                                                 centered: Bool) -> (mean: Double, squares: Double) {
+        let (outer, inner) = (layout.outer, layout.inner)
+        let setStride = layout.sets * inner
+        var mu = 0.0
+        if centered {
+            var acc = Lanes8()
+            for o in 0..<outer { acc += sum(base + o * setStride + s * inner, inner) }
+            mu = acc.sum() / Double(layout.countPerSet)
+        }
+        var acc = Lanes8()
+        for o in 0..<outer { acc += centeredSquares(base + o * setStride + s * inner, inner, mean: mu) }
+        return (mu, acc.sum())
+    }
+
+    /// 1/√(M2/n + ε).
+    @inline(__always)
+    static func reciprocalStd(squares: Double, count n: Double, eps: Double) -> Double {
+        1 / ((squares / n) + eps).squareRoot()
     }
 
     /// Statistics from the input: mean and rstd = 1/√(M2/n + ε).
@@ -223,7 +235,7 @@ enum NormalizationKernels {
                                                  centered: Bool, eps: Double) -> NormalizationStatistics {
         let (mean, squares) = x.scalars.withUnsafeBufferPointer { moments($0, layout: layout, centered: centered) }
         let n = Double(layout.countPerSet)
-        let rstd = squares.map { 1 / (($0 / n) + eps).squareRoot() }
+        let rstd = squares.map { reciprocalStd(squares: $0, count: n, eps: eps) }
         return NormalizationStatistics(mean: mean, reciprocalStd: rstd, sumOfSquares: squares)
     }
 
@@ -256,53 +268,104 @@ enum NormalizationKernels {
                                                 mean: [Double], reciprocalStd: [Double], coefficient: Double,
                                                 weight: UnsafeBufferPointer<Scalar>?, bias: UnsafeBufferPointer<Scalar>?,
                                                 into y: UnsafeMutableBufferPointer<Scalar>, accumulate: Bool) {
-        let (outer, sets, inner, per) = (layout.outer, layout.sets, layout.inner, layout.innerPerAffine)
         guard let xb = x.baseAddress, let yb = y.baseAddress, layout.count > 0 else { return }
-        let blocks = inner / per
-        let setStride = sets * inner
+        let sets = layout.sets
         let (scaleTable, shiftTable) = affineTables(count: affineCount(layout), coefficient: coefficient, weight: weight, bias: bias)
         scaleTable.withUnsafeBufferPointer { scaleTable in
             shiftTable.withUnsafeBufferPointer { shiftTable in
                 let (gt, bt) = (scaleTable.baseAddress!, shiftTable.baseAddress!)
                 Parallelism.forEach(count: sets, grain: setsPerChunk(layout)) { range in
                     for s in range {
-                        let muHi = Scalar(mean[s])
-                        let muLo = Scalar(mean[s] - Double(muHi))
-                        let r = Scalar(reciprocalStd[s])
-                        let affineBase = (s % layout.affinePeriod) * layout.affineStride
-                        for o in 0..<outer {
-                            let start = o * setStride + s * inner
-                            let (xs, ys) = (xb + start, yb + start)
-                            if per == 1 {
-                                // The affine index is the inner index: a vectorizable loop over γ and β.
-                                let (g, b) = (gt + affineBase, bt + affineBase)
-                                if VectorLoops.applies(to: Scalar.self, count: inner) {
-                                    bp_f32_normalize_affine(VectorLoops.float(xs), VectorLoops.float(ys), inner,
-                                                            Float(mean[s]), Float(mean[s] - Double(Float(mean[s]))),
-                                                            Float(reciprocalStd[s]), VectorLoops.float(g), VectorLoops.float(b),
-                                                            accumulate ? 1 : 0)
-                                } else if accumulate {
-                                    for k in 0..<inner { ys[k] += ((xs[k] - muHi) - muLo) * r * g[k] + b[k] }
-                                } else {
-                                    for k in 0..<inner { ys[k] = ((xs[k] - muHi) - muLo) * r * g[k] + b[k] }
-                                }
-                            } else {
-                                for block in 0..<blocks {
-                                    let a = affineBase + block
-                                    let scale = r * gt[a], shift = bt[a]
-                                    let (xp, yp) = (xs + block * per, ys + block * per)
-                                    if VectorLoops.applies(to: Scalar.self, count: per) {
-                                        bp_f32_normalize_scaled(VectorLoops.float(xp), VectorLoops.float(yp), per,
-                                                                Float(mean[s]), Float(mean[s] - Double(Float(mean[s]))),
-                                                                Float(scale), Float(shift), accumulate ? 1 : 0)
-                                    } else if accumulate {
-                                        for k in 0..<per { yp[k] += ((xp[k] - muHi) - muLo) * scale + shift }
-                                    } else {
-                                        for k in 0..<per { yp[k] = ((xp[k] - muHi) - muLo) * scale + shift }
-                                    }
+                        normalizeSet(xb, into: yb, set: s, layout: layout, mean: mean[s], reciprocalStd: reciprocalStd[s],
+                                     scaleTable: gt, shiftTable: bt, accumulate: accumulate)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The statistics of every set and `y = γ[a]·(x − μ)·rstd + β[a]` in one parallel sweep: each
+    /// set's moments, then its normalization while the set is still in cache. The results are those
+    /// of `statistics(of:layout:centered:eps:)` followed by `normalize` (same per-set code).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func normalizeWithStatistics<Scalar: TensorScalar>(_ x: UnsafeBufferPointer<Scalar>, layout: NormalizationLayout,
+                                                              centered: Bool, eps: Double,
+                                                              weight: UnsafeBufferPointer<Scalar>?, bias: UnsafeBufferPointer<Scalar>?,
+                                                              into y: UnsafeMutableBufferPointer<Scalar>) -> NormalizationStatistics {
+        let sets = layout.sets
+        var mean = [Double](repeating: 0, count: sets)
+        var rstd = [Double](repeating: 0, count: sets)
+        var squares = [Double](repeating: 0, count: sets)
+        guard let xb = x.baseAddress, let yb = y.baseAddress, layout.count > 0 else {
+            return NormalizationStatistics(mean: mean, reciprocalStd: rstd, sumOfSquares: squares)
+        }
+        let n = Double(layout.countPerSet)
+        let (scaleTable, shiftTable) = affineTables(count: affineCount(layout), coefficient: 1, weight: weight, bias: bias)
+        scaleTable.withUnsafeBufferPointer { scaleTable in
+            shiftTable.withUnsafeBufferPointer { shiftTable in
+                mean.withUnsafeMutableBufferPointer { meanOut in
+                    rstd.withUnsafeMutableBufferPointer { rstdOut in
+                        squares.withUnsafeMutableBufferPointer { squaresOut in
+                            let (gt, bt) = (scaleTable.baseAddress!, shiftTable.baseAddress!)
+                            let (meanOut, rstdOut, squaresOut) = (meanOut.baseAddress!, rstdOut.baseAddress!, squaresOut.baseAddress!)
+                            Parallelism.forEach(count: sets, grain: setsPerChunk(layout)) { range in
+                                for s in range {
+                                    let (mu, m2) = setMoments(xb, set: s, layout: layout, centered: centered)
+                                    let r = reciprocalStd(squares: m2, count: n, eps: eps)
+                                    (meanOut[s], rstdOut[s], squaresOut[s]) = (mu, r, m2)
+                                    normalizeSet(xb, into: yb, set: s, layout: layout, mean: mu, reciprocalStd: r,
+                                                 scaleTable: gt, shiftTable: bt, accumulate: false)
                                 }
                             }
                         }
+                    }
+                }
+            }
+        }
+        return NormalizationStatistics(mean: mean, reciprocalStd: rstd, sumOfSquares: squares)
+    }
+
+    /// `y (+)= γ-table·(x − μ)·rstd + β-table` for the elements of one set (see `normalize`).
+    @inline(__always)
+    static func normalizeSet<Scalar: TensorScalar>(_ xb: UnsafePointer<Scalar>, into yb: UnsafeMutablePointer<Scalar>,
+                                                   set s: Int, layout: NormalizationLayout, mean: Double, reciprocalStd: Double,
+                                                   scaleTable gt: UnsafePointer<Scalar>, shiftTable bt: UnsafePointer<Scalar>,
+                                                   accumulate: Bool) {
+        let (outer, inner, per) = (layout.outer, layout.inner, layout.innerPerAffine)
+        let blocks = inner / per
+        let setStride = layout.sets * inner
+        let muHi = Scalar(mean)
+        let muLo = Scalar(mean - Double(muHi))
+        let r = Scalar(reciprocalStd)
+        let affineBase = (s % layout.affinePeriod) * layout.affineStride
+        for o in 0..<outer {
+            let start = o * setStride + s * inner
+            let (xs, ys) = (xb + start, yb + start)
+            if per == 1 {
+                // The affine index is the inner index: a vectorizable loop over γ and β.
+                let (g, b) = (gt + affineBase, bt + affineBase)
+                if VectorLoops.applies(to: Scalar.self, count: inner) {
+                    bp_f32_normalize_affine(VectorLoops.float(xs), VectorLoops.float(ys), inner,
+                                            Float(muHi), Float(muLo), Float(r), VectorLoops.float(g), VectorLoops.float(b),
+                                            accumulate ? 1 : 0)
+                } else if accumulate {
+                    for k in 0..<inner { ys[k] += ((xs[k] - muHi) - muLo) * r * g[k] + b[k] }
+                } else {
+                    for k in 0..<inner { ys[k] = ((xs[k] - muHi) - muLo) * r * g[k] + b[k] }
+                }
+            } else {
+                for block in 0..<blocks {
+                    let a = affineBase + block
+                    let scale = r * gt[a], shift = bt[a]
+                    let (xp, yp) = (xs + block * per, ys + block * per)
+                    if VectorLoops.applies(to: Scalar.self, count: per) {
+                        bp_f32_normalize_scaled(VectorLoops.float(xp), VectorLoops.float(yp), per,
+                                                Float(muHi), Float(muLo), Float(scale), Float(shift), accumulate ? 1 : 0)
+                    } else if accumulate {
+                        for k in 0..<per { yp[k] += ((xp[k] - muHi) - muLo) * scale + shift }
+                    } else {
+                        for k in 0..<per { yp[k] = ((xp[k] - muHi) - muLo) * scale + shift }
                     }
                 }
             }
@@ -546,6 +609,28 @@ enum FusedNormalization {
             initialized = x.count
         }
         return Tensor(shape: x.shape, scalars: scalars)
+    }
+
+    /// The statistics of `x` (centred, or uncentred for RMSNorm) and `y = γ[a]·x̂ + β[a]` from them,
+    /// in one sweep over the data (`NormalizationKernels.normalizeWithStatistics`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func forwardWithStatistics<Scalar: TensorScalar>(_ x: Tensor<Scalar>, layout: NormalizationLayout, centered: Bool,
+                                                            eps: Double, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?)
+        -> (output: Tensor<Scalar>, statistics: NormalizationStatistics) {
+        var statistics: NormalizationStatistics?
+        let scalars = [Scalar](unsafeUninitializedCapacity: x.count) { y, initialized in
+            x.scalars.withUnsafeBufferPointer { xs in
+                withOptionalBuffer(weight) { w in
+                    withOptionalBuffer(bias) { b in
+                        statistics = NormalizationKernels.normalizeWithStatistics(xs, layout: layout, centered: centered, eps: eps,
+                                                                                  weight: w, bias: b, into: y)
+                    }
+                }
+            }
+            initialized = x.count
+        }
+        return (Tensor(shape: x.shape, scalars: scalars), statistics!)
     }
 
     /// Gradients for `[x, weight?, bias?]` (in that order, `nil` where not needed) from the centred

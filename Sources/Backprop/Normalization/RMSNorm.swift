@@ -52,9 +52,9 @@ struct RMSNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
         let (x, weight, _) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: false)
         let n = elementCount(normalizedShape)
         let layout = NormalizationLayout(outer: 1, sets: x.count / n, inner: n, affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
-        let statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: false, eps: eps)
+        let (y, statistics) = FusedNormalization.forwardWithStatistics(x, layout: layout, centered: false, eps: eps,
+                                                                       weight: weight, bias: nil)
         let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .uncentered, coefficient: 1)]
-        let y = FusedNormalization.forward(x, terms: terms, weight: weight, bias: nil)
         return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: nil))
     }
 
