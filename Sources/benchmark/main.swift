@@ -2,7 +2,8 @@
 //
 // Times the workloads of `pytorch_reference.py` on Backprop and prints one JSON object,
 // workload name → median milliseconds. With `--compare-pytorch` it also runs the reference on
-// PyTorch in the same invocation and prints a side-by-side table.
+// PyTorch in the same invocation and prints a side-by-side table; `--rounds N` alternates the two
+// N times and reports medians over the rounds (the machine may be shared and noisy).
 import Backprop
 import Foundation
 
@@ -11,16 +12,20 @@ struct Options {
     var reps = 20
     var threads: Int?
     var comparePyTorch = false
+    var rounds = 1
 }
 
 func usage() -> String {
     var text = """
-    usage: benchmark [--only NAME,...] [--reps N] [--threads N] [--compare-pytorch]
+    usage: benchmark [--only NAME,...] [--reps N] [--threads N] [--compare-pytorch [--rounds N]]
 
       --only NAME,...     run only these workloads
       --reps N            timed repetitions per workload (default 20; mlp_step runs 10×N)
       --threads N         worker threads for Backprop and PyTorch (default: Backprop's worker count)
       --compare-pytorch   also time the same workloads on PyTorch and print a ratio table
+      --rounds N          with --compare-pytorch: alternate Backprop and PyTorch N times (default 1)
+                          and report the median time of each side and the median and range of the
+                          per-round ratios
 
     Environment: BACKPROP_THREADS sets the worker count; BACKPROP_GEMM=swift times the pure-Swift
     float GEMM; BACKPROP_SGEMM_ISA=0|1|2 forces the portable, AVX2 or AVX-512 C micro-kernel.
@@ -64,6 +69,9 @@ func parseOptions() -> Options {
             options.threads = threads
         case "--compare-pytorch":
             options.comparePyTorch = true
+        case "--rounds":
+            guard let rounds = Int(value(argument)), rounds > 0 else { fail("benchmark: --rounds needs a positive integer") }
+            options.rounds = rounds
         case "--help", "-h":
             print(usage())
             exit(0)
@@ -129,31 +137,66 @@ func runPyTorch(names: [String], reps: Int, threads: Int) -> [String: Double]? {
     return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
 }
 
+/// The median of a non-empty list.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/// Times every selected workload once (median of `reps` runs each).
+func runBackprop(_ selected: [Workload], reps: Int) -> [(String, Double)] {
+    selected.map { workload in
+        let run = workload.prepare()
+        return (workload.name, medianMilliseconds(reps: reps * workload.repetitionFactor, run))
+    }
+}
+
 let options = parseOptions()
 if let threads = options.threads { Parallelism.workerCount = threads }
 let selected = workloads.filter { options.only.isEmpty || options.only.contains($0.name) }
-var results: [(String, Double)] = []
-for workload in selected {
-    let run = workload.prepare()
-    results.append((workload.name, medianMilliseconds(reps: options.reps * workload.repetitionFactor, run)))
+guard options.comparePyTorch else {
+    print(jsonObject(runBackprop(selected, reps: options.reps)))
+    exit(0)
 }
-print(jsonObject(results))
 
-if options.comparePyTorch {
-    if let reference = runPyTorch(names: results.map(\.0), reps: options.reps, threads: Parallelism.workerCount) {
-        func cell(_ text: String, _ width: Int) -> String {
-            String(repeating: " ", count: Swift.max(0, width - text.count)) + text
-        }
-        func format(_ value: Double) -> String { String(format: "%.3f", value) }
-        print("")
-        print("threads: \(Parallelism.workerCount), reps: \(options.reps)")
-        print("\("workload".padding(toLength: 22, withPad: " ", startingAt: 0)) \(cell("PyTorch ms", 12)) \(cell("Backprop ms", 12)) \(cell("ratio", 8))")
-        for (name, milliseconds) in results {
-            let torch = reference[name]
-            let ratio = torch.map { format($0 / milliseconds) } ?? "-"
-            print("\(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(cell(torch.map(format) ?? "-", 12)) \(cell(format(milliseconds), 12)) \(cell(ratio, 8))")
-        }
-    } else {
+// Rounds alternate the two sides, so a slow spell of a shared machine hits both.
+var ours: [String: [Double]] = [:]
+var theirs: [String: [Double]] = [:]
+var ratios: [String: [Double]] = [:]
+for round in 0..<options.rounds {
+    let results = runBackprop(selected, reps: options.reps)
+    if round == 0 { print(jsonObject(results)) }
+    guard let reference = runPyTorch(names: results.map(\.0), reps: options.reps, threads: Parallelism.workerCount) else {
         exit(1)
     }
+    for (name, milliseconds) in results {
+        ours[name, default: []].append(milliseconds)
+        if let torch = reference[name] {
+            theirs[name, default: []].append(torch)
+            ratios[name, default: []].append(torch / milliseconds)
+        }
+    }
+}
+func cell(_ text: String, _ width: Int) -> String {
+    String(repeating: " ", count: Swift.max(0, width - text.count)) + text
+}
+func format(_ value: Double) -> String { String(format: "%.3f", value) }
+print("")
+print("threads: \(Parallelism.workerCount), reps: \(options.reps), rounds: \(options.rounds)"
+      + (options.rounds > 1 ? " (medians over rounds; range = lowest–highest per-round ratio)" : ""))
+var header = "\("workload".padding(toLength: 22, withPad: " ", startingAt: 0)) \(cell("PyTorch ms", 12)) \(cell("Backprop ms", 12)) \(cell("ratio", 8))"
+if options.rounds > 1 { header += " \(cell("range", 14))" }
+print(header)
+for workload in selected {
+    let name = workload.name
+    let mine = median(ours[name] ?? [])
+    let torch = theirs[name].map(median)
+    let ratio = ratios[name].map { format(median($0)) } ?? "-"
+    var line = "\(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(cell(torch.map(format) ?? "-", 12)) \(cell(format(mine), 12)) \(cell(ratio, 8))"
+    if options.rounds > 1 {
+        let range = ratios[name].map { String(format: "%.2f–%.2f", $0.min()!, $0.max()!) } ?? "-"
+        line += " \(cell(range, 14))"
+    }
+    print(line)
 }
