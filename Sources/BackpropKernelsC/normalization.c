@@ -23,38 +23,47 @@ static inline AVX2 __attribute__((always_inline)) void widen(const float *p, __m
     *hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
 }
 
-AVX2 void bp_f32_lane_sums(const float *x, long n, double *out) {
-    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
-    long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256d a, b;
-        widen(x + i, &a, &b);
-        lo = _mm256_add_pd(lo, a);
-        hi = _mm256_add_pd(hi, b);
+// Sums in four groups of eight lanes: blocks of 32 elements put elements 8q..8q+7 into group q,
+// then the remaining whole blocks of eight go to groups 0, 1, 2 in turn and the tail into its own
+// lanes from lane 0; the result is ((g0 + g1) + (g2 + g3)) + tail. Four independent chains hide the
+// latency of the additions (one chain per lane would wait on every add).
+#define LANE_SUMS(NAME, PARAMS, TERM_SETUP, TERM, TAIL)                                               \
+    AVX2 void NAME PARAMS {                                                                         \
+        __m256d lo[4], hi[4];                                                                       \
+        for (int q = 0; q < 4; q++) { lo[q] = _mm256_setzero_pd(); hi[q] = _mm256_setzero_pd(); }   \
+        TERM_SETUP                                                                                  \
+        long i = 0;                                                                                 \
+        for (; i + 32 <= n; i += 32) {                                                              \
+            for (int q = 0; q < 4; q++) {                                                           \
+                __m256d a, b;                                                                       \
+                widen(x + i + 8 * q, &a, &b);                                                       \
+                TERM                                                                                \
+                lo[q] = _mm256_add_pd(lo[q], a);                                                    \
+                hi[q] = _mm256_add_pd(hi[q], b);                                                    \
+            }                                                                                       \
+        }                                                                                           \
+        for (int q = 0; i + 8 <= n; i += 8, q++) {                                                  \
+            __m256d a, b;                                                                           \
+            widen(x + i, &a, &b);                                                                   \
+            TERM                                                                                    \
+            lo[q] = _mm256_add_pd(lo[q], a);                                                        \
+            hi[q] = _mm256_add_pd(hi[q], b);                                                        \
+        }                                                                                           \
+        double tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                  \
+        for (int lane = 0; i < n; i++, lane++) { TAIL }                                             \
+        __m256d sum_lo = _mm256_add_pd(_mm256_add_pd(lo[0], lo[1]), _mm256_add_pd(lo[2], lo[3]));   \
+        __m256d sum_hi = _mm256_add_pd(_mm256_add_pd(hi[0], hi[1]), _mm256_add_pd(hi[2], hi[3]));   \
+        _mm256_storeu_pd(out, _mm256_add_pd(sum_lo, _mm256_loadu_pd(tail)));                       \
+        _mm256_storeu_pd(out + 4, _mm256_add_pd(sum_hi, _mm256_loadu_pd(tail + 4)));                \
     }
-    double tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int lane = 0; i < n; i++, lane++) tail[lane] = (double)x[i];
-    _mm256_storeu_pd(out, _mm256_add_pd(lo, _mm256_loadu_pd(tail)));
-    _mm256_storeu_pd(out + 4, _mm256_add_pd(hi, _mm256_loadu_pd(tail + 4)));
-}
 
-AVX2 void bp_f32_lane_centered_squares(const float *x, long n, double mean, double *out) {
-    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
-    const __m256d m = _mm256_set1_pd(mean);
-    long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256d a, b;
-        widen(x + i, &a, &b);
-        a = _mm256_sub_pd(a, m);
-        b = _mm256_sub_pd(b, m);
-        lo = _mm256_add_pd(lo, _mm256_mul_pd(a, a));
-        hi = _mm256_add_pd(hi, _mm256_mul_pd(b, b));
-    }
-    double tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int lane = 0; i < n; i++, lane++) { double d = (double)x[i] - mean; tail[lane] = d * d; }
-    _mm256_storeu_pd(out, _mm256_add_pd(lo, _mm256_loadu_pd(tail)));
-    _mm256_storeu_pd(out + 4, _mm256_add_pd(hi, _mm256_loadu_pd(tail + 4)));
-}
+LANE_SUMS(bp_f32_lane_sums, (const float *x, long n, double *out), , ,
+          tail[lane] = (double)x[i];)
+
+LANE_SUMS(bp_f32_lane_centered_squares, (const float *x, long n, double mean, double *out),
+          const __m256d m = _mm256_set1_pd(mean);,
+          a = _mm256_sub_pd(a, m); b = _mm256_sub_pd(b, m); a = _mm256_mul_pd(a, a); b = _mm256_mul_pd(b, b);,
+          double d = (double)x[i] - mean; tail[lane] = d * d;)
 
 AVX2 void bp_f32_normalize_affine(const float *x, float *y, long n, float mean_hi, float mean_lo, float rstd,
                                   const float *scale, const float *shift, int accumulate) {

@@ -104,6 +104,14 @@ struct Lanes8 {
         }
     }
 
+    /// The lanes below `count` kept, the others set to zero.
+    @inline(__always)
+    func masked(lanes count: Int) -> Lanes8 {
+        var result = Lanes8()
+        for lane in 0..<count { result[lane] = self[lane] }
+        return result
+    }
+
     /// ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)).
     @inline(__always)
     func sum() -> Double { ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)) }
@@ -138,42 +146,48 @@ enum NormalizationKernels {
         Swift.max(1, chunkElements / Swift.max(1, layout.countPerSet))
     }
 
-    /// Σ x over `count` contiguous elements in `Double`, in eight interleaved lanes.
+    /// Σ x over `count` contiguous elements in `Double`, in eight lanes (see `laneSums`).
     @inline(__always)
     static func sum<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int) -> Lanes8 {
         if VectorLoops.applies(to: Scalar.self, count: count) {
             return VectorLoops.lanes { bp_f32_lane_sums(VectorLoops.float(x), count, $0) }
         }
-        var acc = Lanes8()
-        var i = 0
-        while i + 8 <= count {
-            acc += lanes(x + i)
-            i += 8
-        }
-        var tail = Lanes8()
-        var lane = 0
-        while i < count { tail[lane] = Double(x[i]); i += 1; lane += 1 }
-        return acc + tail
+        return laneSums(x, count) { $0 }
     }
 
-    /// Σ (x − μ)² over `count` contiguous elements in `Double`, in eight interleaved lanes.
+    /// Σ (x − μ)² over `count` contiguous elements in `Double`, in eight lanes (see `laneSums`).
     @inline(__always)
     static func centeredSquares<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int, mean mu: Double) -> Lanes8 {
         if VectorLoops.applies(to: Scalar.self, count: count) {
             return VectorLoops.lanes { bp_f32_lane_centered_squares(VectorLoops.float(x), count, mu, $0) }
         }
-        var acc = Lanes8()
         let m = Lanes8(repeating: mu)
+        return laneSums(x, count) { let d = $0 - m; return d * d }
+    }
+
+    /// Σ term(x) in four groups of eight `Double` lanes: blocks of 32 elements put elements
+    /// 8q..8q+7 into group q, the remaining whole blocks of eight go to groups 0, 1, 2 in turn, the
+    /// tail into its own lanes from lane 0; the result is ((g0 + g1) + (g2 + g3)) + tail. Four
+    /// independent chains hide the latency of the additions. `bp_f32_lane_sums` is the same sum.
+    @inline(__always)
+    static func laneSums<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int,
+                                               _ term: (Lanes8) -> Lanes8) -> Lanes8 {
+        var (g0, g1, g2, g3) = (Lanes8(), Lanes8(), Lanes8(), Lanes8())
         var i = 0
-        while i + 8 <= count {
-            let d = lanes(x + i) - m
-            acc += d * d
-            i += 8
+        while i + 32 <= count {
+            g0 += term(lanes(x + i))
+            g1 += term(lanes(x + i + 8))
+            g2 += term(lanes(x + i + 16))
+            g3 += term(lanes(x + i + 24))
+            i += 32
         }
+        if i + 8 <= count { g0 += term(lanes(x + i)); i += 8 }
+        if i + 8 <= count { g1 += term(lanes(x + i)); i += 8 }
+        if i + 8 <= count { g2 += term(lanes(x + i)); i += 8 }
         var tail = Lanes8()
         var lane = 0
-        while i < count { let d = Double(x[i]) - mu; tail[lane] = d * d; i += 1; lane += 1 }
-        return acc + tail
+        while i < count { tail[lane] = Double(x[i]); i += 1; lane += 1 }
+        return ((g0 + g1) + (g2 + g3)) + term(tail).masked(lanes: lane)
     }
 
     /// Eight consecutive elements widened to `Double`.

@@ -64,8 +64,9 @@ void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
 /// bit-for-bit those of the Swift loop.
 int bp_norm_kernels_available(void);
 
-/// Lane sums of `x[0..<n]` in `double`: lane `i mod 8` over full blocks of eight, plus the tail
-/// from lane 0 on; eight values written to `out`.
+/// Lane sums of `x[0..<n]` in `double`, eight values written to `out`: four groups of eight lanes
+/// (blocks of 32 put elements 8q..8q+7 in group q; remaining blocks of eight go to groups 0, 1, 2;
+/// the tail to its own lanes from lane 0), combined as ((g0 + g1) + (g2 + g3)) + tail.
 void bp_f32_lane_sums(const float *x, long n, double *out);
 
 /// As `bp_f32_lane_sums`, of `(x − mean)²`.
