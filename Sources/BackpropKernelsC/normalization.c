@@ -152,6 +152,81 @@ AVX2 void bp_f32_backward_sums_affine(const float *x, const float *dy, const flo
     }
 }
 
+// Two rows at once: the parameter partials are loaded and stored once per pair, each still
+// receiving row 0's term and then row 1's, so the results equal two single-row calls.
+AVX2 void bp_f32_backward_sums_affine_rows(const float *x, const float *dy, const float *scale, long n, long rows,
+                                           const double *mean, const double *rstd, double *weight_partial,
+                                           double *bias_partial, double *sums) {
+    if (rows != 2 || !weight_partial || !bias_partial) {
+        for (long r = 0; r < rows; r++)
+            bp_f32_backward_sums_affine(x + r * n, dy + r * n, scale, n, mean[r], rstd[r], weight_partial, bias_partial,
+                                        sums + 16 * r);
+        return;
+    }
+    __m256d g0l = _mm256_loadu_pd(sums), g0h = _mm256_loadu_pd(sums + 4);
+    __m256d q0l = _mm256_loadu_pd(sums + 8), q0h = _mm256_loadu_pd(sums + 12);
+    __m256d g1l = _mm256_loadu_pd(sums + 16), g1h = _mm256_loadu_pd(sums + 20);
+    __m256d q1l = _mm256_loadu_pd(sums + 24), q1h = _mm256_loadu_pd(sums + 28);
+    const __m256d m0 = _mm256_set1_pd(mean[0]), r0 = _mm256_set1_pd(rstd[0]);
+    const __m256d m1 = _mm256_set1_pd(mean[1]), r1 = _mm256_set1_pd(rstd[1]);
+    const float *x1 = x + n, *dy1 = dy + n;
+    long k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256d sl, sh, dl, dh, xl, xh;
+        widen(scale + k, &sl, &sh);
+        __m256d wl = _mm256_loadu_pd(weight_partial + k), wh = _mm256_loadu_pd(weight_partial + k + 4);
+        __m256d bl = _mm256_loadu_pd(bias_partial + k), bh = _mm256_loadu_pd(bias_partial + k + 4);
+        // Row 0.
+        widen(dy + k, &dl, &dh);
+        widen(x + k, &xl, &xh);
+        xl = _mm256_mul_pd(_mm256_sub_pd(xl, m0), r0);
+        xh = _mm256_mul_pd(_mm256_sub_pd(xh, m0), r0);
+        __m256d pl = _mm256_mul_pd(dl, xl), ph = _mm256_mul_pd(dh, xh);
+        g0l = _mm256_add_pd(g0l, _mm256_mul_pd(sl, dl));
+        g0h = _mm256_add_pd(g0h, _mm256_mul_pd(sh, dh));
+        q0l = _mm256_add_pd(q0l, _mm256_mul_pd(sl, pl));
+        q0h = _mm256_add_pd(q0h, _mm256_mul_pd(sh, ph));
+        wl = _mm256_add_pd(wl, pl);
+        wh = _mm256_add_pd(wh, ph);
+        bl = _mm256_add_pd(bl, dl);
+        bh = _mm256_add_pd(bh, dh);
+        // Row 1.
+        widen(dy1 + k, &dl, &dh);
+        widen(x1 + k, &xl, &xh);
+        xl = _mm256_mul_pd(_mm256_sub_pd(xl, m1), r1);
+        xh = _mm256_mul_pd(_mm256_sub_pd(xh, m1), r1);
+        pl = _mm256_mul_pd(dl, xl);
+        ph = _mm256_mul_pd(dh, xh);
+        g1l = _mm256_add_pd(g1l, _mm256_mul_pd(sl, dl));
+        g1h = _mm256_add_pd(g1h, _mm256_mul_pd(sh, dh));
+        q1l = _mm256_add_pd(q1l, _mm256_mul_pd(sl, pl));
+        q1h = _mm256_add_pd(q1h, _mm256_mul_pd(sh, ph));
+        _mm256_storeu_pd(weight_partial + k, _mm256_add_pd(wl, pl));
+        _mm256_storeu_pd(weight_partial + k + 4, _mm256_add_pd(wh, ph));
+        _mm256_storeu_pd(bias_partial + k, _mm256_add_pd(bl, dl));
+        _mm256_storeu_pd(bias_partial + k + 4, _mm256_add_pd(bh, dh));
+    }
+    _mm256_storeu_pd(sums, g0l);
+    _mm256_storeu_pd(sums + 4, g0h);
+    _mm256_storeu_pd(sums + 8, q0l);
+    _mm256_storeu_pd(sums + 12, q0h);
+    _mm256_storeu_pd(sums + 16, g1l);
+    _mm256_storeu_pd(sums + 20, g1h);
+    _mm256_storeu_pd(sums + 24, q1l);
+    _mm256_storeu_pd(sums + 28, q1h);
+    for (long r = 0; r < 2; r++) {
+        const float *xr = x + r * n, *dyr = dy + r * n;
+        double *out = sums + 16 * r;
+        for (long j = k; j < n; j++) {
+            double d = (double)dyr[j], xhat = ((double)xr[j] - mean[r]) * rstd[r], g = (double)scale[j];
+            out[0] += g * d;
+            out[8] += g * d * xhat;
+            weight_partial[j] += d * xhat;
+            bias_partial[j] += d;
+        }
+    }
+}
+
 AVX2 void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd,
                                      double *out) {
     __m256d s_lo = _mm256_setzero_pd(), s_hi = _mm256_setzero_pd();
@@ -228,6 +303,9 @@ void bp_f32_normalize_scaled(const float *x, float *y, long n, float mean_hi, fl
 void bp_f32_backward_sums_affine(const float *x, const float *dy, const float *scale, long n, double mean,
                                  double rstd, double *weight_partial, double *bias_partial, double *sums) {}
 void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd, double *out) {}
+void bp_f32_backward_sums_affine_rows(const float *x, const float *dy, const float *scale, long n, long rows,
+                                      const double *mean, const double *rstd, double *weight_partial,
+                                      double *bias_partial, double *sums) {}
 void bp_f32_backward_dx_affine(const float *x, const float *dy, const float *scale, float *dx, long n,
                                float mean_hi, float mean_lo, float rstd, float shift, float slope, int overwrite) {}
 void bp_f32_backward_dx_scaled(const float *x, const float *dy, float *dx, long n, float mean_hi,

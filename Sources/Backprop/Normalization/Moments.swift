@@ -413,7 +413,9 @@ enum NormalizationKernels {
         let setStride = sets * inner
         let n = Double(layout.countPerSet)
         let affineCount = affineCount(layout)
-        let grain = setsPerChunk(layout)
+        // At most 64 chunks, so the per-chunk parameter partials (zeroed, then summed in order)
+        // stay small next to the data; still fixed by the layout alone.
+        let grain = Swift.max(setsPerChunk(layout), (sets + 63) / 64)
         let chunks = (sets + grain - 1) / grain
         let needParameters = dWeight != nil || dBias != nil
         // Per-chunk partial Σ dy·x̂ and Σ dy per affine index, summed over the chunks in order afterwards.
@@ -425,10 +427,33 @@ enum NormalizationKernels {
                 // An empty array still has a (shared, read-only) base address: use it only when sized.
                 let partialBase = needParameters ? partials.baseAddress : nil
                 let dxb = dx?.baseAddress
+                // Rows of a LayerNorm/RMSNorm layout with parameter gradients: sweep 1 runs over the
+                // chunk's rows two at a time first (same sums), so each pair reads and writes the
+                // parameter partials once.
+                let rowPairs = outer == 1 && per == 1 && layout.affinePeriod == 1 && needParameters
+                    && VectorLoops.applies(to: Scalar.self, count: inner)
                 Parallelism.forEach(chunks: chunks) { chunk in
                     let pw = partialBase.map { $0 + 2 * affineCount * chunk }
                     let pb = pw.map { $0 + affineCount }
-                    for s in (chunk * grain)..<Swift.min(sets, (chunk + 1) * grain) {
+                    let rows = (chunk * grain)..<Swift.min(sets, (chunk + 1) * grain)
+                    var rowSums = [Double](repeating: 0, count: rowPairs ? 16 * rows.count : 0)
+                    if rowPairs, let pw, let pb {
+                        rowSums.withUnsafeMutableBufferPointer { rowSums in
+                            mean.withUnsafeBufferPointer { mean in
+                                reciprocalStd.withUnsafeBufferPointer { rstd in
+                                    for first in stride(from: rows.lowerBound, to: rows.upperBound, by: 2) {
+                                        let count = Swift.min(2, rows.upperBound - first)
+                                        bp_f32_backward_sums_affine_rows(
+                                            VectorLoops.float(xb + first * inner), VectorLoops.float(dyb + first * inner),
+                                            VectorLoops.float(gt), inner, count, mean.baseAddress! + first,
+                                            rstd.baseAddress! + first, pw, pb,
+                                            rowSums.baseAddress! + 16 * (first - rows.lowerBound))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for s in rows {
                         let mu = mean[s]
                         let r = reciprocalStd[s]
                         let affineBase = (s % layout.affinePeriod) * layout.affineStride
@@ -436,7 +461,14 @@ enum NormalizationKernels {
                         var sumGDy = Lanes8()
                         var sumGDyXhat = Lanes8()
                         let mv = Lanes8(repeating: mu), rv = Lanes8(repeating: r)
-                        for o in 0..<outer {
+                        if rowPairs {
+                            let base = 16 * (s - rows.lowerBound)
+                            for lane in 0..<8 {
+                                sumGDy[lane] = rowSums[base + lane]
+                                sumGDyXhat[lane] = rowSums[base + 8 + lane]
+                            }
+                        }
+                        for o in 0..<(rowPairs ? 0 : outer) {
                             let start = o * setStride + s * inner
                             let (xs, dys) = (xb + start, dyb + start)
                             if per == 1 && VectorLoops.applies(to: Scalar.self, count: inner) {
