@@ -50,6 +50,8 @@ extension Tensor {
     }
 
     /// Uniform random values in `[lowerBound, upperBound)` drawn from a seeded generator.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func randomUniform(shape: [Int], in range: Range<Scalar> = 0..<1, using generator: inout SeededGenerator) -> Tensor {
         validate(shape: shape, op: "randomUniform")
         guard !range.isEmpty, range.lowerBound.isFinite, range.upperBound.isFinite else {
@@ -57,16 +59,22 @@ extension Tensor {
         }
         let width = Double(range.upperBound - range.lowerBound)
         let low = Double(range.lowerBound)
-        return Tensor(unchecked: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(low + width * generator.nextUnit()) })
+        return Tensor(shape: shape, initializingWith: { out in
+            for i in out.indices { out.initializeElement(at: i, to: Scalar(low + width * generator.nextUnit())) }
+        })
     }
 
     /// Normally distributed random values drawn from a seeded generator.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func randomNormal(shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout SeededGenerator) -> Tensor {
         validate(shape: shape, op: "randomNormal")
         guard standardDeviation >= 0 && standardDeviation.isFinite && mean.isFinite else {
             shapeError("randomNormal", "standardDeviation \(standardDeviation) must be finite and ≥ 0, and mean \(mean) finite")
         }
         let m = Double(mean), s = Double(standardDeviation)
-        return Tensor(unchecked: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(m + s * generator.nextNormal()) })
+        return Tensor(shape: shape, initializingWith: { out in
+            for i in out.indices { out.initializeElement(at: i, to: Scalar(m + s * generator.nextNormal())) }
+        })
     }
 }
