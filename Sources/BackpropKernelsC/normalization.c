@@ -23,7 +23,7 @@ static inline AVX2 __attribute__((always_inline)) void widen(const float *p, __m
     *hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
 }
 
-// Sums in four groups of eight lanes: blocks of 32 elements put elements 8q..8q+7 into group q,
+// Σ (x − mean)² in four groups of eight lanes: blocks of 32 elements put elements 8q..8q+7 into group q,
 // then the remaining whole blocks of eight go to groups 0, 1, 2 in turn and the tail into its own
 // lanes from lane 0; the result is ((g0 + g1) + (g2 + g3)) + tail. Four independent chains hide the
 // latency of the additions (one chain per lane would wait on every add).
@@ -57,13 +57,62 @@ static inline AVX2 __attribute__((always_inline)) void widen(const float *p, __m
         _mm256_storeu_pd(out + 4, _mm256_add_pd(sum_hi, _mm256_loadu_pd(tail + 4)));                \
     }
 
-LANE_SUMS(bp_f32_lane_sums, (const float *x, long n, double *out), , ,
-          tail[lane] = (double)x[i];)
-
 LANE_SUMS(bp_f32_lane_centered_squares, (const float *x, long n, double mean, double *out),
           const __m256d m = _mm256_set1_pd(mean);,
           a = _mm256_sub_pd(a, m); b = _mm256_sub_pd(b, m); a = _mm256_mul_pd(a, a); b = _mm256_mul_pd(b, b);,
           double d = (double)x[i] - mean; tail[lane] = d * d;)
+
+// Σ (x − shift) and Σ (x − shift)² in one sweep, each in two groups of eight lanes: blocks of 16 put
+// elements 0–7 in group 0 and 8–15 in group 1, a remaining block of eight goes to group 0, the tail
+// to its own lanes from lane 0; each result is (g0 + g1) + tail. Adds to `sums` (8) and `squares` (8).
+AVX2 void bp_f32_lane_shifted_moments(const float *x, long n, double shift, double *sums, double *squares) {
+    __m256d s0l = _mm256_setzero_pd(), s0h = _mm256_setzero_pd(), s1l = _mm256_setzero_pd(), s1h = _mm256_setzero_pd();
+    __m256d q0l = _mm256_setzero_pd(), q0h = _mm256_setzero_pd(), q1l = _mm256_setzero_pd(), q1h = _mm256_setzero_pd();
+    const __m256d k = _mm256_set1_pd(shift);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256d a, b, c, d;
+        widen(x + i, &a, &b);
+        widen(x + i + 8, &c, &d);
+        a = _mm256_sub_pd(a, k);
+        b = _mm256_sub_pd(b, k);
+        c = _mm256_sub_pd(c, k);
+        d = _mm256_sub_pd(d, k);
+        s0l = _mm256_add_pd(s0l, a);
+        s0h = _mm256_add_pd(s0h, b);
+        s1l = _mm256_add_pd(s1l, c);
+        s1h = _mm256_add_pd(s1h, d);
+        q0l = _mm256_add_pd(q0l, _mm256_mul_pd(a, a));
+        q0h = _mm256_add_pd(q0h, _mm256_mul_pd(b, b));
+        q1l = _mm256_add_pd(q1l, _mm256_mul_pd(c, c));
+        q1h = _mm256_add_pd(q1h, _mm256_mul_pd(d, d));
+    }
+    if (i + 8 <= n) {
+        __m256d a, b;
+        widen(x + i, &a, &b);
+        a = _mm256_sub_pd(a, k);
+        b = _mm256_sub_pd(b, k);
+        s0l = _mm256_add_pd(s0l, a);
+        s0h = _mm256_add_pd(s0h, b);
+        q0l = _mm256_add_pd(q0l, _mm256_mul_pd(a, a));
+        q0h = _mm256_add_pd(q0h, _mm256_mul_pd(b, b));
+        i += 8;
+    }
+    double ts[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tq[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int lane = 0; i < n; i++, lane++) {
+        double dv = (double)x[i] - shift;
+        ts[lane] = dv;
+        tq[lane] = dv * dv;
+    }
+    __m256d sl = _mm256_add_pd(_mm256_add_pd(s0l, s1l), _mm256_loadu_pd(ts));
+    __m256d sh = _mm256_add_pd(_mm256_add_pd(s0h, s1h), _mm256_loadu_pd(ts + 4));
+    __m256d ql = _mm256_add_pd(_mm256_add_pd(q0l, q1l), _mm256_loadu_pd(tq));
+    __m256d qh = _mm256_add_pd(_mm256_add_pd(q0h, q1h), _mm256_loadu_pd(tq + 4));
+    _mm256_storeu_pd(sums, _mm256_add_pd(_mm256_loadu_pd(sums), sl));
+    _mm256_storeu_pd(sums + 4, _mm256_add_pd(_mm256_loadu_pd(sums + 4), sh));
+    _mm256_storeu_pd(squares, _mm256_add_pd(_mm256_loadu_pd(squares), ql));
+    _mm256_storeu_pd(squares + 4, _mm256_add_pd(_mm256_loadu_pd(squares + 4), qh));
+}
 
 AVX2 void bp_f32_normalize_affine(const float *x, float *y, long n, float mean_hi, float mean_lo, float rstd,
                                   const float *scale, const float *shift, int accumulate) {
@@ -294,8 +343,8 @@ AVX2 void bp_f32_backward_dx_scaled(const float *x, const float *dy, float *dx, 
 #else
 
 int bp_norm_kernels_available(void) { return 0; }
-void bp_f32_lane_sums(const float *x, long n, double *out) {}
 void bp_f32_lane_centered_squares(const float *x, long n, double mean, double *out) {}
+void bp_f32_lane_shifted_moments(const float *x, long n, double shift, double *sums, double *squares) {}
 void bp_f32_normalize_affine(const float *x, float *y, long n, float mean_hi, float mean_lo, float rstd,
                              const float *scale, const float *shift, int accumulate) {}
 void bp_f32_normalize_scaled(const float *x, float *y, long n, float mean_hi, float mean_lo,

@@ -146,15 +146,6 @@ enum NormalizationKernels {
         Swift.max(1, chunkElements / Swift.max(1, layout.countPerSet))
     }
 
-    /// Σ x over `count` contiguous elements in `Double`, in eight lanes (see `laneSums`).
-    @inline(__always)
-    static func sum<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int) -> Lanes8 {
-        if VectorLoops.applies(to: Scalar.self, count: count) {
-            return VectorLoops.lanes { bp_f32_lane_sums(VectorLoops.float(x), count, $0) }
-        }
-        return laneSums(x, count) { $0 }
-    }
-
     /// Σ (x − μ)² over `count` contiguous elements in `Double`, in eight lanes (see `laneSums`).
     @inline(__always)
     static func centeredSquares<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int, mean mu: Double) -> Lanes8 {
@@ -168,7 +159,7 @@ enum NormalizationKernels {
     /// Σ term(x) in four groups of eight `Double` lanes: blocks of 32 elements put elements
     /// 8q..8q+7 into group q, the remaining whole blocks of eight go to groups 0, 1, 2 in turn, the
     /// tail into its own lanes from lane 0; the result is ((g0 + g1) + (g2 + g3)) + tail. Four
-    /// independent chains hide the latency of the additions. `bp_f32_lane_sums` is the same sum.
+    /// independent chains hide the latency of the additions. `bp_f32_lane_centered_squares` is the same sum of squares.
     @inline(__always)
     static func laneSums<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int,
                                                _ term: (Lanes8) -> Lanes8) -> Lanes8 {
@@ -225,15 +216,66 @@ enum NormalizationKernels {
                                                  centered: Bool) -> (mean: Double, squares: Double) {
         let (outer, inner) = (layout.outer, layout.inner)
         let setStride = layout.sets * inner
-        var mu = 0.0
+        guard layout.countPerSet > 0 else { return (0, 0) }
         if centered {
-            var acc = Lanes8()
-            for o in 0..<outer { acc += sum(base + o * setStride + s * inner, inner) }
-            mu = acc.sum() / Double(layout.countPerSet)
+            // One sweep of Σ(x − K) and Σ(x − K)² with K the set's first element. Every element lies
+            // within √(n − 1)·σ of the mean (Samuelson), so (μ − K)² ≤ (n − 1)·σ² and cancellation
+            // in M2 = Σ(x − K)² − (Σ(x − K))²/n costs at most about n·ε_Double relative.
+            let shift = Double(base[s * inner])
+            var sums = Lanes8(), squares = Lanes8()
+            for o in 0..<outer {
+                shiftedMoments(base + o * setStride + s * inner, inner, shift: shift, sums: &sums, squares: &squares)
+            }
+            let n = Double(layout.countPerSet)
+            let (s1, s2) = (sums.sum(), squares.sum())
+            return (shift + s1 / n, Swift.max(0, s2 - s1 * (s1 / n)))
         }
         var acc = Lanes8()
-        for o in 0..<outer { acc += centeredSquares(base + o * setStride + s * inner, inner, mean: mu) }
-        return (mu, acc.sum())
+        for o in 0..<outer { acc += centeredSquares(base + o * setStride + s * inner, inner, mean: 0) }
+        return (0, acc.sum())
+    }
+
+    /// Adds Σ (x − shift) to `sums` and Σ (x − shift)² to `squares` over `count` contiguous elements,
+    /// in two groups of eight `Double` lanes (blocks of 16 put elements 0–7 in group 0 and 8–15 in
+    /// group 1, a remaining block of eight goes to group 0, the tail to its own lanes; each result
+    /// is (g0 + g1) + tail). `bp_f32_lane_shifted_moments` is the same computation.
+    @inline(__always)
+    static func shiftedMoments<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, _ count: Int, shift: Double,
+                                                     sums: inout Lanes8, squares: inout Lanes8) {
+        if VectorLoops.applies(to: Scalar.self, count: count) {
+            VectorLoops.withLanes(&sums, &squares) { both in
+                bp_f32_lane_shifted_moments(VectorLoops.float(x), count, shift, both, both + 8)
+            }
+            return
+        }
+        let k = Lanes8(repeating: shift)
+        var (s0, s1, q0, q1) = (Lanes8(), Lanes8(), Lanes8(), Lanes8())
+        var i = 0
+        while i + 16 <= count {
+            let a = lanes(x + i) - k, b = lanes(x + i + 8) - k
+            s0 += a
+            s1 += b
+            q0 += a * a
+            q1 += b * b
+            i += 16
+        }
+        if i + 8 <= count {
+            let a = lanes(x + i) - k
+            s0 += a
+            q0 += a * a
+            i += 8
+        }
+        var (ts, tq) = (Lanes8(), Lanes8())
+        var lane = 0
+        while i < count {
+            let d = Double(x[i]) - shift
+            ts[lane] = d
+            tq[lane] = d * d
+            i += 1
+            lane += 1
+        }
+        sums += (s0 + s1) + ts
+        squares += (q0 + q1) + tq
     }
 
     /// 1/√(M2/n + ε).

@@ -64,13 +64,15 @@ void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
 /// bit-for-bit those of the Swift loop.
 int bp_norm_kernels_available(void);
 
-/// Lane sums of `x[0..<n]` in `double`, eight values written to `out`: four groups of eight lanes
-/// (blocks of 32 put elements 8q..8q+7 in group q; remaining blocks of eight go to groups 0, 1, 2;
-/// the tail to its own lanes from lane 0), combined as ((g0 + g1) + (g2 + g3)) + tail.
-void bp_f32_lane_sums(const float *x, long n, double *out);
-
-/// As `bp_f32_lane_sums`, of `(x − mean)²`.
+/// Lane sums of `(x − mean)²` over `x[0..<n]` in `double`, eight values written to `out`: four
+/// groups of eight lanes (blocks of 32 put elements 8q..8q+7 in group q; remaining blocks of eight go
+/// to groups 0, 1, 2; the tail to its own lanes from lane 0), combined as ((g0 + g1) + (g2 + g3)) + tail.
 void bp_f32_lane_centered_squares(const float *x, long n, double mean, double *out);
+
+/// Adds Σ (x − shift) to `sums[0..<8]` and Σ (x − shift)² to `squares[0..<8]` in one sweep, each in
+/// two groups of eight lanes (blocks of 16 put elements 0–7 in group 0 and 8–15 in group 1; a
+/// remaining block of eight goes to group 0; the tail to its own lanes), combined as (g0 + g1) + tail.
+void bp_f32_lane_shifted_moments(const float *x, long n, double shift, double *sums, double *squares);
 
 /// `y[k] (+)= ((x[k] − mean_hi) − mean_lo)·rstd·scale[k] + shift[k]`.
 void bp_f32_normalize_affine(const float *x, float *y, long n, float mean_hi, float mean_lo, float rstd,

@@ -77,6 +77,29 @@ struct NumericsTests {
         #expect(yFloat.converted(to: Double.self).maxAbsoluteDifference(to: yDouble) < 1e-5)
     }
 
+    @Test(arguments: [Float(1e3), 1e5, -3e6])
+    func outlyingFirstElementKeepsTheStatistics(outlier: Float) {
+        // The moments are taken about the first element of each set; here it lies far from the
+        // others (which sit at 1e4 + N(0, 1)), the worst case for the shifted sums.
+        var generator = SeededGenerator(seed: 17)
+        let n = 4099
+        var values = Tensor<Double>.randomNormal(shape: [2, n], using: &generator).scalars.map { Float(1e4 + $0) }
+        values[0] = outlier
+        values[n] = -outlier
+        let x = Tensor<Float>(shape: [2, n], scalars: values)
+        let y = Variable(x).layerNorm(normalizedShape: [n]).value
+        // Reference: two-pass statistics in Double on the same Float values.
+        var expected: [Double] = []
+        for row in 0..<2 {
+            let r = values[(row * n)..<((row + 1) * n)].map(Double.init)
+            let mean = r.reduce(0, +) / Double(n)
+            let variance = r.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
+            expected += r.map { ($0 - mean) / (variance + 1e-5).squareRoot() }
+        }
+        let reference = Tensor<Double>(shape: [2, n], scalars: expected)
+        #expect(y.converted(to: Double.self).maxAbsoluteDifference(to: reference) < 1e-4)
+    }
+
     @Test func batchSizeOneWorksWhereTheLayerAllowsIt() {
         let x = Variable(Tensor<Double>(shape: [1, 2, 3], scalars: [1, 2, 4, -1, 0, 5]))
         for y in [x.layerNorm(normalizedShape: [3]), x.groupNorm(numGroups: 2), x.instanceNorm(), x.batchNorm(),
