@@ -162,13 +162,26 @@ pack_a_avx2(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdi
     if (full < m) pack_a(a + full * a_row, a_row, a_col, m - full, p0, kc, 6, dst + full * kc);
 }
 
-// pack_b for the AVX2 tile (16 columns). A transposed op(B) (b_row == 1, each column of op(B)
-// contiguous along k) is transposed 8 k steps × 8 columns at a time.
+// pack_b for the AVX2 tile (16 columns). A row-major op(B) is read row by row; a transposed op(B)
+// (b_row == 1, each column of op(B) contiguous along k) is transposed 8 k steps × 8 columns at a time.
 __attribute__((target("avx2,fma"))) static void
 pack_b_avx2(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
             float *dst) {
-    if (b_row != 1) { pack_b(b, b_row, b_col, n, p0, kc, 16, dst); return; }
     ptrdiff_t full = n / 16 * 16, kc8 = kc / 8 * 8;
+    if (b_col == 1) {
+        // Row-major op(B): read each row once, front to back, and deal it out to the panels.
+        for (ptrdiff_t p = 0; p < kc; p++) {
+            const float *src = b + (p0 + p) * b_row;
+            float *d = dst + p * 16;
+            for (ptrdiff_t j0 = 0; j0 < full; j0 += 16, d += 16 * kc) {
+                _mm256_storeu_ps(d, _mm256_loadu_ps(src + j0));
+                _mm256_storeu_ps(d + 8, _mm256_loadu_ps(src + j0 + 8));
+            }
+        }
+        if (full < n) pack_b(b + full, b_row, b_col, n - full, p0, kc, 16, dst + full * kc);
+        return;
+    }
+    if (b_row != 1) { pack_b(b, b_row, b_col, n, p0, kc, 16, dst); return; }
     for (ptrdiff_t j0 = 0; j0 < full; j0 += 16) {
         float *d = dst + j0 * kc;
         for (int half = 0; half < 2; half++) {
