@@ -4,6 +4,9 @@
 #include "BackpropKernelsC.h"
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #define KC 256
 
@@ -63,8 +66,8 @@ size_t bp_sgemm_scratch_a(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12
 // m are zero so the micro-kernel never branches. Always inlined with a constant `mr`, so the copies
 // below become a few vector moves instead of library calls.
 static inline __attribute__((always_inline)) void
-pack_a(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
-       const int mr, float *dst) {
+pack_a(const float *restrict a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
+       const int mr, float *restrict dst) {
     for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
         ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
         if (a_row == 1 && rows == mr) {
@@ -88,8 +91,8 @@ pack_a(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t 
 // Packs op(B)[p0..<p0+kc, 0..<n] into panels of `nr` columns, zero-padded past n. A transposed B
 // (b_row == 1) is read along its stored rows, so every read stream is contiguous.
 static inline __attribute__((always_inline)) void
-pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
-       const int nr, float *dst) {
+pack_b(const float *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
+       const int nr, float *restrict dst) {
     for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
         ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
         if (b_col == 1 && cols == nr) {
@@ -108,6 +111,100 @@ pack_b(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t 
         dst += nr * kc;
     }
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+// Transposes the 8×8 block in r0..r7 (rows) into columns, in place.
+#define TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7)                                                   \
+    do {                                                                                            \
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);                     \
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);                     \
+        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);                     \
+        __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);                     \
+        __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);           \
+        __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);           \
+        __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);           \
+        __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);           \
+        r0 = _mm256_permute2f128_ps(s0, s4, 0x20); r1 = _mm256_permute2f128_ps(s1, s5, 0x20);       \
+        r2 = _mm256_permute2f128_ps(s2, s6, 0x20); r3 = _mm256_permute2f128_ps(s3, s7, 0x20);       \
+        r4 = _mm256_permute2f128_ps(s0, s4, 0x31); r5 = _mm256_permute2f128_ps(s1, s5, 0x31);       \
+        r6 = _mm256_permute2f128_ps(s2, s6, 0x31); r7 = _mm256_permute2f128_ps(s3, s7, 0x31);       \
+    } while (0)
+
+// pack_a for the AVX2 tile (6 rows). A row-major op(A) (a_col == 1) is transposed 8 k steps at a
+// time; everything else goes through the generic packer.
+__attribute__((target("avx2,fma"))) static void
+pack_a_avx2(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
+            float *dst) {
+    if (a_col != 1) { pack_a(a, a_row, a_col, m, p0, kc, 6, dst); return; }
+    ptrdiff_t full = m / 6 * 6, kc8 = kc / 8 * 8;
+    for (ptrdiff_t i0 = 0; i0 < full; i0 += 6) {
+        const float *s0 = a + i0 * a_row + p0, *s1 = s0 + a_row, *s2 = s1 + a_row, *s3 = s2 + a_row,
+                    *s4 = s3 + a_row, *s5 = s4 + a_row;
+        float *d = dst + i0 * kc;
+        ptrdiff_t p = 0;
+        for (; p < kc8; p += 8) {
+            __m256 r0 = _mm256_loadu_ps(s0 + p), r1 = _mm256_loadu_ps(s1 + p), r2 = _mm256_loadu_ps(s2 + p),
+                   r3 = _mm256_loadu_ps(s3 + p), r4 = _mm256_loadu_ps(s4 + p), r5 = _mm256_loadu_ps(s5 + p),
+                   r6 = _mm256_setzero_ps(), r7 = _mm256_setzero_ps();
+            TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
+            float *o = d + p * 6;
+            // Each column holds 6 useful floats: a 16-byte and an 8-byte store.
+#define PUT(J, R) do { _mm_storeu_ps(o + (J) * 6, _mm256_castps256_ps128(R)); \
+                       _mm_storel_pi((__m64 *)(o + (J) * 6 + 4), _mm256_extractf128_ps(R, 1)); } while (0)
+            PUT(0, r0); PUT(1, r1); PUT(2, r2); PUT(3, r3); PUT(4, r4); PUT(5, r5); PUT(6, r6); PUT(7, r7);
+#undef PUT
+        }
+        for (; p < kc; p++) {
+            d[p * 6 + 0] = s0[p]; d[p * 6 + 1] = s1[p]; d[p * 6 + 2] = s2[p];
+            d[p * 6 + 3] = s3[p]; d[p * 6 + 4] = s4[p]; d[p * 6 + 5] = s5[p];
+        }
+    }
+    if (full < m) pack_a(a + full * a_row, a_row, a_col, m - full, p0, kc, 6, dst + full * kc);
+}
+
+// pack_b for the AVX2 tile (16 columns). A row-major op(B) is read row by row; a transposed op(B)
+// (b_row == 1, each column of op(B) contiguous along k) is transposed 8 k steps × 8 columns at a time.
+__attribute__((target("avx2,fma"))) static void
+pack_b_avx2(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
+            float *dst) {
+    ptrdiff_t full = n / 16 * 16, kc8 = kc / 8 * 8;
+    if (b_col == 1) {
+        // Row-major op(B): read each row once, front to back, and deal it out to the panels.
+        for (ptrdiff_t p = 0; p < kc; p++) {
+            const float *src = b + (p0 + p) * b_row;
+            float *d = dst + p * 16;
+            for (ptrdiff_t j0 = 0; j0 < full; j0 += 16, d += 16 * kc) {
+                _mm256_storeu_ps(d, _mm256_loadu_ps(src + j0));
+                _mm256_storeu_ps(d + 8, _mm256_loadu_ps(src + j0 + 8));
+            }
+        }
+        if (full < n) pack_b(b + full, b_row, b_col, n - full, p0, kc, 16, dst + full * kc);
+        return;
+    }
+    if (b_row != 1) { pack_b(b, b_row, b_col, n, p0, kc, 16, dst); return; }
+    for (ptrdiff_t j0 = 0; j0 < full; j0 += 16) {
+        float *d = dst + j0 * kc;
+        for (int half = 0; half < 2; half++) {
+            const float *s = b + (j0 + half * 8) * b_col + p0;
+            ptrdiff_t p = 0;
+            for (; p < kc8; p += 8) {
+                __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + b_col + p),
+                       r2 = _mm256_loadu_ps(s + 2 * b_col + p), r3 = _mm256_loadu_ps(s + 3 * b_col + p),
+                       r4 = _mm256_loadu_ps(s + 4 * b_col + p), r5 = _mm256_loadu_ps(s + 5 * b_col + p),
+                       r6 = _mm256_loadu_ps(s + 6 * b_col + p), r7 = _mm256_loadu_ps(s + 7 * b_col + p);
+                TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
+                float *o = d + p * 16 + half * 8;
+                _mm256_storeu_ps(o, r0); _mm256_storeu_ps(o + 16, r1); _mm256_storeu_ps(o + 32, r2);
+                _mm256_storeu_ps(o + 48, r3); _mm256_storeu_ps(o + 64, r4); _mm256_storeu_ps(o + 80, r5);
+                _mm256_storeu_ps(o + 96, r6); _mm256_storeu_ps(o + 112, r7);
+            }
+            for (; p < kc; p++)
+                for (int j = 0; j < 8; j++) d[p * 16 + half * 8 + j] = s[j * b_col + p];
+        }
+    }
+    if (full < n) pack_b(b + full * b_col, b_row, b_col, n - full, p0, kc, 16, dst + full * kc);
+}
+#endif
 
 // Each micro-kernel computes a full mr × nr tile into `out` (row stride ldo): out = acc or out += acc.
 #define MICRO_KERNEL(NAME, ATTR, VT, LANES, MR, NRV)                                              \
@@ -165,7 +262,7 @@ void bp_sgemm_pack_b(int isa, const float *b, ptrdiff_t b_row, ptrdiff_t b_col, 
         const float *src = b + j_begin * b_col;
         switch (isa) {
         case BP_ISA_AVX512: pack_b(src, b_row, b_col, j_end - j_begin, p0, kc, 32, dst); break;
-        case BP_ISA_AVX2: pack_b(src, b_row, b_col, j_end - j_begin, p0, kc, 16, dst); break;
+        case BP_ISA_AVX2: pack_b_avx2(src, b_row, b_col, j_end - j_begin, p0, kc, dst); break;
         default: pack_b(src, b_row, b_col, j_end - j_begin, p0, kc, 8, dst); break;
         }
     }
@@ -199,7 +296,7 @@ void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
         int add = accumulate || p0 > 0;
         switch (isa) {
         case BP_ISA_AVX512: pack_a(a, a_row, a_col, m, p0, kc, 12, scratch_a); break;
-        case BP_ISA_AVX2: pack_a(a, a_row, a_col, m, p0, kc, 6, scratch_a); break;
+        case BP_ISA_AVX2: pack_a_avx2(a, a_row, a_col, m, p0, kc, scratch_a); break;
         default: pack_a(a, a_row, a_col, m, p0, kc, 4, scratch_a); break;
         }
         const float *block_b = packed_b + p0 * n_pad;
