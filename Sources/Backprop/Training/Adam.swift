@@ -1,3 +1,5 @@
+import BackpropKernelsC
+
 /// The moment estimates and update shared by `Adam` and `AdamW`, in the order of operations of
 /// PyTorch's single-tensor implementation.
 ///
@@ -21,6 +23,46 @@ struct AdamMoments<Scalar: TensorScalar> {
         firstMoment = Tensor(zeros: shape)
         secondMoment = Tensor(zeros: shape)
         maxSecondMoment = amsgrad ? Tensor(zeros: shape) : nil
+    }
+
+    /// The Float update in place through `bp_sadam` (the same operations as `update`, with the
+    /// shrink and L2 terms of `AdamCore.step` folded in), in parallel over fixed chunks of elements.
+    mutating func updateInPlace(_ parameter: Parameter<Scalar>, gradient g: [Scalar], learningRate: Double,
+                                betas: (Double, Double), epsilon: Double, l2: Double, decoupled: Double) {
+        step += 1
+        let biasCorrection1 = 1 - Double.pow(betas.0, Double(step))
+        let biasCorrection2 = 1 - Double.pow(betas.1, Double(step))
+        let count = g.count
+        guard count > 0 else { return }
+        func float(_ p: UnsafeMutableBufferPointer<Scalar>) -> UnsafeMutablePointer<Float> {
+            UnsafeMutableRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+        }
+        func run(_ theta: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                 _ vMax: UnsafeMutablePointer<Float>?, _ g: UnsafePointer<Float>) {
+            Parallelism.forEach(count: count, grain: 1 << 16) { range in
+                let offset = range.lowerBound
+                bp_sadam(theta + offset, m + offset, v + offset, vMax.map { $0 + offset }, g + offset, range.count,
+                         decoupled != 0 ? 1 : 0, Float(1 - learningRate * decoupled), l2 != 0 ? 1 : 0, Float(l2),
+                         Float(1 - betas.0), Float(betas.1), Float(1 - betas.1), Float(learningRate / biasCorrection1),
+                         Float(biasCorrection2.squareRoot()), Float(epsilon))
+            }
+        }
+        g.withUnsafeBufferPointer { g in
+            let gp = UnsafeRawPointer(g.baseAddress!).assumingMemoryBound(to: Float.self)
+            parameter.value.scalars.withUnsafeMutableBufferPointer { theta in
+                firstMoment.scalars.withUnsafeMutableBufferPointer { m in
+                    secondMoment.scalars.withUnsafeMutableBufferPointer { v in
+                        if maxSecondMoment != nil {
+                            maxSecondMoment!.scalars.withUnsafeMutableBufferPointer { vMax in
+                                run(float(theta), float(m), float(v), float(vMax), gp)
+                            }
+                        } else {
+                            run(float(theta), float(m), float(v), nil, gp)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Updates the moments with `gradient` and returns the new parameter values.
@@ -88,6 +130,16 @@ struct AdamCore<Scalar: TensorScalar> {
         for (index, parameter) in parameters.enumerated() {
             guard var g = checkedGradient(of: parameter, index: index, op: op) else { continue }
             if let existing = moments[index] { checkStateShape(existing.firstMoment.shape, of: parameter, index: index, op: op) }
+            // Taken out of the array while it is updated, so its buffers are uniquely referenced
+            // and change in place.
+            var state = moments[index] ?? AdamMoments(shape: parameter.shape, amsgrad: amsgrad)
+            moments[index] = nil
+            defer { moments[index] = state }
+            if Scalar.self == Float.self {
+                state.updateInPlace(parameter, gradient: g, learningRate: learningRate, betas: betas, epsilon: epsilon,
+                                    l2: l2, decoupled: decoupled)
+                continue
+            }
             var theta = parameter.value.scalars
             if decoupled != 0 {
                 let shrink = Scalar(1 - learningRate * decoupled)
@@ -97,9 +149,7 @@ struct AdamCore<Scalar: TensorScalar> {
                 let lambda = Scalar(l2)
                 for k in g.indices { g[k] = g[k].addingProduct(lambda, theta[k]) }
             }
-            var state = moments[index] ?? AdamMoments(shape: parameter.shape, amsgrad: amsgrad)
             parameter.value.scalars = state.update(theta, gradient: g, learningRate: learningRate, betas: betas, epsilon: epsilon)
-            moments[index] = state
         }
     }
 

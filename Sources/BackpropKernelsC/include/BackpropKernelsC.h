@@ -21,6 +21,15 @@ void bp_saxpy(float *y, float a, const float *x, long n);
 /// The double-precision `bp_saxpy`.
 void bp_daxpy(double *y, double a, const double *x, long n);
 
+/// One Adam/AdamW step over `n` parameters in place, in PyTorch's order, one rounding per FMA:
+/// `θ ← θ·shrink` (if `shrink_theta`); `g ← fma(l2, θ, g)` (if `l2_active`);
+/// `m ← fma(1 − β₁, g − m, m)`; `v ← fma((1 − β₂)·g, g, v·β₂)`; with `v_max`, `v_max ← max(v_max, v)`
+/// and v_max replaces v below; `θ ← θ − (step_size·m)/(√v / bias_correction2_sqrt + eps)`.
+/// FMA instructions when the CPU has them, the C library's `fmaf` otherwise; the results are identical.
+void bp_sadam(float *theta, float *m, float *v, float *v_max, const float *grad, long n, int shrink_theta,
+              float shrink, int l2_active, float l2, float one_minus_beta1, float beta2, float one_minus_beta2,
+              float step_size, float bias_correction2_sqrt, float eps);
+
 /// The best level this CPU supports (detected once with `__builtin_cpu_supports`).
 int bp_cpu_best_isa(void);
 

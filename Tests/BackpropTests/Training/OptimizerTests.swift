@@ -179,4 +179,41 @@ import Backprop
         }
         #expect(optimizer.stateTensors() == ["step": Tensor(0.0)])
     }
+
+    /// The Float update (a C loop with FMA instructions, split over chunks of elements) gives
+    /// bit-for-bit the per-element Float rule with correctly rounded fused multiply-adds, on a
+    /// parameter long enough for several chunks.
+    @Test(arguments: [(0.0, false, false), (0.1, false, true), (0.1, true, false), (0.1, true, true)])
+    func floatAdamIsTheFloatRuleBitForBit(weightDecay: Double, decoupled: Bool, amsgrad: Bool) {
+        let count = 150_001
+        var generator = SeededGenerator(seed: 9)
+        let start = Tensor<Float>.randomNormal(shape: [count], using: &generator)
+        let parameter = Parameter(start)
+        let optimizer: any Optimizer<Float> = decoupled
+            ? AdamW(parameters: [parameter], learningRate: 0.01, weightDecay: weightDecay, amsgrad: amsgrad)
+            : Adam(parameters: [parameter], learningRate: 0.01, weightDecay: weightDecay, amsgrad: amsgrad)
+        var theta = start.scalars
+        var m = [Float](repeating: 0, count: count), v = m, vMax = m
+        let (lr, beta1, beta2, eps) = (0.01, 0.9, 0.999, 1e-8)
+        for step in 1...3 {
+            let g = Tensor<Float>.randomNormal(shape: [count], using: &generator).scalars
+            optimizer.zeroGradients()
+            parameter.grad = Tensor(g)
+            optimizer.step()
+            let c1 = 1 - Double.pow(beta1, Double(step)), c2 = 1 - Double.pow(beta2, Double(step))
+            let (stepSize, c2Sqrt) = (Float(lr / c1), Float(c2.squareRoot()))
+            for k in 0..<count {
+                var gk = g[k]
+                if decoupled { theta[k] *= Float(1 - lr * weightDecay) } else if weightDecay != 0 {
+                    gk = gk.addingProduct(Float(weightDecay), theta[k])
+                }
+                m[k] = m[k].addingProduct(Float(1 - beta1), gk - m[k])
+                v[k] = (v[k] * Float(beta2)).addingProduct(Float(1 - beta2) * gk, gk)
+                var denominatorSquare = v[k]
+                if amsgrad { vMax[k] = Swift.max(vMax[k], v[k]); denominatorSquare = vMax[k] }
+                theta[k] -= stepSize * m[k] / (denominatorSquare.squareRoot() / c2Sqrt + Float(eps))
+            }
+            #expect(parameter.value.scalars == theta, "step \(step)")
+        }
+    }
 }
