@@ -147,6 +147,164 @@ AVX2 void bp_f32_normalize_scaled(const float *x, float *y, long n, float mean_h
     }
 }
 
+AVX2 void bp_f32_backward_sums_affine(const float *x, const float *dy, const float *scale, long n, double mean,
+                                      double rstd, double *weight_partial, double *bias_partial, double *sums) {
+    __m256d g_lo = _mm256_loadu_pd(sums), g_hi = _mm256_loadu_pd(sums + 4);
+    __m256d gx_lo = _mm256_loadu_pd(sums + 8), gx_hi = _mm256_loadu_pd(sums + 12);
+    const __m256d m = _mm256_set1_pd(mean), r = _mm256_set1_pd(rstd);
+    long k = 0;
+    if (weight_partial && bias_partial) {
+        for (; k + 8 <= n; k += 8) {
+            __m256d d0, d1, x0, x1, s0, s1;
+            widen(dy + k, &d0, &d1);
+            widen(x + k, &x0, &x1);
+            widen(scale + k, &s0, &s1);
+            x0 = _mm256_mul_pd(_mm256_sub_pd(x0, m), r);
+            x1 = _mm256_mul_pd(_mm256_sub_pd(x1, m), r);
+            __m256d dx0 = _mm256_mul_pd(d0, x0), dx1 = _mm256_mul_pd(d1, x1);
+            g_lo = _mm256_add_pd(g_lo, _mm256_mul_pd(s0, d0));
+            g_hi = _mm256_add_pd(g_hi, _mm256_mul_pd(s1, d1));
+            gx_lo = _mm256_add_pd(gx_lo, _mm256_mul_pd(s0, dx0));
+            gx_hi = _mm256_add_pd(gx_hi, _mm256_mul_pd(s1, dx1));
+            _mm256_storeu_pd(weight_partial + k, _mm256_add_pd(_mm256_loadu_pd(weight_partial + k), dx0));
+            _mm256_storeu_pd(weight_partial + k + 4, _mm256_add_pd(_mm256_loadu_pd(weight_partial + k + 4), dx1));
+            _mm256_storeu_pd(bias_partial + k, _mm256_add_pd(_mm256_loadu_pd(bias_partial + k), d0));
+            _mm256_storeu_pd(bias_partial + k + 4, _mm256_add_pd(_mm256_loadu_pd(bias_partial + k + 4), d1));
+        }
+    } else {
+        for (; k + 8 <= n; k += 8) {
+            __m256d d0, d1, x0, x1, s0, s1;
+            widen(dy + k, &d0, &d1);
+            widen(x + k, &x0, &x1);
+            widen(scale + k, &s0, &s1);
+            x0 = _mm256_mul_pd(_mm256_sub_pd(x0, m), r);
+            x1 = _mm256_mul_pd(_mm256_sub_pd(x1, m), r);
+            __m256d sd0 = _mm256_mul_pd(s0, d0), sd1 = _mm256_mul_pd(s1, d1);
+            g_lo = _mm256_add_pd(g_lo, sd0);
+            g_hi = _mm256_add_pd(g_hi, sd1);
+            gx_lo = _mm256_add_pd(gx_lo, _mm256_mul_pd(sd0, x0));
+            gx_hi = _mm256_add_pd(gx_hi, _mm256_mul_pd(sd1, x1));
+        }
+    }
+    _mm256_storeu_pd(sums, g_lo);
+    _mm256_storeu_pd(sums + 4, g_hi);
+    _mm256_storeu_pd(sums + 8, gx_lo);
+    _mm256_storeu_pd(sums + 12, gx_hi);
+    for (; k < n; k++) {
+        double d = (double)dy[k], xhat = ((double)x[k] - mean) * rstd, g = (double)scale[k];
+        sums[0] += g * d;
+        sums[8] += g * d * xhat;
+        if (weight_partial && bias_partial) {
+            weight_partial[k] += d * xhat;
+            bias_partial[k] += d;
+        }
+    }
+}
+
+// Two rows at once: the parameter partials are loaded and stored once per pair, each still
+// receiving row 0's term and then row 1's, so the results equal two single-row calls.
+AVX2 void bp_f32_backward_sums_affine_rows(const float *x, const float *dy, const float *scale, long n, long rows,
+                                           const double *mean, const double *rstd, double *weight_partial,
+                                           double *bias_partial, double *sums) {
+    if (rows != 2 || !weight_partial || !bias_partial) {
+        for (long r = 0; r < rows; r++)
+            bp_f32_backward_sums_affine(x + r * n, dy + r * n, scale, n, mean[r], rstd[r], weight_partial, bias_partial,
+                                        sums + 16 * r);
+        return;
+    }
+    __m256d g0l = _mm256_loadu_pd(sums), g0h = _mm256_loadu_pd(sums + 4);
+    __m256d q0l = _mm256_loadu_pd(sums + 8), q0h = _mm256_loadu_pd(sums + 12);
+    __m256d g1l = _mm256_loadu_pd(sums + 16), g1h = _mm256_loadu_pd(sums + 20);
+    __m256d q1l = _mm256_loadu_pd(sums + 24), q1h = _mm256_loadu_pd(sums + 28);
+    const __m256d m0 = _mm256_set1_pd(mean[0]), r0 = _mm256_set1_pd(rstd[0]);
+    const __m256d m1 = _mm256_set1_pd(mean[1]), r1 = _mm256_set1_pd(rstd[1]);
+    const float *x1 = x + n, *dy1 = dy + n;
+    long k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256d sl, sh, dl, dh, xl, xh;
+        widen(scale + k, &sl, &sh);
+        __m256d wl = _mm256_loadu_pd(weight_partial + k), wh = _mm256_loadu_pd(weight_partial + k + 4);
+        __m256d bl = _mm256_loadu_pd(bias_partial + k), bh = _mm256_loadu_pd(bias_partial + k + 4);
+        // Row 0.
+        widen(dy + k, &dl, &dh);
+        widen(x + k, &xl, &xh);
+        xl = _mm256_mul_pd(_mm256_sub_pd(xl, m0), r0);
+        xh = _mm256_mul_pd(_mm256_sub_pd(xh, m0), r0);
+        __m256d pl = _mm256_mul_pd(dl, xl), ph = _mm256_mul_pd(dh, xh);
+        g0l = _mm256_add_pd(g0l, _mm256_mul_pd(sl, dl));
+        g0h = _mm256_add_pd(g0h, _mm256_mul_pd(sh, dh));
+        q0l = _mm256_add_pd(q0l, _mm256_mul_pd(sl, pl));
+        q0h = _mm256_add_pd(q0h, _mm256_mul_pd(sh, ph));
+        wl = _mm256_add_pd(wl, pl);
+        wh = _mm256_add_pd(wh, ph);
+        bl = _mm256_add_pd(bl, dl);
+        bh = _mm256_add_pd(bh, dh);
+        // Row 1.
+        widen(dy1 + k, &dl, &dh);
+        widen(x1 + k, &xl, &xh);
+        xl = _mm256_mul_pd(_mm256_sub_pd(xl, m1), r1);
+        xh = _mm256_mul_pd(_mm256_sub_pd(xh, m1), r1);
+        pl = _mm256_mul_pd(dl, xl);
+        ph = _mm256_mul_pd(dh, xh);
+        g1l = _mm256_add_pd(g1l, _mm256_mul_pd(sl, dl));
+        g1h = _mm256_add_pd(g1h, _mm256_mul_pd(sh, dh));
+        q1l = _mm256_add_pd(q1l, _mm256_mul_pd(sl, pl));
+        q1h = _mm256_add_pd(q1h, _mm256_mul_pd(sh, ph));
+        _mm256_storeu_pd(weight_partial + k, _mm256_add_pd(wl, pl));
+        _mm256_storeu_pd(weight_partial + k + 4, _mm256_add_pd(wh, ph));
+        _mm256_storeu_pd(bias_partial + k, _mm256_add_pd(bl, dl));
+        _mm256_storeu_pd(bias_partial + k + 4, _mm256_add_pd(bh, dh));
+    }
+    _mm256_storeu_pd(sums, g0l);
+    _mm256_storeu_pd(sums + 4, g0h);
+    _mm256_storeu_pd(sums + 8, q0l);
+    _mm256_storeu_pd(sums + 12, q0h);
+    _mm256_storeu_pd(sums + 16, g1l);
+    _mm256_storeu_pd(sums + 20, g1h);
+    _mm256_storeu_pd(sums + 24, q1l);
+    _mm256_storeu_pd(sums + 28, q1h);
+    for (long r = 0; r < 2; r++) {
+        const float *xr = x + r * n, *dyr = dy + r * n;
+        double *out = sums + 16 * r;
+        for (long j = k; j < n; j++) {
+            double d = (double)dyr[j], xhat = ((double)xr[j] - mean[r]) * rstd[r], g = (double)scale[j];
+            out[0] += g * d;
+            out[8] += g * d * xhat;
+            weight_partial[j] += d * xhat;
+            bias_partial[j] += d;
+        }
+    }
+}
+
+AVX2 void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd,
+                                     double *out) {
+    __m256d s_lo = _mm256_setzero_pd(), s_hi = _mm256_setzero_pd();
+    __m256d sx_lo = _mm256_setzero_pd(), sx_hi = _mm256_setzero_pd();
+    const __m256d m = _mm256_set1_pd(mean), r = _mm256_set1_pd(rstd);
+    long k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256d d0, d1, x0, x1;
+        widen(dy + k, &d0, &d1);
+        widen(x + k, &x0, &x1);
+        s_lo = _mm256_add_pd(s_lo, d0);
+        s_hi = _mm256_add_pd(s_hi, d1);
+        sx_lo = _mm256_add_pd(sx_lo, _mm256_mul_pd(d0, _mm256_mul_pd(_mm256_sub_pd(x0, m), r)));
+        sx_hi = _mm256_add_pd(sx_hi, _mm256_mul_pd(d1, _mm256_mul_pd(_mm256_sub_pd(x1, m), r)));
+    }
+    double s[8], sx[8];
+    _mm256_storeu_pd(s, s_lo);
+    _mm256_storeu_pd(s + 4, s_hi);
+    _mm256_storeu_pd(sx, sx_lo);
+    _mm256_storeu_pd(sx + 4, sx_hi);
+    for (; k < n; k++) {
+        double d = (double)dy[k];
+        s[0] += d;
+        sx[0] += d * (((double)x[k] - mean) * rstd);
+    }
+    out[0] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    out[1] = ((sx[0] + sx[1]) + (sx[2] + sx[3])) + ((sx[4] + sx[5]) + (sx[6] + sx[7]));
+}
+
 AVX2 void bp_f32_backward_dx_affine(const float *x, const float *dy, const float *scale, float *dx, long n,
                                     float mean_hi, float mean_lo, float rstd, float shift, float slope, int overwrite) {
     const __m256 mh = _mm256_set1_ps(mean_hi), ml = _mm256_set1_ps(mean_lo), r = _mm256_set1_ps(rstd);
@@ -191,6 +349,12 @@ void bp_f32_normalize_affine(const float *x, float *y, long n, float mean_hi, fl
                              const float *scale, const float *shift, int accumulate) {}
 void bp_f32_normalize_scaled(const float *x, float *y, long n, float mean_hi, float mean_lo,
                              float scale, float shift, int accumulate) {}
+void bp_f32_backward_sums_affine(const float *x, const float *dy, const float *scale, long n, double mean,
+                                 double rstd, double *weight_partial, double *bias_partial, double *sums) {}
+void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd, double *out) {}
+void bp_f32_backward_sums_affine_rows(const float *x, const float *dy, const float *scale, long n, long rows,
+                                      const double *mean, const double *rstd, double *weight_partial,
+                                      double *bias_partial, double *sums) {}
 void bp_f32_backward_dx_affine(const float *x, const float *dy, const float *scale, float *dx, long n,
                                float mean_hi, float mean_lo, float rstd, float shift, float slope, int overwrite) {}
 void bp_f32_backward_dx_scaled(const float *x, const float *dy, float *dx, long n, float mean_hi,

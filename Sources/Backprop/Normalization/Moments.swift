@@ -435,10 +435,7 @@ enum NormalizationKernels {
     /// With `g = coefficient·γ[a]` and n elements per set (centred compact form):
     /// `dx = rstd·(g·dy − (1/n)Σ g·dy − x̂·(1/n)Σ g·dy·x̂)` (the middle term is dropped for
     /// `.uncentered`, both sums for `.constant`); `dγ[a] += coefficient·Σ dy·x̂`; `dβ[a] += Σ dy`.
-    /// Sums are accumulated in `Double` lanes; for `Float` inputs the first sweep runs in `float`
-    /// lanes flushed into `Double` every 1,024 elements (`bp_f32_backward_row`/`_block`), its
-    /// parameter partials in `float` for at most 32 segments at a time. The parameter gradients are
-    /// summed per chunk, then the chunks in order.
+    /// Sums are accumulated in `Double`; the parameter gradients per chunk, then the chunks in order.
     /// The parameter gradients are accumulated into (callers pass zeros); dx is overwritten when
     /// `overwritingInputGradient` (which needs every element to belong to a set), else added to.
     @_specialize(where Scalar == Float)
@@ -472,28 +469,17 @@ enum NormalizationKernels {
                 // An empty array still has a (shared, read-only) base address: use it only when sized.
                 let partialBase = needParameters ? partials.baseAddress : nil
                 let dxb = dx?.baseAddress
-                // Float inputs: the first sweep runs in C in float lanes (`bp_f32_backward_row` and
-                // `_block`), its parameter partials in a float scratch per chunk that is added into
-                // the Double partials every `floatFlushRows` segments.
-                let floatLanes = Scalar.self == Float.self
-                let vector: Int32 = VectorLoops.enabled ? 1 : 0
-                let floatFlushRows = 32
+                // Rows of a LayerNorm/RMSNorm layout with parameter gradients: sweep 1 runs over two
+                // rows at once (same sums), so each pair reads and writes the parameter partials once;
+                // sweep 2 then writes dx of both rows while they are still in cache.
+                let rowPairs = outer == 1 && per == 1 && layout.affinePeriod == 1 && needParameters
+                    && VectorLoops.applies(to: Scalar.self, count: inner)
                 Parallelism.forEach(chunks: chunks) { chunk in
                     let pw = partialBase.map { $0 + 2 * affineCount * chunk }
                     let pb = pw.map { $0 + affineCount }
                     let rows = (chunk * grain)..<Swift.min(sets, (chunk + 1) * grain)
-                    var scratch = [Float](repeating: 0, count: floatLanes && per == 1 && needParameters ? 2 * affineCount : 0)
-                    var pendingRows = 0
-                    func flushScratch() {
-                        guard let pw, let pb, !scratch.isEmpty, pendingRows > 0 else { return }
-                        for a in 0..<affineCount {
-                            pw[a] += Double(scratch[a])
-                            pb[a] += Double(scratch[affineCount + a])
-                        }
-                        for i in scratch.indices { scratch[i] = 0 }
-                        pendingRows = 0
-                    }
-                    defer { flushScratch() }
+                    // The sums of the current pair of rows (sixteen per row), filled at the pair's first row.
+                    var pairSums = [Double](repeating: 0, count: rowPairs ? 32 : 0)
                     for s in rows {
                         let mu = mean[s]
                         let r = reciprocalStd[s]
@@ -502,27 +488,37 @@ enum NormalizationKernels {
                         var sumGDy = Lanes8()
                         var sumGDyXhat = Lanes8()
                         let mv = Lanes8(repeating: mu), rv = Lanes8(repeating: r)
-                        let (muHiF, muLoF, rF) = (Float(mu), Float(mu - Double(Float(mu))), Float(r))
-                        if floatLanes && per == 1 {
-                            for o in 0..<outer {
-                                let start = o * setStride + s * inner
-                                scratch.withUnsafeMutableBufferPointer { scratch in
-                                    let w = scratch.isEmpty ? nil : scratch.baseAddress! + affineBase
-                                    let b = scratch.isEmpty ? nil : scratch.baseAddress! + affineCount + affineBase
-                                    VectorLoops.withLanes(&sumGDy, &sumGDyXhat) { sums in
-                                        bp_f32_backward_row(VectorLoops.float(xb + start), VectorLoops.float(dyb + start),
-                                                            VectorLoops.float(gt + affineBase), inner, muHiF, muLoF, rF,
-                                                            w, b, sums, vector)
+                        if rowPairs, let pw, let pb {
+                            let inPair = (s - rows.lowerBound) % 2
+                            if inPair == 0 {
+                                let count = Swift.min(2, rows.upperBound - s)
+                                pairSums.withUnsafeMutableBufferPointer { sums in
+                                    for i in 0..<32 { sums[i] = 0 }
+                                    mean.withUnsafeBufferPointer { mean in
+                                        reciprocalStd.withUnsafeBufferPointer { rstd in
+                                            bp_f32_backward_sums_affine_rows(
+                                                VectorLoops.float(xb + s * inner), VectorLoops.float(dyb + s * inner),
+                                                VectorLoops.float(gt), inner, count, mean.baseAddress! + s,
+                                                rstd.baseAddress! + s, pw, pb, sums.baseAddress!)
+                                        }
                                     }
                                 }
-                                pendingRows += 1
-                                if pendingRows == floatFlushRows { flushScratch() }
+                            }
+                            for lane in 0..<8 {
+                                sumGDy[lane] = pairSums[16 * inPair + lane]
+                                sumGDyXhat[lane] = pairSums[16 * inPair + 8 + lane]
                             }
                         }
-                        for o in 0..<(floatLanes && per == 1 ? 0 : outer) {
+                        for o in 0..<(rowPairs ? 0 : outer) {
                             let start = o * setStride + s * inner
                             let (xs, dys) = (xb + start, dyb + start)
-                            if per == 1 {
+                            if per == 1 && VectorLoops.applies(to: Scalar.self, count: inner) {
+                                VectorLoops.withLanes(&sumGDy, &sumGDyXhat) { sums in
+                                    bp_f32_backward_sums_affine(VectorLoops.float(xs), VectorLoops.float(dys),
+                                                                VectorLoops.float(gt + affineBase), inner, mu, r,
+                                                                pw.map { $0 + affineBase }, pb.map { $0 + affineBase }, sums)
+                                }
+                            } else if per == 1 {
                                 let g = gt + affineBase
                                 var k = 0
                                 if let pw, let pb {
@@ -563,12 +559,11 @@ enum NormalizationKernels {
                                     let (xp, dyp) = (xs + block * per, dys + block * per)
                                     var sumDy = Lanes8(), sumDyXhat = Lanes8()
                                     var k = 0
-                                    if floatLanes {
-                                        VectorLoops.withLanes(&sumDy, &sumDyXhat) { sums in
-                                            bp_f32_backward_block(VectorLoops.float(xp), VectorLoops.float(dyp), per,
-                                                                  muHiF, muLoF, rF, sums, vector)
+                                    if VectorLoops.applies(to: Scalar.self, count: per) {
+                                        let block = VectorLoops.lanes { out in
+                                            bp_f32_backward_block_sums(VectorLoops.float(xp), VectorLoops.float(dyp), per, mu, r, out)
                                         }
-                                        k = per
+                                        (sumDy[0], sumDyXhat[0], k) = (block[0], block[1], per)
                                     }
                                     while k + 8 <= per {
                                         let d = lanes(dyp + k)

@@ -8,9 +8,7 @@ import Darwin
 #endif
 
 /// The AVX2 forms of the float normalization loops (`BackpropKernelsC/normalization.c`), used when
-/// the CPU has AVX2 and a contiguous segment is long enough to repay the call. (The float-lane sums
-/// of the backward's first sweep are C on every CPU, `normalization_backward.c`; `enabled` picks
-/// their AVX2 or portable form, which agree bit for bit.)
+/// the CPU has AVX2 and a contiguous segment is long enough to repay the call.
 ///
 /// Each C loop performs the Swift loop's operations in the same order and sums into the same eight
 /// `Double` lanes, so both give bit-identical results: the choice changes speed only. A library

@@ -91,19 +91,20 @@ void bp_f32_normalize_affine(const float *x, float *y, long n, float mean_hi, fl
 void bp_f32_normalize_scaled(const float *x, float *y, long n, float mean_hi, float mean_lo,
                              float scale, float shift, int accumulate);
 
-/// Backward sums of one contiguous segment of a normalization set in `float` lanes, flushed into
-/// `double` every 1,024 elements (see `normalization_backward.c` for the exact order). With
-/// `x̂ = ((x − mean_hi) − mean_lo)·rstd` and `g = scale[k]`: adds the lanes of Σ g·dy to `sums[0..<8]`
-/// and of Σ g·dy·x̂ to `sums[8..<16]`; when `weight_partial` is given, also
-/// `weight_partial[k] += dy·x̂` and `bias_partial[k] += dy`. `vector` allows the AVX2 form
-/// (identical results) when the CPU has it.
-void bp_f32_backward_row(const float *x, const float *dy, const float *scale, long n, float mean_hi, float mean_lo,
-                         float rstd, float *weight_partial, float *bias_partial, double *sums, int vector);
+/// Adds to the lane sums `sums[0..<8]` (Σ g·dy) and `sums[8..<16]` (Σ g·dy·x̂), with `g = scale[k]`
+/// and `x̂ = (x − mean)·rstd` in `double`; when both partial arrays are given, also
+/// `weight_partial[k] += dy·x̂` and `bias_partial[k] += dy`.
+void bp_f32_backward_sums_affine(const float *x, const float *dy, const float *scale, long n, double mean,
+                                 double rstd, double *weight_partial, double *bias_partial, double *sums);
 
-/// As `bp_f32_backward_row` for a block with one scale (GroupNorm, InstanceNorm, BatchNorm): adds
-/// the lanes of Σ dy to `sums[0..<8]` and of Σ dy·x̂ to `sums[8..<16]`.
-void bp_f32_backward_block(const float *x, const float *dy, long n, float mean_hi, float mean_lo, float rstd,
-                           double *sums, int vector);
+/// `bp_f32_backward_sums_affine` for `rows` consecutive rows of `n` elements (row r at `x + r·n`,
+/// with `mean[r]`, `rstd[r]` and its sixteen sums at `sums + 16·r`), two rows per sweep.
+void bp_f32_backward_sums_affine_rows(const float *x, const float *dy, const float *scale, long n, long rows,
+                                      const double *mean, const double *rstd, double *weight_partial,
+                                      double *bias_partial, double *sums);
+
+/// `out[0] = Σ dy`, `out[1] = Σ dy·(x − mean)·rstd` over `n` elements, in eight `double` lanes.
+void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd, double *out);
 
 /// `dx[k] (=|+=) rstd·scale[k]·dy[k] − shift − ((x[k] − mean_hi) − mean_lo)·slope`.
 void bp_f32_backward_dx_affine(const float *x, const float *dy, const float *scale, float *dx, long n,
