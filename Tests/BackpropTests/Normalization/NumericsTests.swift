@@ -100,6 +100,33 @@ struct NumericsTests {
         #expect(y.converted(to: Double.self).maxAbsoluteDifference(to: reference) < 1e-4)
     }
 
+    @Test(arguments: ["layer", "instance", "group"])
+    func floatBackwardOnLongSetsMatchesDouble(kind: String) {
+        // Long sets with tails: Float gradients agree with Double to about Float precision.
+        let shape = kind == "layer" ? [3, 2_101] : [2, 4, 37, 61]
+        var generator = SeededGenerator(seed: 23)
+        let x = Tensor<Double>.randomNormal(shape: shape, using: &generator).converted(to: Float.self).converted(to: Double.self)
+        let dy = Tensor<Double>.randomNormal(shape: shape, using: &generator).converted(to: Float.self).converted(to: Double.self)
+        func gradient<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ dy: Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>) {
+            let tape = Tape<Scalar>()
+            let input = tape.variable(x)
+            let weight = tape.variable(Tensor<Scalar>(repeating: 1.5, shape: [shape[1]]))
+            let y: Variable<Scalar>
+            switch kind {
+            case "layer": y = input.layerNorm(normalizedShape: [shape[1]], weight: weight)
+            case "instance": y = input.instanceNorm(weight: weight)
+            default: y = input.groupNorm(numGroups: 2, weight: weight)
+            }
+            let grads = tape.gradients(of: (y * tape.constant(dy)).sum(), withRespectTo: [input, weight])
+            return (grads[0], grads[1])
+        }
+        let (dxFloat, dwFloat) = gradient(x.converted(to: Float.self), dy.converted(to: Float.self))
+        let (dxDouble, dwDouble) = gradient(x, dy)
+        let dxScale = dxDouble.scalars.map(abs).max()!, dwScale = dwDouble.scalars.map(abs).max()!
+        #expect(dxFloat.converted(to: Double.self).maxAbsoluteDifference(to: dxDouble) < 1e-5 * dxScale)
+        #expect(dwFloat.converted(to: Double.self).maxAbsoluteDifference(to: dwDouble) < 1e-5 * dwScale)
+    }
+
     @Test func batchSizeOneWorksWhereTheLayerAllowsIt() {
         let x = Variable(Tensor<Double>(shape: [1, 2, 3], scalars: [1, 2, 4, -1, 0, 5]))
         for y in [x.layerNorm(normalizedShape: [3]), x.groupNorm(numGroups: 2), x.instanceNorm(), x.batchNorm(),
