@@ -9,11 +9,11 @@ extension Tensor {
         return keepDims ? result : Tensor(unchecked: Tensor.removing(resolved, from: shape), scalars: result.scalars)
     }
 
-    /// `exp(x − max)/Σ exp(x − max)` along an axis.
+    /// `exp(x − max)/Σ exp(x − max)` along an axis, in one fused kernel (per slice: the maximum,
+    /// the exponentials and their sum in `Double`, then one scaling pass), parallel over slices.
     public func softmax(alongAxis axis: Int = -1) -> Tensor {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "softmax")
-        let e = (self - logSumExp(alongAxes: [a], keepDims: true)).exp()
-        return e
+        return SoftmaxKernels.forward(self, axis: a)
     }
 
     /// `x − logSumExp(x)` along an axis.
@@ -30,7 +30,7 @@ extension Variable {
     public func softmax(alongAxis axis: Int = -1) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "softmax")
         let y = value.softmax(alongAxis: a)
-        return record("softmax", y) { g in y * (g - (g * y).sum(alongAxes: [a], keepDims: true)) }
+        return record("softmax", y) { g in SoftmaxKernels.backward(g, y: y, axis: a) }
     }
 
     /// Log-softmax along an axis.
@@ -53,5 +53,81 @@ extension Variable {
         return record("logSumExp", y) { g in
             Tensor(unchecked: kept.shape, scalars: g.scalars) * (x - kept).exp()
         }
+    }
+}
+
+/// The fused softmax kernels. A tensor is viewed as `[outer, length, inner]` around the softmax axis;
+/// each of the `outer·inner` slices is independent, so the work is split over fixed chunks of slices
+/// and the results do not depend on the worker count.
+enum SoftmaxKernels {
+    /// `(outer, length, inner)` of `shape` around `axis`.
+    static func view(_ shape: [Int], axis: Int) -> (outer: Int, length: Int, inner: Int) {
+        (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+    }
+
+    /// Runs `body(outerIndex, innerIndex)` for every slice, in parallel over fixed chunks of slices.
+    @inline(__always)
+    static func forEachSlice(outer: Int, length: Int, inner: Int, _ body: (Int, Int) -> Void) {
+        let slices = outer * inner
+        let grain = Swift.max(1, (1 << 14) / Swift.max(1, length))
+        Parallelism.forEach(count: slices, grain: grain) { range in
+            for slice in range { body(slice / inner, slice % inner) }
+        }
+    }
+
+    /// `y = exp(x − m)·(1/Σ exp(x − m))` per slice, `m` its maximum (0 when the maximum is not
+    /// finite, so an all −∞ or a +∞ slice gives NaN as the unfused formula does).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func forward<Scalar: TensorScalar>(_ x: Tensor<Scalar>, axis: Int) -> Tensor<Scalar> {
+        let (outer, length, inner) = view(x.shape, axis: axis)
+        guard x.count > 0 else { return x }
+        return Tensor(shape: x.shape, initializingWith: { y in
+            x.scalars.withUnsafeBufferPointer { xs in
+                let (xb, yb) = (xs.baseAddress!, y.baseAddress!)
+                forEachSlice(outer: outer, length: length, inner: inner) { o, i in
+                    let base = o * length * inner + i
+                    var m = xb[base]
+                    for j in 1..<length {
+                        let v = xb[base + j * inner]
+                        if v > m || v.isNaN { m = v }
+                    }
+                    if !m.isFinite { m = 0 }
+                    var sum = 0.0
+                    for j in 0..<length {
+                        let e = Scalar.exp(xb[base + j * inner] - m)
+                        (yb + base + j * inner).initialize(to: e)
+                        sum += Double(e)
+                    }
+                    let scale = Scalar(1 / sum)
+                    for j in 0..<length { yb[base + j * inner] *= scale }
+                }
+            }
+        })
+    }
+
+    /// `dx = y ⊙ (g − Σ g ⊙ y)` per slice, the sum in `Double`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func backward<Scalar: TensorScalar>(_ g: Tensor<Scalar>, y: Tensor<Scalar>, axis: Int) -> Tensor<Scalar> {
+        let (outer, length, inner) = view(y.shape, axis: axis)
+        guard y.count > 0 else { return y }
+        return Tensor(shape: y.shape, initializingWith: { dx in
+            g.scalars.withUnsafeBufferPointer { gs in
+                y.scalars.withUnsafeBufferPointer { ys in
+                    let (gb, yb, db) = (gs.baseAddress!, ys.baseAddress!, dx.baseAddress!)
+                    forEachSlice(outer: outer, length: length, inner: inner) { o, i in
+                        let base = o * length * inner + i
+                        var dot = 0.0
+                        for j in 0..<length { dot += Double(gb[base + j * inner]) * Double(yb[base + j * inner]) }
+                        let d = Scalar(dot)
+                        for j in 0..<length {
+                            let k = base + j * inner
+                            (db + k).initialize(to: yb[k] * (gb[k] - d))
+                        }
+                    }
+                }
+            }
+        })
     }
 }

@@ -1,5 +1,7 @@
 extension Tensor {
     /// A tensor of the given shape filled with zeros.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init(zeros shape: [Int]) {
         Self.validate(shape: shape, op: "Tensor(zeros:)")
         self.init(unchecked: shape, scalars: [Scalar](repeating: 0, count: shape.reduce(1, *)))
@@ -11,12 +13,16 @@ extension Tensor {
     }
 
     /// A tensor of the given shape with every element equal to `value`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init(repeating value: Scalar, shape: [Int]) {
         Self.validate(shape: shape, op: "Tensor(repeating:shape:)")
         self.init(unchecked: shape, scalars: [Scalar](repeating: value, count: shape.reduce(1, *)))
     }
 
     /// A tensor with the same shape as `other`, filled with zeros.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init(zerosLike other: Tensor) {
         self.init(unchecked: other.shape, scalars: [Scalar](repeating: 0, count: other.count))
     }
