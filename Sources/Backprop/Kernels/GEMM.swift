@@ -1,5 +1,4 @@
 import BackpropKernelsC
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -179,7 +178,7 @@ enum GEMM {
 /// use and are handed out again; the pool keeps at most `retainedCount` buffers of at most
 /// `retainedByteLimit` bytes each.
 enum PackingScratch {
-    private static let pool = Mutex<[UncheckedSendable<UnsafeMutableRawBufferPointer>]>([])
+    private static let pool = PThreadLocked<[UncheckedSendable<UnsafeMutableRawBufferPointer>]>([])
     /// Buffers kept at most (a few per worker: one packed B and one packed A block each).
     private static let retainedCount = 8
     /// Larger buffers are freed instead of kept.
@@ -306,5 +305,32 @@ enum SwiftGEMM<Vector: SIMD> where Vector.Scalar: BinaryFloatingPoint {
             c3 += bv * ap[3]
         }
         return (c0, c1, c2, c3)
+    }
+}
+
+/// A value guarded by a `pthread_mutex_t`. Used instead of `Synchronization.Mutex`, whose Linux
+/// implementation waits on futexes directly, which ThreadSanitizer cannot see: every pooled access
+/// was reported as a race although each one held the lock.
+final class PThreadLocked<Value>: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Runs `body` with exclusive access to the value.
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&value)
     }
 }
