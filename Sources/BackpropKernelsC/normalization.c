@@ -27,40 +27,42 @@ static inline AVX2 __attribute__((always_inline)) void widen(const float *p, __m
 // then the remaining whole blocks of eight go to groups 0, 1, 2 in turn and the tail into its own
 // lanes from lane 0; the result is ((g0 + g1) + (g2 + g3)) + tail. Four independent chains hide the
 // latency of the additions (one chain per lane would wait on every add).
-#define LANE_SUMS(NAME, PARAMS, TERM_SETUP, TERM, TAIL)                                               \
-    AVX2 void NAME PARAMS {                                                                         \
-        __m256d lo[4], hi[4];                                                                       \
-        for (int q = 0; q < 4; q++) { lo[q] = _mm256_setzero_pd(); hi[q] = _mm256_setzero_pd(); }   \
-        TERM_SETUP                                                                                  \
-        long i = 0;                                                                                 \
-        for (; i + 32 <= n; i += 32) {                                                              \
-            for (int q = 0; q < 4; q++) {                                                           \
-                __m256d a, b;                                                                       \
-                widen(x + i + 8 * q, &a, &b);                                                       \
-                TERM                                                                                \
-                lo[q] = _mm256_add_pd(lo[q], a);                                                    \
-                hi[q] = _mm256_add_pd(hi[q], b);                                                    \
-            }                                                                                       \
-        }                                                                                           \
-        for (int q = 0; i + 8 <= n; i += 8, q++) {                                                  \
-            __m256d a, b;                                                                           \
-            widen(x + i, &a, &b);                                                                   \
-            TERM                                                                                    \
-            lo[q] = _mm256_add_pd(lo[q], a);                                                        \
-            hi[q] = _mm256_add_pd(hi[q], b);                                                        \
-        }                                                                                           \
-        double tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                  \
-        for (int lane = 0; i < n; i++, lane++) { TAIL }                                             \
-        __m256d sum_lo = _mm256_add_pd(_mm256_add_pd(lo[0], lo[1]), _mm256_add_pd(lo[2], lo[3]));   \
-        __m256d sum_hi = _mm256_add_pd(_mm256_add_pd(hi[0], hi[1]), _mm256_add_pd(hi[2], hi[3]));   \
-        _mm256_storeu_pd(out, _mm256_add_pd(sum_lo, _mm256_loadu_pd(tail)));                       \
-        _mm256_storeu_pd(out + 4, _mm256_add_pd(sum_hi, _mm256_loadu_pd(tail + 4)));                \
-    }
+// The element term (x − mean)², for both halves of a block of eight.
+static inline AVX2 __attribute__((always_inline)) void square_centered(__m256d *a, __m256d *b, __m256d m) {
+    *a = _mm256_sub_pd(*a, m);
+    *b = _mm256_sub_pd(*b, m);
+    *a = _mm256_mul_pd(*a, *a);
+    *b = _mm256_mul_pd(*b, *b);
+}
 
-LANE_SUMS(bp_f32_lane_centered_squares, (const float *x, long n, double mean, double *out),
-          const __m256d m = _mm256_set1_pd(mean);,
-          a = _mm256_sub_pd(a, m); b = _mm256_sub_pd(b, m); a = _mm256_mul_pd(a, a); b = _mm256_mul_pd(b, b);,
-          double d = (double)x[i] - mean; tail[lane] = d * d;)
+AVX2 void bp_f32_lane_centered_squares(const float *x, long n, double mean, double *out) {
+    __m256d lo[4], hi[4];
+    for (int q = 0; q < 4; q++) { lo[q] = _mm256_setzero_pd(); hi[q] = _mm256_setzero_pd(); }
+    const __m256d m = _mm256_set1_pd(mean);
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int q = 0; q < 4; q++) {
+            __m256d a, b;
+            widen(x + i + 8 * q, &a, &b);
+            square_centered(&a, &b, m);
+            lo[q] = _mm256_add_pd(lo[q], a);
+            hi[q] = _mm256_add_pd(hi[q], b);
+        }
+    }
+    for (int q = 0; i + 8 <= n; i += 8, q++) {
+        __m256d a, b;
+        widen(x + i, &a, &b);
+        square_centered(&a, &b, m);
+        lo[q] = _mm256_add_pd(lo[q], a);
+        hi[q] = _mm256_add_pd(hi[q], b);
+    }
+    double tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int lane = 0; i < n; i++, lane++) { double d = (double)x[i] - mean; tail[lane] = d * d; }
+    __m256d sum_lo = _mm256_add_pd(_mm256_add_pd(lo[0], lo[1]), _mm256_add_pd(lo[2], lo[3]));
+    __m256d sum_hi = _mm256_add_pd(_mm256_add_pd(hi[0], hi[1]), _mm256_add_pd(hi[2], hi[3]));
+    _mm256_storeu_pd(out, _mm256_add_pd(sum_lo, _mm256_loadu_pd(tail)));
+    _mm256_storeu_pd(out + 4, _mm256_add_pd(sum_hi, _mm256_loadu_pd(tail + 4)));
+}
 
 // Σ (x − shift) and Σ (x − shift)² in one sweep, each in two groups of eight lanes: blocks of 16 put
 // elements 0–7 in group 0 and 8–15 in group 1, a remaining block of eight goes to group 0, the tail
@@ -201,81 +203,6 @@ AVX2 void bp_f32_backward_sums_affine(const float *x, const float *dy, const flo
     }
 }
 
-// Two rows at once: the parameter partials are loaded and stored once per pair, each still
-// receiving row 0's term and then row 1's, so the results equal two single-row calls.
-AVX2 void bp_f32_backward_sums_affine_rows(const float *x, const float *dy, const float *scale, long n, long rows,
-                                           const double *mean, const double *rstd, double *weight_partial,
-                                           double *bias_partial, double *sums) {
-    if (rows != 2 || !weight_partial || !bias_partial) {
-        for (long r = 0; r < rows; r++)
-            bp_f32_backward_sums_affine(x + r * n, dy + r * n, scale, n, mean[r], rstd[r], weight_partial, bias_partial,
-                                        sums + 16 * r);
-        return;
-    }
-    __m256d g0l = _mm256_loadu_pd(sums), g0h = _mm256_loadu_pd(sums + 4);
-    __m256d q0l = _mm256_loadu_pd(sums + 8), q0h = _mm256_loadu_pd(sums + 12);
-    __m256d g1l = _mm256_loadu_pd(sums + 16), g1h = _mm256_loadu_pd(sums + 20);
-    __m256d q1l = _mm256_loadu_pd(sums + 24), q1h = _mm256_loadu_pd(sums + 28);
-    const __m256d m0 = _mm256_set1_pd(mean[0]), r0 = _mm256_set1_pd(rstd[0]);
-    const __m256d m1 = _mm256_set1_pd(mean[1]), r1 = _mm256_set1_pd(rstd[1]);
-    const float *x1 = x + n, *dy1 = dy + n;
-    long k = 0;
-    for (; k + 8 <= n; k += 8) {
-        __m256d sl, sh, dl, dh, xl, xh;
-        widen(scale + k, &sl, &sh);
-        __m256d wl = _mm256_loadu_pd(weight_partial + k), wh = _mm256_loadu_pd(weight_partial + k + 4);
-        __m256d bl = _mm256_loadu_pd(bias_partial + k), bh = _mm256_loadu_pd(bias_partial + k + 4);
-        // Row 0.
-        widen(dy + k, &dl, &dh);
-        widen(x + k, &xl, &xh);
-        xl = _mm256_mul_pd(_mm256_sub_pd(xl, m0), r0);
-        xh = _mm256_mul_pd(_mm256_sub_pd(xh, m0), r0);
-        __m256d pl = _mm256_mul_pd(dl, xl), ph = _mm256_mul_pd(dh, xh);
-        g0l = _mm256_add_pd(g0l, _mm256_mul_pd(sl, dl));
-        g0h = _mm256_add_pd(g0h, _mm256_mul_pd(sh, dh));
-        q0l = _mm256_add_pd(q0l, _mm256_mul_pd(sl, pl));
-        q0h = _mm256_add_pd(q0h, _mm256_mul_pd(sh, ph));
-        wl = _mm256_add_pd(wl, pl);
-        wh = _mm256_add_pd(wh, ph);
-        bl = _mm256_add_pd(bl, dl);
-        bh = _mm256_add_pd(bh, dh);
-        // Row 1.
-        widen(dy1 + k, &dl, &dh);
-        widen(x1 + k, &xl, &xh);
-        xl = _mm256_mul_pd(_mm256_sub_pd(xl, m1), r1);
-        xh = _mm256_mul_pd(_mm256_sub_pd(xh, m1), r1);
-        pl = _mm256_mul_pd(dl, xl);
-        ph = _mm256_mul_pd(dh, xh);
-        g1l = _mm256_add_pd(g1l, _mm256_mul_pd(sl, dl));
-        g1h = _mm256_add_pd(g1h, _mm256_mul_pd(sh, dh));
-        q1l = _mm256_add_pd(q1l, _mm256_mul_pd(sl, pl));
-        q1h = _mm256_add_pd(q1h, _mm256_mul_pd(sh, ph));
-        _mm256_storeu_pd(weight_partial + k, _mm256_add_pd(wl, pl));
-        _mm256_storeu_pd(weight_partial + k + 4, _mm256_add_pd(wh, ph));
-        _mm256_storeu_pd(bias_partial + k, _mm256_add_pd(bl, dl));
-        _mm256_storeu_pd(bias_partial + k + 4, _mm256_add_pd(bh, dh));
-    }
-    _mm256_storeu_pd(sums, g0l);
-    _mm256_storeu_pd(sums + 4, g0h);
-    _mm256_storeu_pd(sums + 8, q0l);
-    _mm256_storeu_pd(sums + 12, q0h);
-    _mm256_storeu_pd(sums + 16, g1l);
-    _mm256_storeu_pd(sums + 20, g1h);
-    _mm256_storeu_pd(sums + 24, q1l);
-    _mm256_storeu_pd(sums + 28, q1h);
-    for (long r = 0; r < 2; r++) {
-        const float *xr = x + r * n, *dyr = dy + r * n;
-        double *out = sums + 16 * r;
-        for (long j = k; j < n; j++) {
-            double d = (double)dyr[j], xhat = ((double)xr[j] - mean[r]) * rstd[r], g = (double)scale[j];
-            out[0] += g * d;
-            out[8] += g * d * xhat;
-            weight_partial[j] += d * xhat;
-            bias_partial[j] += d;
-        }
-    }
-}
-
 AVX2 void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd,
                                      double *out) {
     __m256d s_lo = _mm256_setzero_pd(), s_hi = _mm256_setzero_pd();
@@ -352,9 +279,6 @@ void bp_f32_normalize_scaled(const float *x, float *y, long n, float mean_hi, fl
 void bp_f32_backward_sums_affine(const float *x, const float *dy, const float *scale, long n, double mean,
                                  double rstd, double *weight_partial, double *bias_partial, double *sums) {}
 void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd, double *out) {}
-void bp_f32_backward_sums_affine_rows(const float *x, const float *dy, const float *scale, long n, long rows,
-                                      const double *mean, const double *rstd, double *weight_partial,
-                                      double *bias_partial, double *sums) {}
 void bp_f32_backward_dx_affine(const float *x, const float *dy, const float *scale, float *dx, long n,
                                float mean_hi, float mean_lo, float rstd, float shift, float slope, int overwrite) {}
 void bp_f32_backward_dx_scaled(const float *x, const float *dy, float *dx, long n, float mean_hi,

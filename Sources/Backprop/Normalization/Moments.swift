@@ -469,18 +469,10 @@ enum NormalizationKernels {
                 // An empty array still has a (shared, read-only) base address: use it only when sized.
                 let partialBase = needParameters ? partials.baseAddress : nil
                 let dxb = dx?.baseAddress
-                // Rows of a LayerNorm/RMSNorm layout with parameter gradients: sweep 1 runs over two
-                // rows at once (same sums), so each pair reads and writes the parameter partials once;
-                // sweep 2 then writes dx of both rows while they are still in cache.
-                let rowPairs = outer == 1 && per == 1 && layout.affinePeriod == 1 && needParameters
-                    && VectorLoops.applies(to: Scalar.self, count: inner)
                 Parallelism.forEach(chunks: chunks) { chunk in
                     let pw = partialBase.map { $0 + 2 * affineCount * chunk }
                     let pb = pw.map { $0 + affineCount }
-                    let rows = (chunk * grain)..<Swift.min(sets, (chunk + 1) * grain)
-                    // The sums of the current pair of rows (sixteen per row), filled at the pair's first row.
-                    var pairSums = [Double](repeating: 0, count: rowPairs ? 32 : 0)
-                    for s in rows {
+                    for s in (chunk * grain)..<Swift.min(sets, (chunk + 1) * grain) {
                         let mu = mean[s]
                         let r = reciprocalStd[s]
                         let affineBase = (s % layout.affinePeriod) * layout.affineStride
@@ -488,28 +480,7 @@ enum NormalizationKernels {
                         var sumGDy = Lanes8()
                         var sumGDyXhat = Lanes8()
                         let mv = Lanes8(repeating: mu), rv = Lanes8(repeating: r)
-                        if rowPairs, let pw, let pb {
-                            let inPair = (s - rows.lowerBound) % 2
-                            if inPair == 0 {
-                                let count = Swift.min(2, rows.upperBound - s)
-                                pairSums.withUnsafeMutableBufferPointer { sums in
-                                    for i in 0..<32 { sums[i] = 0 }
-                                    mean.withUnsafeBufferPointer { mean in
-                                        reciprocalStd.withUnsafeBufferPointer { rstd in
-                                            bp_f32_backward_sums_affine_rows(
-                                                VectorLoops.float(xb + s * inner), VectorLoops.float(dyb + s * inner),
-                                                VectorLoops.float(gt), inner, count, mean.baseAddress! + s,
-                                                rstd.baseAddress! + s, pw, pb, sums.baseAddress!)
-                                        }
-                                    }
-                                }
-                            }
-                            for lane in 0..<8 {
-                                sumGDy[lane] = pairSums[16 * inPair + lane]
-                                sumGDyXhat[lane] = pairSums[16 * inPair + 8 + lane]
-                            }
-                        }
-                        for o in 0..<(rowPairs ? 0 : outer) {
+                        for o in 0..<outer {
                             let start = o * setStride + s * inner
                             let (xs, dys) = (xb + start, dyb + start)
                             if per == 1 && VectorLoops.applies(to: Scalar.self, count: inner) {

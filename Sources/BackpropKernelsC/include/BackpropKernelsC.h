@@ -97,12 +97,6 @@ void bp_f32_normalize_scaled(const float *x, float *y, long n, float mean_hi, fl
 void bp_f32_backward_sums_affine(const float *x, const float *dy, const float *scale, long n, double mean,
                                  double rstd, double *weight_partial, double *bias_partial, double *sums);
 
-/// `bp_f32_backward_sums_affine` for `rows` consecutive rows of `n` elements (row r at `x + r·n`,
-/// with `mean[r]`, `rstd[r]` and its sixteen sums at `sums + 16·r`), two rows per sweep.
-void bp_f32_backward_sums_affine_rows(const float *x, const float *dy, const float *scale, long n, long rows,
-                                      const double *mean, const double *rstd, double *weight_partial,
-                                      double *bias_partial, double *sums);
-
 /// `out[0] = Σ dy`, `out[1] = Σ dy·(x − mean)·rstd` over `n` elements, in eight `double` lanes.
 void bp_f32_backward_block_sums(const float *x, const float *dy, long n, double mean, double rstd, double *out);
 
