@@ -1,47 +1,80 @@
 /// A Wengert list: the record of every differentiable operation applied to `Variable`s, in order.
 ///
-/// Each operation appends one record holding the indices of its inputs and a pullback closure that
+/// Each operation appends one record holding the indices of its inputs and a backward rule that
 /// maps the gradient of its output to the gradients of its inputs. `backward()` walks the records
-/// once, in reverse. Records refer to each other by index, and pullbacks capture only tensors, so a
-/// tape and everything it saved is freed as soon as the last `Variable` on it goes away.
+/// once, in reverse. Records refer to each other by index, and backward rules capture only tensors
+/// and indices, so a tape and everything it saved is freed as soon as the last `Variable` on it goes
+/// away.
+///
+/// Backward rules are written in `Variable` operations. A sweep with `createGraph: false` (the
+/// default) runs them with recording off, so they cost what their tensor kernels cost; with
+/// `createGraph: true` they are recorded on the same tape, so a gradient is itself a `Variable` that
+/// can enter a loss and be differentiated again, to any order.
 ///
 /// ```swift
 /// let tape = Tape<Double>()
 /// let x = tape.variable(Tensor([1, 2, 3]))
-/// let y = (x * x).sum()
-/// let dx = tape.gradients(of: y, withRespectTo: [x])[0]   // [2, 4, 6]
+/// let y = (x * x * x).sum()
+/// let dx = tape.gradients(of: y, withRespectTo: [x], createGraph: true)[0]   // 3x² = [3, 12, 27]
+/// let ddx = tape.gradients(of: dx.sum(), withRespectTo: [x])[0]              // 6x = [6, 12, 18]
 /// ```
 ///
 /// A tape is used from one thread at a time; independent tapes may be used on different threads.
 public final class Tape<Scalar: TensorScalar> {
+    /// A backward rule: the gradient of a record's output to one gradient per input (`nil` for an
+    /// input that needs none).
+    typealias Pullback = (Variable<Scalar>, BackwardContext<Scalar>) -> [Variable<Scalar>?]
+    /// The backward rule of an operation with several outputs: one gradient per output (`nil` for an
+    /// output no gradient reached) to one gradient per input.
+    typealias TuplePullback = ([Variable<Scalar>?], BackwardContext<Scalar>) -> [Variable<Scalar>?]
+
+    /// How a record passes gradients back.
+    enum Rule {
+        /// A leaf: its gradient is a result (`parameter` receives it in `backward()`).
+        case leaf(parameter: Parameter<Scalar>?)
+        /// An operation with one output.
+        case single(Pullback)
+        /// An operation with several outputs; each output is a `projection` record that follows it.
+        case tuple(TuplePullback, outputCount: Int)
+        /// Output `slot` of the multi-output operation recorded at `parent`.
+        case projection(parent: Int, slot: Int)
+        /// A backward rule freed by `release()`.
+        case released
+    }
+
     /// One entry of the list.
     struct Record {
         /// The operation's name, for error messages.
         var name: String
         /// Indices of the input records (`-1` for inputs that need no gradient).
         var inputs: [Int]
-        /// Maps the output gradient to one gradient per input (`nil` for none); `nil` for leaves.
-        var pullback: ((Tensor<Scalar>) -> [Tensor<Scalar>?])?
-        /// The output shape (gradients arriving here must have it).
+        /// How gradients flow back through the record.
+        var rule: Rule
+        /// The output shape (gradients arriving here must have it); empty for a multi-output parent.
         var shape: [Int]
-        /// For a leaf made from a `Parameter`, the parameter whose `grad` receives the gradient.
-        var parameter: Parameter<Scalar>?
         /// For anomaly detection (only while it is on): input shapes and call sites.
         var anomalyContext: AnomalyDetection.Context?
+
+        /// Whether the record is a leaf (a variable or a parameter).
+        var isLeaf: Bool {
+            if case .leaf = rule { return true }
+            return false
+        }
     }
 
     var records: [Record] = []
-    /// Gradients of leaves that are not parameters, after `backward()`.
-    var leafGradients: [Int: Tensor<Scalar>] = [:]
+    /// Gradients accumulated into leaves that are not parameters by `backward()`: the value, and the
+    /// node of the gradient on this tape when it was recorded (`createGraph`), else −1.
+    var leafGradients: [Int: (value: Tensor<Scalar>, node: Int)] = [:]
     /// Leaves already created for parameters, so one parameter is one leaf per tape.
     var parameterLeaves: [ObjectIdentifier: Int] = [:]
-    /// Whether `backward()` released the pullbacks and the tensors they saved.
+    /// Whether `backward()` released the backward rules and the tensors they saved.
     public private(set) var isReleased = false
 
     /// Creates an empty tape.
     public init() { MemoryPolicy.activate() }
 
-    /// The number of records (leaves and operations).
+    /// The number of records (leaves, operations and the outputs of multi-output operations).
     public var count: Int { records.count }
 
     /// A leaf that requires a gradient.
@@ -50,7 +83,7 @@ public final class Tape<Scalar: TensorScalar> {
     /// - Returns: A variable whose gradient `backward()` accumulates (read it with `grad`).
     public func variable(_ value: Tensor<Scalar>) -> Variable<Scalar> {
         checkNotReleased("variable")
-        records.append(Record(name: "leaf", inputs: [], pullback: nil, shape: value.shape, parameter: nil, anomalyContext: nil))
+        records.append(Record(name: "leaf", inputs: [], rule: .leaf(parameter: nil), shape: value.shape, anomalyContext: nil))
         return Variable(value: value, tape: self, node: records.count - 1)
     }
 
@@ -70,7 +103,8 @@ public final class Tape<Scalar: TensorScalar> {
         if let node = parameterLeaves[key] {
             return Variable(value: parameter.value, tape: self, node: node)
         }
-        records.append(Record(name: "parameter", inputs: [], pullback: nil, shape: parameter.value.shape, parameter: parameter, anomalyContext: nil))
+        records.append(Record(name: "parameter", inputs: [], rule: .leaf(parameter: parameter), shape: parameter.value.shape,
+                              anomalyContext: nil))
         parameterLeaves[key] = records.count - 1
         return Variable(value: parameter.value, tape: self, node: records.count - 1)
     }
@@ -85,70 +119,163 @@ public final class Tape<Scalar: TensorScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func append(_ name: String, value: Tensor<Scalar>, inputs: [Int],
-                anomalyContext: AnomalyDetection.Context?, pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable<Scalar> {
+                anomalyContext: AnomalyDetection.Context?, pullback: @escaping Pullback) -> Variable<Scalar> {
         checkNotReleased(name)
-        records.append(Record(name: name, inputs: inputs, pullback: pullback, shape: value.shape, parameter: nil, anomalyContext: anomalyContext))
+        records.append(Record(name: name, inputs: inputs, rule: .single(pullback), shape: value.shape, anomalyContext: anomalyContext))
         let node = records.count - 1
         if anomalyContext != nil { AnomalyDetection.checkForward(name, value: value, node: node, context: anomalyContext) }
         return Variable(value: value, tape: self, node: node)
     }
 
-    /// Runs the reverse sweep from `output` seeded with `seed`, returning the gradient of every record
-    /// that needs one (indexed like `records`), or only of `wanted` when given.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    func reverseSweep(from output: Variable<Scalar>, seed: Tensor<Scalar>?, wanted: Set<Int>?) -> [Int: Tensor<Scalar>] {
-        checkNotReleased("backward")
-        guard output.tape === self else {
-            shapeError("backward", "the output variable belongs to a different tape")
+    /// Appends a multi-output operation: its record, then one projection record per output.
+    func append(_ name: String, values: [Tensor<Scalar>], inputs: [Int],
+                anomalyContext: AnomalyDetection.Context?, pullback: @escaping TuplePullback) -> [Variable<Scalar>] {
+        checkNotReleased(name)
+        records.append(Record(name: name, inputs: inputs, rule: .tuple(pullback, outputCount: values.count), shape: [],
+                              anomalyContext: anomalyContext))
+        let parent = records.count - 1
+        return values.enumerated().map { slot, value in
+            records.append(Record(name: "\(name)[\(slot)]", inputs: [parent], rule: .projection(parent: parent, slot: slot),
+                                  shape: value.shape, anomalyContext: nil))
+            if anomalyContext != nil { AnomalyDetection.checkForward(name, value: value, node: records.count - 1, context: anomalyContext) }
+            return Variable(value: value, tape: self, node: records.count - 1)
         }
-        let seedTensor: Tensor<Scalar>
+    }
+
+    /// The seed of a sweep from `output`: the given one, or ones for a one-element output.
+    func seedVariable(for output: Variable<Scalar>, _ seed: Variable<Scalar>?) -> Variable<Scalar> {
         if let seed {
             guard seed.shape == output.shape else {
                 shapeError("backward", "seed of shape \(seed.shape) does not match the output shape \(output.shape)")
             }
-            seedTensor = seed
-        } else {
-            guard output.value.count == 1 else {
-                shapeError("backward", "the output has shape \(output.shape) (\(output.value.count) elements); backward without a seed needs a one-element output — pass seed: with the output's shape")
+            if let seedTape = seed.tape, seedTape !== self {
+                shapeError("backward", "the seed variable belongs to a different tape than the output")
             }
-            seedTensor = Tensor(repeating: 1, shape: output.shape)
+            return seed.tape == nil ? Variable(value: seed.value, tape: self, node: -1) : seed
         }
-        var result: [Int: Tensor<Scalar>] = [:]
-        guard output.node >= 0 else { return result }
-        var gradients = [Tensor<Scalar>?](repeating: nil, count: output.node + 1)
-        gradients[output.node] = seedTensor
+        guard output.value.count == 1 else {
+            shapeError("backward", "the output has shape \(output.shape) (\(output.value.count) elements); backward without a seed needs a one-element output — pass seed: with the output's shape")
+        }
+        return Variable(value: Tensor(repeating: 1, shape: output.shape), tape: self, node: -1)
+    }
+
+    /// Runs the reverse sweep from `output`, returning the gradient of every leaf (or, when `wanted`
+    /// is given, of every record in it), indexed like `records`.
+    ///
+    /// With `createGraph` the backward rules are recorded on this tape; otherwise they run with
+    /// recording off. Only records on a path to a wanted record (to a leaf when `wanted` is `nil`)
+    /// are visited, and each rule is told which of its inputs lie on such a path.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func reverseSweep(from output: Variable<Scalar>, seed: Variable<Scalar>?, wanted: Set<Int>?, createGraph: Bool) -> [Int: Variable<Scalar>] {
+        checkNotReleased("backward")
+        guard output.tape === self else {
+            shapeError("backward", "the output variable belongs to a different tape")
+        }
+        let seedVariable = seedVariable(for: output, seed)
+        guard output.node >= 0 else { return [:] }
+        if createGraph {
+            return sweep(from: output.node, seed: seedVariable, wanted: wanted, createGraph: true)
+        }
+        return GradientMode.$disabled.withValue(true) {
+            sweep(from: output.node, seed: seedVariable, wanted: wanted, createGraph: false)
+        }
+    }
+
+    /// Which records lie on a path from a wanted record (a leaf when `wanted` is `nil`) to `top`:
+    /// a record's gradient is needed when it is wanted or one of its inputs' gradients is.
+    private func neededRecords(upTo top: Int, wanted: Set<Int>?) -> (needed: [Bool], lowest: Int) {
         let lowest = wanted?.min() ?? 0
-        var index = output.node
+        var needed = [Bool](repeating: false, count: top + 1)
+        guard lowest <= top else { return (needed, lowest) }
+        for index in lowest...top {
+            if let wanted {
+                if wanted.contains(index) { needed[index] = true; continue }
+            } else if records[index].isLeaf {
+                needed[index] = true
+                continue
+            }
+            for input in records[index].inputs where input >= lowest && needed[input] {
+                needed[index] = true
+                break
+            }
+        }
+        return (needed, lowest)
+    }
+
+    private func sweep(from top: Int, seed: Variable<Scalar>, wanted: Set<Int>?, createGraph: Bool) -> [Int: Variable<Scalar>] {
+        var result: [Int: Variable<Scalar>] = [:]
+        let (needed, lowest) = neededRecords(upTo: top, wanted: wanted)
+        guard needed[top] else { return result }
+        var gradients = [Variable<Scalar>?](repeating: nil, count: top + 1)
+        // The output gradients of multi-output operations, gathered from their projection records.
+        var tupleGradients: [Int: [Variable<Scalar>?]] = [:]
+        gradients[top] = seed
         let checkingAnomalies = AnomalyDetection.isEnabled
+        var index = top
         while index >= lowest {
             defer { index -= 1 }
             guard let gradient = gradients[index] else { continue }
             gradients[index] = nil
-            // Read the record's fields in place rather than copying the whole record: this loop
-            // runs once per operation and copies cost a retain and release per field.
-            guard let pullback = records[index].pullback else {
-                if wanted == nil || wanted!.contains(index) { result[index] = gradient }
+            let rule = records[index].rule
+            switch rule {
+            case .leaf:
+                result[index] = gradient
                 continue
+            case .projection(let parent, let slot):
+                if wanted?.contains(index) == true { result[index] = gradient }
+                guard case .tuple(_, let outputCount) = records[parent].rule else { continue }
+                var slots = tupleGradients.removeValue(forKey: parent) ?? [Variable<Scalar>?](repeating: nil, count: outputCount)
+                slots[slot] = slots[slot].map { accumulate($0, gradient, createGraph: createGraph) } ?? gradient
+                tupleGradients[parent] = slots
+                // Mark the parent as reached; its rule reads `tupleGradients`.
+                if gradients[parent] == nil { gradients[parent] = gradient }
+                continue
+            case .released:
+                checkNotReleased("backward")
+                continue
+            case .single, .tuple:
+                break
             }
             if wanted?.contains(index) == true { result[index] = gradient }
-            let inputGradients = pullback(gradient)
-            let inputCount = records[index].inputs.count
-            for position in 0..<inputCount {
-                let input = records[index].inputs[position]
-                guard input >= 0, position < inputGradients.count, let g = inputGradients[position] else { continue }
+            let inputs = records[index].inputs
+            let context = BackwardContext(tape: self, outputNode: index, inputNodes: inputs,
+                                          needed: inputs.map { $0 >= lowest && needed[$0] })
+            let inputGradients: [Variable<Scalar>?]
+            let outputGradients = tupleGradients.removeValue(forKey: index)
+            func runRule() -> [Variable<Scalar>?] {
+                switch rule {
+                case .single(let pullback): pullback(gradient, context)
+                case .tuple(let pullback, _): pullback(outputGradients ?? [], context)
+                default: []
+                }
+            }
+            // With anomaly detection on, the sweep checks each rule's results below; the operations a
+            // rule runs internally are not forward operations of the user's program.
+            inputGradients = checkingAnomalies ? AnomalyDetection.$enabled.withValue(false) { runRule() } : runRule()
+            guard inputGradients.count == inputs.count else {
+                BackwardDiagnostics.report(records[index].name, "backward rule returned \(inputGradients.count) gradients for \(inputs.count) inputs")
+                continue
+            }
+            for position in 0..<inputs.count {
+                let input = inputs[position]
+                guard input >= 0 else { continue }
+                guard let g = inputGradients[position] else {
+                    guard input >= lowest && needed[input] else { continue }
+                    BackwardDiagnostics.report(records[index].name, "backward rule returned no gradient (nil) for input \(position), which requires one (shape \(records[input].shape))")
+                    continue
+                }
                 guard g.shape == records[input].shape else {
-                    shapeError(records[index].name, "backward rule returned a gradient of shape \(g.shape) for input \(position), whose shape is \(records[input].shape)")
+                    BackwardDiagnostics.report(records[index].name, "backward rule returned a gradient of shape \(g.shape) for input \(position), whose shape is \(records[input].shape)")
+                    continue
                 }
+                guard input >= lowest && needed[input] else { continue }
                 if checkingAnomalies {
-                    AnomalyDetection.checkBackward(records[index].name, gradient: g, input: position, node: index, context: records[index].anomalyContext)
+                    AnomalyDetection.checkBackward(records[index].name, gradient: g.value, input: position, node: index, context: records[index].anomalyContext)
                 }
-                if var sum = gradients[input] {
-                    // Take the tensor out first so `+=` finds its storage uniquely referenced and
-                    // adds in place instead of copying it.
+                if let existing = gradients[input] {
                     gradients[input] = nil
-                    sum += g
-                    gradients[input] = sum
+                    gradients[input] = accumulate(existing, g, createGraph: createGraph)
                 } else {
                     gradients[input] = g
                 }
@@ -157,9 +284,25 @@ public final class Tape<Scalar: TensorScalar> {
         return result
     }
 
-    /// Frees every pullback and the tensors it saved; later use of the tape is an error.
+    /// `existing + g`: recorded when a graph is being created and either needs a gradient, else added
+    /// in place on the tensors.
+    private func accumulate(_ existing: consuming Variable<Scalar>, _ g: Variable<Scalar>, createGraph: Bool) -> Variable<Scalar> {
+        if createGraph && (existing.requiresGradient || g.requiresGradient) { return existing + g }
+        // Take the tensor out first so `+=` finds its storage uniquely referenced and adds in place.
+        var sum = existing.value
+        _ = consume existing
+        sum += g.value
+        return Variable(value: sum, tape: self, node: -1)
+    }
+
+    /// Frees every backward rule and the tensors it saved; later use of the tape is an error.
     func release() {
-        for i in records.indices { records[i].pullback = nil }
+        for i in records.indices {
+            switch records[i].rule {
+            case .single, .tuple, .projection: records[i].rule = .released
+            case .leaf, .released: break
+            }
+        }
         isReleased = true
     }
 
@@ -174,32 +317,88 @@ public final class Tape<Scalar: TensorScalar> {
     /// - Returns: One gradient per input, with the input's shape; zeros where `output` does not depend on it.
     public func gradients(of output: Variable<Scalar>, withRespectTo inputs: [Variable<Scalar>],
                           seed: Tensor<Scalar>? = nil, retainGraph: Bool = false) -> [Tensor<Scalar>] {
+        gradients(of: output, withRespectTo: inputs, seed: seed.map { Variable($0) }, retainGraph: retainGraph,
+                  createGraph: false).map(\.value)
+    }
+
+    /// The gradients of `output` with respect to each of `inputs`, as variables on this tape (PyTorch's
+    /// `torch.autograd.grad`). With `createGraph` they are recorded, so they can enter a loss and be
+    /// differentiated again (gradient penalties, Hessian-vector products, physics-informed losses).
+    ///
+    /// ```swift
+    /// let x = tape.variable(Tensor([2.0]))
+    /// let dy = tape.gradients(of: x.pow(3).sum(), withRespectTo: [x], createGraph: true)[0]   // 3x² = 12
+    /// let d2y = tape.gradients(of: dy.sum(), withRespectTo: [x])[0]                            // 6x = 12
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - output: A variable on this tape; it must hold one element unless `seed` is given.
+    ///   - inputs: Variables on this tape (leaves or intermediate results).
+    ///   - seed: The gradient of the final quantity with respect to `output`, with its shape (defaults to
+    ///     ones for a one-element output). It may itself be a variable on this tape (for example a
+    ///     leaf, to differentiate the result with respect to the seed: a Jacobian-vector product).
+    ///   - retainGraph: Keep the records for another sweep; defaults to `createGraph`.
+    ///   - createGraph: Record the backward rules so the gradients are differentiable.
+    /// - Returns: One gradient per input, with the input's shape; zeros (constants) where `output` does
+    ///   not depend on it.
+    public func gradients(of output: Variable<Scalar>, withRespectTo inputs: [Variable<Scalar>],
+                          seed: Variable<Scalar>? = nil, retainGraph: Bool? = nil, createGraph: Bool) -> [Variable<Scalar>] {
         for (i, input) in inputs.enumerated() where input.tape !== self && input.node >= 0 {
             shapeError("gradients", "input \(i) belongs to a different tape than the output")
         }
         let wanted = Set(inputs.map { $0.node }.filter { $0 >= 0 })
-        let found = reverseSweep(from: output, seed: seed, wanted: wanted)
-        if !retainGraph { release() }
-        return inputs.map { found[$0.node] ?? Tensor(zerosLike: $0.value) }
+        let found = reverseSweep(from: output, seed: seed, wanted: wanted, createGraph: createGraph)
+        if !(retainGraph ?? createGraph) { release() }
+        return inputs.map { found[$0.node] ?? Variable(value: Tensor(zerosLike: $0.value), tape: self, node: -1) }
     }
 
     /// Sweeps back from `output`, accumulating gradients into every leaf: `parameter.grad` for
     /// parameters, `grad` for other leaves. Releases the tape unless `retainGraph` is true.
-    public func backward(from output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, retainGraph: Bool = false) {
-        let found = reverseSweep(from: output, seed: seed, wanted: nil)
-        for (node, gradient) in found {
-            let record = records[node]
-            guard record.pullback == nil, record.name == "leaf" || record.name == "parameter" else { continue }
-            if let parameter = record.parameter {
-                parameter.accumulate(gradient)
-            } else if var sum = leafGradients.removeValue(forKey: node) {
-                sum += gradient
-                leafGradients[node] = sum
+    ///
+    /// - Parameters:
+    ///   - output: A variable on this tape; it must hold one element unless `seed` is given.
+    ///   - seed: The gradient with respect to `output`.
+    ///   - retainGraph: Keep the tape for another sweep; defaults to `createGraph`.
+    ///   - createGraph: Record the backward rules, so each leaf's accumulated gradient is a
+    ///     differentiable variable on this tape (read it with `accumulatedGradient(for:)`).
+    public func backward(from output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, retainGraph: Bool? = nil,
+                         createGraph: Bool = false) {
+        let found = reverseSweep(from: output, seed: seed.map { Variable($0) }, wanted: nil, createGraph: createGraph)
+        for (node, gradient) in found.sorted(by: { $0.key < $1.key }) {
+            guard case .leaf(let parameter) = records[node].rule else { continue }
+            parameter?.accumulate(gradient.value)
+            // A parameter's gradient lives in `parameter.grad`; the tape keeps it only as a variable.
+            guard parameter == nil || createGraph else { continue }
+            if let existing = leafGradients.removeValue(forKey: node) {
+                let previous = Variable(value: existing.value, tape: self, node: existing.node)
+                let sum = createGraph ? previous + gradient : Variable(value: existing.value + gradient.value, tape: self, node: -1)
+                leafGradients[node] = (sum.value, sum.node)
             } else {
-                leafGradients[node] = gradient
+                leafGradients[node] = (gradient.value, gradient.node)
             }
         }
-        if !retainGraph { release() }
+        if !(retainGraph ?? createGraph) { release() }
+    }
+
+    /// The gradient that `backward()` accumulated into a leaf of this tape, as a variable on it:
+    /// differentiable when the sweeps that produced it ran with `createGraph: true`.
+    ///
+    /// - Parameter leaf: A leaf created with `variable(_:)` on this tape.
+    /// - Returns: The gradient, or `nil` before any `backward()` reached the leaf.
+    public func accumulatedGradient(for leaf: Variable<Scalar>) -> Variable<Scalar>? {
+        guard leaf.tape === self, leaf.node >= 0, let gradient = leafGradients[leaf.node] else { return nil }
+        return Variable(value: gradient.value, tape: self, node: gradient.node)
+    }
+
+    /// The gradient that `backward()` on this tape accumulated for a parameter, as a variable on the
+    /// tape: differentiable when the sweeps ran with `createGraph: true` (PyTorch's `p.grad` after
+    /// `loss.backward(create_graph=True)`). `parameter.grad` holds the same values (summed over tapes).
+    ///
+    /// - Parameter parameter: A parameter read on this tape with `variable(for:)`.
+    /// - Returns: The gradient, or `nil` when no `backward()` on this tape reached the parameter.
+    public func accumulatedGradient(for parameter: Parameter<Scalar>) -> Variable<Scalar>? {
+        guard let node = parameterLeaves[ObjectIdentifier(parameter)], let gradient = leafGradients[node] else { return nil }
+        return Variable(value: gradient.value, tape: self, node: gradient.node)
     }
 }
 

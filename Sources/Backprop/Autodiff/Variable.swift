@@ -38,7 +38,7 @@ public struct Variable<Scalar: TensorScalar> {
     /// For a leaf created with `tape.variable(_:)`, the gradient accumulated by `backward()`.
     public var grad: Tensor<Scalar>? {
         guard node >= 0, let tape else { return nil }
-        return tape.leafGradients[node]
+        return tape.leafGradients[node]?.value
     }
 
     /// Accumulates gradients from this one-element output into every leaf of its tape
@@ -46,12 +46,14 @@ public struct Variable<Scalar: TensorScalar> {
     ///
     /// - Parameters:
     ///   - seed: The gradient with respect to this variable; required when it has more than one element.
-    ///   - retainGraph: Keep the tape for another sweep.
-    public func backward(seed: Tensor<Scalar>? = nil, retainGraph: Bool = false) {
+    ///   - retainGraph: Keep the tape for another sweep; defaults to `createGraph`.
+    ///   - createGraph: Record the backward rules, so each leaf's gradient is a differentiable variable
+    ///     (`tape.accumulatedGradient(for:)`) — PyTorch's `create_graph=True`.
+    public func backward(seed: Tensor<Scalar>? = nil, retainGraph: Bool? = nil, createGraph: Bool = false) {
         guard let tape else {
             shapeError("backward", "this variable is a constant with no tape; create inputs with tape.variable(_:) or tape.constant(_:)")
         }
-        tape.backward(from: self, seed: seed, retainGraph: retainGraph)
+        tape.backward(from: self, seed: seed, retainGraph: retainGraph, createGraph: createGraph)
     }
 }
 
@@ -65,32 +67,53 @@ extension Variable: CustomStringConvertible {
 // MARK: - Recording
 
 extension Variable {
-    /// The tape shared by a group of inputs, failing when they come from two different tapes.
-    static func commonTape(_ inputs: [Variable], op: String) -> Tape<Scalar>? {
-        var tape: Tape<Scalar>?
-        for input in inputs {
-            guard let t = input.tape else { continue }
-            if let existing = tape, existing !== t {
-                shapeError(op, "mixes variables from two different tapes; every input of an operation must be recorded on the same tape")
-            }
-            tape = t
-        }
-        return tape
-    }
-
-    /// Records an operation with the given inputs, value and pullback.
+    /// Records an operation with the given inputs, value and backward rule.
     ///
-    /// The pullback receives the gradient of the output and returns one gradient per input (or
-    /// `nil` for an input that needs none), each with its input's shape. Nothing is recorded when no
-    /// input requires a gradient or inside a no-grad scope; the result is then a constant on the
-    /// inputs' tape.
+    /// The rule receives the gradient of the output (a variable) and a context that brings saved
+    /// values back as variables on the tape; it returns one gradient per input (or `nil` for an input
+    /// that needs none), each with its input's shape, written in `Variable` operations so that it is
+    /// itself differentiable. Nothing is recorded when no input requires a gradient or inside a
+    /// no-grad scope; the result is then a constant on the inputs' tape.
     ///
     /// This runs once per operation, so it makes one pass over the inputs and no key-path or
     /// dictionary look-ups.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func record(_ name: String, _ inputs: [Variable], value: Tensor<Scalar>,
-                       pullback: @escaping (Tensor<Scalar>) -> [Tensor<Scalar>?]) -> Variable {
+                       pullback: @escaping Tape<Scalar>.Pullback) -> Variable {
+        guard let (tape, nodes, anomalyContext) = recordingTarget(name, inputs) else {
+            checkUnrecordedForAnomalies(name, inputs, [value])
+            return Variable(value: value, tape: commonTape(inputs), node: -1)
+        }
+        return tape.append(name, value: value, inputs: nodes, anomalyContext: anomalyContext, pullback: pullback)
+    }
+
+    /// Records a one-input operation.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func record(_ name: String, _ value: Tensor<Scalar>,
+                pullback: @escaping (Variable, BackwardContext<Scalar>) -> Variable) -> Variable {
+        Variable.record(name, [self], value: value) { g, context in [pullback(g, context)] }
+    }
+
+    /// Records an operation with several outputs (for example a fused backward that produces the
+    /// gradients of an input and of the parameters at once). Its rule receives one gradient per
+    /// output (`nil` where none arrived) and returns one per input.
+    static func record(_ name: String, _ inputs: [Variable], values: [Tensor<Scalar>],
+                       pullback: @escaping Tape<Scalar>.TuplePullback) -> [Variable] {
+        guard let (tape, nodes, anomalyContext) = recordingTarget(name, inputs) else {
+            checkUnrecordedForAnomalies(name, inputs, values)
+            let tape = commonTape(inputs)
+            return values.map { Variable(value: $0, tape: tape, node: -1) }
+        }
+        return tape.append(name, values: values, inputs: nodes, anomalyContext: anomalyContext, pullback: pullback)
+    }
+
+    /// The tape to record on and the inputs' nodes, or `nil` when nothing is recorded (no input needs
+    /// a gradient, or recording is off). Stops when the inputs come from two different tapes.
+    @inline(__always)
+    static func recordingTarget(_ name: String, _ inputs: [Variable])
+        -> (tape: Tape<Scalar>, nodes: [Int], anomalyContext: AnomalyDetection.Context?)? {
         var tape: Tape<Scalar>?
         var needsGradient = false
         for input in inputs {
@@ -101,22 +124,33 @@ extension Variable {
             }
             tape = t
         }
-        let anomalyContext = AnomalyDetection.isEnabled ? AnomalyDetection.captureContext(inputShapes: inputs.map { $0.shape }) : nil
         guard let tape, needsGradient, GradientMode.isEnabled else {
-            if anomalyContext != nil { AnomalyDetection.checkForward(name, value: value, node: -1, context: anomalyContext) }
-            return Variable(value: value, tape: tape, node: -1)
+            return nil
         }
+        let anomalyContext = AnomalyDetection.isEnabled ? AnomalyDetection.captureContext(inputShapes: inputs.map { $0.shape }) : nil
         var nodes: [Int] = []
         nodes.reserveCapacity(inputs.count)
         for input in inputs { nodes.append(input.node) }
-        return tape.append(name, value: value, inputs: nodes, anomalyContext: anomalyContext, pullback: pullback)
+        return (tape, nodes, anomalyContext)
     }
 
-    /// Records a one-input operation.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    func record(_ name: String, _ value: Tensor<Scalar>, pullback: @escaping (Tensor<Scalar>) -> Tensor<Scalar>) -> Variable {
-        Variable.record(name, [self], value: value) { [pullback($0)] }
+    /// With anomaly detection on, checks the values of an operation that was not recorded.
+    static func checkUnrecordedForAnomalies(_ name: String, _ inputs: [Variable], _ values: [Tensor<Scalar>]) {
+        guard AnomalyDetection.isEnabled else { return }
+        let context = AnomalyDetection.captureContext(inputShapes: inputs.map { $0.shape })
+        for value in values { AnomalyDetection.checkForward(name, value: value, node: -1, context: context) }
+    }
+
+    /// The tape shared by the inputs, if any (they have been checked to share one).
+    static func commonTape(_ inputs: [Variable]) -> Tape<Scalar>? {
+        for input in inputs { if let tape = input.tape { return tape } }
+        return nil
+    }
+
+    /// Whether an operation on `inputs` would be recorded now: one of them requires a gradient and
+    /// recording is on. Ops use it to skip work that only their backward rule needs.
+    static func isRecorded(_ inputs: [Variable]) -> Bool {
+        GradientMode.isEnabled && inputs.contains { $0.node >= 0 && $0.tape != nil }
     }
 }
 
@@ -133,4 +167,9 @@ public enum GradientMode {
 /// Variables computed inside are constants; parameters used inside receive no gradient.
 public func withoutGradients<Result>(_ body: () throws -> Result) rethrows -> Result {
     try GradientMode.$disabled.withValue(true) { try body() }
+}
+
+/// Runs `body` with recording on, even inside `withoutGradients` (PyTorch's `torch.enable_grad()`).
+public func withGradients<Result>(_ body: () throws -> Result) rethrows -> Result {
+    try GradientMode.$disabled.withValue(false) { try body() }
 }

@@ -48,8 +48,9 @@ public final class Linear<Scalar: TensorScalar>: Module {
 
 extension Variable {
     /// `y = x·Wᵀ + b` as one recorded op: the product reads W transposed in place (no copy of Wᵀ),
-    /// the bias is added to the product rows, and the backward forms `g·W`, `gᵀ·x` and the column
-    /// sums of `g` directly.
+    /// and the bias is added to the product rows.
+    ///
+    /// Backward: ∂L/∂x = g·W, ∂L/∂W = gᵀ·x, ∂L/∂b = Σ_rows g, each a differentiable op.
     ///
     /// - Parameters:
     ///   - weight: `[out, in]`; `self` is `[…, in]` with a rank of at least 1.
@@ -76,26 +77,17 @@ extension Variable {
         }
         let outputShape = Array(inputShape.dropLast()) + [outputs]
         let output = Tensor(shape: outputShape, scalars: y.scalars)
-        let needX = requiresGradient, needW = weight.requiresGradient, needB = bias?.requiresGradient ?? false
-        // The pullback must capture tensors and flags only: a captured Variable holds its tape, and
-        // the tape holds the pullback, which would be a reference cycle that leaks the whole tape.
+        // The backward rule captures saved values (tensors and indices), never a Variable: a Variable
+        // holds its tape, and the tape holds the rule, which would be a reference cycle.
+        let (sx, sw) = (saved, weight.saved)
         let hasBias = bias != nil
-        let recordedInputs = bias.map { [self, weight, $0] } ?? [self, weight]
-        return Variable.record("linear", recordedInputs, value: output) { g in
-            let g2 = Tensor(shape: [rows, outputs], scalars: g.scalars)
-            var gradients: [Tensor<Scalar>?] = [
-                needX ? Tensor(shape: inputShape, scalars: Tensor.matmul(g2, transposingFirst: false, w, transposingSecond: false,
-                                                                         op: "Linear backward").scalars) : nil,
-                needW ? Tensor.matmul(g2, transposingFirst: true, x2, transposingSecond: false, op: "Linear backward") : nil,
+        return Variable.record("linear", bias.map { [self, weight, $0] } ?? [self, weight], value: output) { g, tape in
+            let g2 = g.reshaped(to: [rows, outputs])
+            var gradients: [Variable?] = [
+                tape.needs(0) ? g2.matmul(tape[sw], transposingFirst: false, transposingSecond: false).reshaped(to: inputShape) : nil,
+                tape.needs(1) ? g2.matmul(tape[sx].reshaped(to: [rows, inputs]), transposingFirst: true, transposingSecond: false) : nil,
             ]
-            if hasBias {
-                gradients.append(needB ? Tensor(shape: [outputs], initializingWith: { out in
-                    g2.scalars.withUnsafeBufferPointer { gs in
-                        Reduction.columnSums(gs.baseAddress!, reduced: rows, stride: outputs, count: outputs,
-                                                    into: out.baseAddress!)
-                    }
-                }) : nil)
-            }
+            if hasBias { gradients.append(tape.needs(2) ? g2.sum(alongAxes: [0]) : nil) }
             return gradients
         }
     }

@@ -111,13 +111,13 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
         let weight = lift(self.weight, for: x)
         let bias = lift(self.bias, for: x)
         guard isTraining else { return evaluate(x, weight: weight, bias: bias) }
-        let (y, saved) = x.batchLayerNormApplyingSaved(weight: weight, bias: bias, eps: eps, batchSize: batchSize,
-                                                       batchStatistics: nil, featureStatistics: nil)
+        let (y, terms) = x.batchLayerNormWithTerms(weight: weight, bias: bias, eps: eps, batchSize: batchSize,
+                                                   batchStatistics: nil, featureStatistics: nil)
         let count = numBatchesTracked.value.scalar + 1
         numBatchesTracked.value = Tensor(count)
         let factor = 1 / Double(count)
-        let feature = saved.terms[0]
-        let batch = saved.terms[1]
+        let feature = terms[0]
+        let batch = terms[1]
         // The authors' variance correction m/(m − 1), with m the training batch size, on both variances.
         let m = Double(batchSize ?? x.shape[0])
         let correction = m > 1 ? m / (m - 1) : 1
@@ -165,42 +165,6 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
     }
 }
 
-/// The fused batch layer normalization: one tape record holding both normalization terms.
-struct BatchLayerNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
-    var eps: Double
-    var batchSize: Int?
-    /// Constant batch statistics `(mean, variance)` per position and feature, or `nil` for the input's.
-    var batchStatistics: (mean: [Double], variance: [Double])?
-    /// Constant feature statistics per sample and position, or `nil` for the input's.
-    var featureStatistics: (mean: [Double], variance: [Double])?
-    var hasWeight: Bool
-    var hasBias: Bool
-
-    var name: String { "batchLayerNorm" }
-
-    /// The mixing weights `(c_F, c_B)` including the 1/√D scaling.
-    static func coefficients(batchSize m: Double, features: Int) -> (feature: Double, batch: Double) {
-        let scale = 1 / Double(features).squareRoot()
-        return ((1 / m - 1e-4) * scale, (1 - (1 / m + 1e-4)) * scale)
-    }
-
-    func forward(_ inputs: [Tensor<Scalar>]) -> (output: Tensor<Scalar>, saved: NormalizationSaved<Scalar>) {
-        let (x, weight, bias) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: hasBias)
-        let features = x.shape[x.rank - 1]
-        let batch = x.shape[0]
-        let (cF, cB) = Self.coefficients(batchSize: Double(batchSize ?? batch), features: features)
-        let featureLayout = NormalizationLayout(outer: 1, sets: x.count / features, inner: features,
-                                                affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
-        let batchLayout = NormalizationLayout(outer: batch, sets: x.count / batch, inner: 1,
-                                              affinePeriod: features, affineStride: 1, innerPerAffine: 1)
-        let terms = [NormalizationTerm.centered(x, layout: featureLayout, eps: eps, given: featureStatistics, coefficient: cF),
-                     NormalizationTerm.centered(x, layout: batchLayout, eps: eps, given: batchStatistics, coefficient: cB)]
-        let y = FusedNormalization.forward(x, terms: terms, weight: weight, bias: bias)
-        return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
-    }
-
-}
-
 extension Variable {
     /// Batch Layer Normalization of `[N, …, D]`, as one fused tape record. See `BatchLayerNorm` for
     /// the formulas.
@@ -217,22 +181,42 @@ extension Variable {
     public func batchLayerNorm(weight: Variable? = nil, bias: Variable? = nil, eps: Double = 1e-3, batchSize: Int? = nil,
                                batchStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)? = nil,
                                featureStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)? = nil) -> Variable {
-        batchLayerNormApplyingSaved(weight: weight, bias: bias, eps: eps, batchSize: batchSize,
-                                    batchStatistics: batchStatistics, featureStatistics: featureStatistics).output
+        batchLayerNormWithTerms(weight: weight, bias: bias, eps: eps, batchSize: batchSize,
+                                batchStatistics: batchStatistics, featureStatistics: featureStatistics).output
     }
 
-    func batchLayerNormApplyingSaved(weight: Variable?, bias: Variable?, eps: Double, batchSize: Int?,
-                                     batchStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?,
-                                     featureStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?)
-        -> (output: Variable, saved: NormalizationSaved<Scalar>) {
+    /// The mixing weights `(c_F, c_B)` including the 1/√D scaling.
+    static func batchLayerNormCoefficients(batchSize m: Double, features: Int) -> (feature: Double, batch: Double) {
+        let scale = 1 / Double(features).squareRoot()
+        return ((1 / m - 1e-4) * scale, (1 - (1 / m + 1e-4)) * scale)
+    }
+
+    /// Batch Layer Normalization, also returning both terms' statistics (feature term first).
+    func batchLayerNormWithTerms(weight: Variable?, bias: Variable?, eps: Double, batchSize: Int?,
+                                 batchStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?,
+                                 featureStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?)
+        -> (output: Variable, terms: [NormalizationTerm]) {
         checkBatchLayerNormArguments("batchLayerNorm", weight: weight, bias: bias, eps: eps,
                                      batchStatistics: batchStatistics, featureStatistics: featureStatistics)
-        let op = BatchLayerNormOperation<Scalar>(
-            eps: eps, batchSize: batchSize,
-            batchStatistics: batchStatistics.map { ($0.mean.scalars.map { Double($0) }, $0.variance.scalars.map { Double($0) }) },
-            featureStatistics: featureStatistics.map { ($0.mean.scalars.map { Double($0) }, $0.variance.scalars.map { Double($0) }) },
-            hasWeight: weight != nil, hasBias: bias != nil)
-        return op.applyKeepingSaved(normalizationInputs(self, weight, bias))
+        let features = shape[rank - 1]
+        let batch = shape[0]
+        let (cF, cB) = Self.batchLayerNormCoefficients(batchSize: Double(batchSize ?? batch), features: features)
+        // The feature term: each (sample, position) is a set over the D features. The batch term: each
+        // (position, feature) is a set over the N samples. γ and β follow the feature in both.
+        let featureLayout = NormalizationLayout(outer: 1, sets: value.count / features, inner: features,
+                                                affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
+        let batchLayout = NormalizationLayout(outer: batch, sets: value.count / batch, inner: 1,
+                                              affinePeriod: features, affineStride: 1, innerPerAffine: 1)
+        func source(_ given: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?) -> NormalizationTermSpecification.Source {
+            guard let given else { return .input(centered: true, scale: .biased(eps: eps)) }
+            return .given(mean: given.mean.scalars.map { Double($0) }, variance: given.variance.scalars.map { Double($0) }, eps: eps)
+        }
+        let configuration = NormalizationConfiguration(
+            name: "batchLayerNorm",
+            terms: [NormalizationTermSpecification(layout: featureLayout, source: source(featureStatistics), coefficient: cF),
+                    NormalizationTermSpecification(layout: batchLayout, source: source(batchStatistics), coefficient: cB)],
+            affineBroadcastShape: [features])
+        return normalized(weight: weight, bias: bias, configuration: configuration)
     }
 
     /// Batch Layer Normalization composed from primitive tape ops (mean, variance, rsqrt,
@@ -244,7 +228,7 @@ extension Variable {
                                      batchStatistics: batchStatistics, featureStatistics: featureStatistics)
         let last = rank - 1
         let features = shape[last]
-        let (cF, cB) = BatchLayerNormOperation<Scalar>.coefficients(batchSize: Double(batchSize ?? shape[0]), features: features)
+        let (cF, cB) = Self.batchLayerNormCoefficients(batchSize: Double(batchSize ?? shape[0]), features: features)
         func normalized(axis: Int, given: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?) -> Variable {
             if let given {
                 let mean = Variable(given.mean).unsqueezed(at: axis)
@@ -254,10 +238,8 @@ extension Variable {
             let centered = self - mean(alongAxes: [axis], keepDims: true)
             return centered * (variance(alongAxes: [axis], correction: 0, keepDims: true) + Scalar(eps)).rsqrt()
         }
-        var y = normalized(axis: last, given: featureStatistics) * Scalar(cF) + normalized(axis: 0, given: batchStatistics) * Scalar(cB)
-        if let weight { y = y * weight }
-        if let bias { y = y + bias }
-        return y
+        let y = normalized(axis: last, given: featureStatistics) * Scalar(cF) + normalized(axis: 0, given: batchStatistics) * Scalar(cB)
+        return y.applyingAffine(weight: weight, bias: bias, broadcastShape: [features])
     }
 
     private func checkBatchLayerNormArguments(_ op: String, weight: Variable?, bias: Variable?, eps: Double,
@@ -265,8 +247,8 @@ extension Variable {
                                               featureStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?) {
         guard rank >= 2 else { shapeError(op, "input shape \(shape) must have at least 2 axes [N, …, D]") }
         let features = shape[rank - 1]
-        if let weight, weight.shape != [features] { shapeError(op, "weight shape \(weight.shape) must be [\(features)] for input shape \(shape)") }
-        if let bias, bias.shape != [features] { shapeError(op, "bias shape \(bias.shape) must be [\(features)] for input shape \(shape)") }
+        NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: bias?.shape, affineShape: [features],
+                                           rule: "one per feature of input shape \(shape)")
         if let batchStatistics, batchStatistics.mean.shape != Array(shape.dropFirst()) || batchStatistics.variance.shape != Array(shape.dropFirst()) {
             shapeError(op, "batch statistics of shapes \(batchStatistics.mean.shape), \(batchStatistics.variance.shape) must have shape \(Array(shape.dropFirst())) for input shape \(shape)")
         }

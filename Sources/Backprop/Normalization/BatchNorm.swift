@@ -103,28 +103,6 @@ struct ChannelStatistics {
     var countPerSet: Int
 }
 
-/// The fused batch normalization: one tape record with the analytic backward of `BatchNorm`.
-struct BatchNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
-    /// Per-channel running mean and variance used as constants (evaluation), or `nil` for the batch's.
-    var runningStatistics: (mean: [Double], variance: [Double])?
-    var eps: Double
-    var hasWeight: Bool
-    var hasBias: Bool
-
-    var name: String { "batchNorm" }
-
-    func forward(_ inputs: [Tensor<Scalar>]) -> (output: Tensor<Scalar>, saved: NormalizationSaved<Scalar>) {
-        let (x, weight, bias) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: hasBias)
-        let channels = x.shape[1]
-        let layout = NormalizationLayout(outer: x.shape[0], sets: channels, inner: elementCount(x.shape, from: 2),
-                                         affinePeriod: channels, affineStride: 1, innerPerAffine: elementCount(x.shape, from: 2))
-        let term = NormalizationTerm.centered(x, layout: layout, eps: eps, given: runningStatistics)
-        let y = FusedNormalization.forward(x, terms: [term], weight: weight, bias: bias)
-        return (y, NormalizationSaved(x: x, terms: [term], weight: weight, biasShape: bias?.shape))
-    }
-
-}
-
 extension Variable {
     /// Batch normalization of `[N, C, *]` with the batch's own statistics (PyTorch's `F.batch_norm`
     /// with `training=True`), as one fused tape record. Pure: no running statistics are touched, so
@@ -154,10 +132,19 @@ extension Variable {
         guard runningMean.shape == [channels], runningVariance.shape == [channels] else {
             shapeError("batchNorm", "runningMean \(runningMean.shape) and runningVariance \(runningVariance.shape) must have shape [\(channels)] for input shape \(shape)")
         }
-        let op = BatchNormOperation<Scalar>(runningStatistics: (runningMean.scalars.map { Double($0) },
-                                                                   runningVariance.scalars.map { Double($0) }),
-                                            eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
-        return op(normalizationInputs(self, weight, bias))
+        let source = NormalizationTermSpecification.Source.given(mean: runningMean.scalars.map { Double($0) },
+                                                                  variance: runningVariance.scalars.map { Double($0) }, eps: eps)
+        return normalized(weight: weight, bias: bias, configuration: channelConfiguration("batchNorm", source: source)).output
+    }
+
+    /// The configuration of batch normalization: each channel is a set over the batch and space.
+    func channelConfiguration(_ name: String, source: NormalizationTermSpecification.Source) -> NormalizationConfiguration {
+        let channels = shape[1]
+        let spatial = elementCount(shape, from: 2)
+        let layout = NormalizationLayout(outer: shape[0], sets: channels, inner: spatial,
+                                         affinePeriod: channels, affineStride: 1, innerPerAffine: spatial)
+        return NormalizationConfiguration(name: name, terms: [NormalizationTermSpecification(layout: layout, source: source)],
+                                          affineBroadcastShape: NormalizationArguments.channelBroadcastShape(shape))
     }
 
     /// Training-mode batch normalization that also returns the batch statistics for running averages.
@@ -167,9 +154,9 @@ extension Variable {
         guard valuesPerChannel > 1 else {
             shapeError("batchNorm", "expected more than 1 value per channel when training, got input shape \(shape)")
         }
-        let op = BatchNormOperation<Scalar>(runningStatistics: nil, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
-        let (y, saved) = op.applyKeepingSaved(normalizationInputs(self, weight, bias))
-        let statistics = saved.terms[0].statistics
+        let configuration = channelConfiguration("batchNorm", source: .input(centered: true, scale: .biased(eps: eps)))
+        let (y, terms) = normalized(weight: weight, bias: bias, configuration: configuration)
+        let statistics = terms[0].statistics
         return (y, ChannelStatistics(mean: statistics.mean, sumOfSquares: statistics.sumOfSquares, countPerSet: valuesPerChannel))
     }
 
@@ -180,7 +167,7 @@ extension Variable {
         let axes = [0] + Array(2..<rank)
         let centered = self - mean(alongAxes: axes, keepDims: true)
         let y = centered * (variance(alongAxes: axes, correction: 0, keepDims: true) + Scalar(eps)).rsqrt()
-        return channelAffine(y, weight: weight, bias: bias)
+        return y.applyingAffine(weight: weight, bias: bias, broadcastShape: NormalizationArguments.channelBroadcastShape(shape))
     }
 
     /// Evaluation-mode batch normalization composed from primitive tape ops, the reference of
@@ -188,31 +175,17 @@ extension Variable {
     public func batchNormReference(runningMean: Tensor<Scalar>, runningVariance: Tensor<Scalar>, weight: Variable? = nil,
                                    bias: Variable? = nil, eps: Double = 1e-5) -> Variable {
         checkChannelArguments("batchNormReference", weight: weight, bias: bias, eps: eps)
-        let channelShape = [shape[1]] + Array(repeating: 1, count: rank - 2)
+        let channelShape = NormalizationArguments.channelBroadcastShape(shape)
         let mean = Variable(runningMean).reshaped(to: channelShape)
         let variance = Variable(runningVariance).reshaped(to: channelShape)
-        return channelAffine((self - mean) * (variance + Scalar(eps)).rsqrt(), weight: weight, bias: bias)
-    }
-
-    /// `y·γ_c + β_c` with γ, β of shape `[C]` broadcast over `[N, C, *]`.
-    func channelAffine(_ y: Variable, weight: Variable?, bias: Variable?) -> Variable {
-        let channelShape = [shape[1]] + Array(repeating: 1, count: rank - 2)
-        var result = y
-        if let weight { result = result * weight.reshaped(to: channelShape) }
-        if let bias { result = result + bias.reshaped(to: channelShape) }
-        return result
+        return ((self - mean) * (variance + Scalar(eps)).rsqrt()).applyingAffine(weight: weight, bias: bias, broadcastShape: channelShape)
     }
 
     /// Checks a `[N, C, *]` input with per-channel γ and β.
     func checkChannelArguments(_ op: String, weight: Variable?, bias: Variable?, eps: Double) {
-        guard rank >= 2 else { shapeError(op, "input shape \(shape) must have at least 2 axes [N, C, *]") }
-        let channels = shape[1]
-        if let weight, weight.shape != [channels] {
-            shapeError(op, "weight shape \(weight.shape) must be [\(channels)], one per channel of input shape \(shape)")
-        }
-        if let bias, bias.shape != [channels] {
-            shapeError(op, "bias shape \(bias.shape) must be [\(channels)], one per channel of input shape \(shape)")
-        }
+        let channels = NormalizationArguments.channels(op, input: shape)
+        NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: bias?.shape, affineShape: [channels],
+                                           rule: "one per channel of input shape \(shape)")
         checkEps(eps, op: op)
     }
 }

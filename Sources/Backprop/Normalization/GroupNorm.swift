@@ -58,30 +58,6 @@ public final class GroupNorm<Scalar: TensorScalar>: Module {
     }
 }
 
-/// The fused group normalization: one tape record with the analytic backward of `GroupNorm`.
-struct GroupNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
-    var numGroups: Int
-    var eps: Double
-    var hasWeight: Bool
-    var hasBias: Bool
-
-    var name: String { "groupNorm" }
-
-    func forward(_ inputs: [Tensor<Scalar>]) -> (output: Tensor<Scalar>, saved: NormalizationSaved<Scalar>) {
-        let (x, weight, bias) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: hasBias)
-        let (batch, channels) = (x.shape[0], x.shape[1])
-        let spatial = elementCount(x.shape, from: 2)
-        let channelsPerGroup = channels / numGroups
-        let layout = NormalizationLayout(outer: 1, sets: batch * numGroups, inner: channelsPerGroup * spatial,
-                                         affinePeriod: numGroups, affineStride: channelsPerGroup, innerPerAffine: spatial)
-        let (y, statistics) = FusedNormalization.forwardWithStatistics(x, layout: layout, centered: true, eps: eps,
-                                                                       weight: weight, bias: bias)
-        let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)]
-        return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
-    }
-
-}
-
 extension Variable {
     /// Group normalization of `[N, C, *]` (PyTorch's `F.group_norm`), as one fused tape record. See
     /// `GroupNorm` for the formulas.
@@ -93,8 +69,16 @@ extension Variable {
     ///   - eps: The stabilizer.
     public func groupNorm(numGroups: Int, weight: Variable? = nil, bias: Variable? = nil, eps: Double = 1e-5) -> Variable {
         checkGroupNormArguments("groupNorm", numGroups: numGroups, weight: weight, bias: bias, eps: eps)
-        let op = GroupNormOperation<Scalar>(numGroups: numGroups, eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
-        return op(normalizationInputs(self, weight, bias))
+        // Each (sample, group) is a set of C/G consecutive channel planes; γ, β follow the channel.
+        let (batch, channels) = (shape[0], shape[1])
+        let spatial = elementCount(shape, from: 2)
+        let channelsPerGroup = channels / numGroups
+        let layout = NormalizationLayout(outer: 1, sets: batch * numGroups, inner: channelsPerGroup * spatial,
+                                         affinePeriod: numGroups, affineStride: channelsPerGroup, innerPerAffine: spatial)
+        let configuration = NormalizationConfiguration(
+            name: "groupNorm", terms: [NormalizationTermSpecification(layout: layout, source: .input(centered: true, scale: .biased(eps: eps)))],
+            affineBroadcastShape: NormalizationArguments.channelBroadcastShape(shape), statisticsInOneSweep: true)
+        return normalized(weight: weight, bias: bias, configuration: configuration).output
     }
 
     /// Group normalization composed from primitive tape ops (reshape, mean, variance, rsqrt,
@@ -104,18 +88,12 @@ extension Variable {
         let grouped = reshaped(to: [shape[0], numGroups, value.count / (shape[0] * numGroups)])
         let centered = grouped - grouped.mean(alongAxes: [2], keepDims: true)
         let variance = grouped.variance(alongAxes: [2], correction: 0, keepDims: true)
-        var y = (centered * (variance + Scalar(eps)).rsqrt()).reshaped(to: shape)
-        let channelShape = [shape[1]] + Array(repeating: 1, count: rank - 2)
-        if let weight { y = y * weight.reshaped(to: channelShape) }
-        if let bias { y = y + bias.reshaped(to: channelShape) }
-        return y
+        let y = (centered * (variance + Scalar(eps)).rsqrt()).reshaped(to: shape)
+        return y.applyingAffine(weight: weight, bias: bias, broadcastShape: NormalizationArguments.channelBroadcastShape(shape))
     }
 
     private func checkGroupNormArguments(_ op: String, numGroups: Int, weight: Variable?, bias: Variable?, eps: Double) {
-        guard rank >= 2 else {
-            shapeError(op, "input shape \(shape) must have at least 2 axes [N, C, *]")
-        }
-        let channels = shape[1]
+        let channels = NormalizationArguments.channels(op, input: shape)
         guard numGroups > 0 else { shapeError(op, "numGroups \(numGroups) must be positive") }
         guard channels % numGroups == 0 else {
             shapeError(op, "the number of channels \(channels) in input shape \(shape) must be divisible by numGroups \(numGroups)")
@@ -124,12 +102,8 @@ extension Variable {
         guard shape[0] * (channels / numGroups) * elementCount(shape, from: 2) > 1 else {
             shapeError(op, "expected more than 1 value per channel group, got input shape \(shape) with numGroups \(numGroups) (N·(C/G)·∏spatial = 1)")
         }
-        if let weight, weight.shape != [channels] {
-            shapeError(op, "weight shape \(weight.shape) must be [\(channels)], one per channel")
-        }
-        if let bias, bias.shape != [channels] {
-            shapeError(op, "bias shape \(bias.shape) must be [\(channels)], one per channel")
-        }
+        NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: bias?.shape, affineShape: [channels],
+                                           rule: "one per channel")
         checkEps(eps, op: op)
     }
 }

@@ -93,27 +93,6 @@ public final class InstanceNorm<Scalar: TensorScalar>: Module {
     }
 }
 
-/// The fused instance normalization: one tape record with the analytic backward of `InstanceNorm`.
-struct InstanceNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
-    var eps: Double
-    var hasWeight: Bool
-    var hasBias: Bool
-
-    var name: String { "instanceNorm" }
-
-    func forward(_ inputs: [Tensor<Scalar>]) -> (output: Tensor<Scalar>, saved: NormalizationSaved<Scalar>) {
-        let (x, weight, bias) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: hasBias)
-        let (batch, channels) = (x.shape[0], x.shape[1])
-        let spatial = elementCount(x.shape, from: 2)
-        let layout = NormalizationLayout(outer: 1, sets: batch * channels, inner: spatial,
-                                         affinePeriod: channels, affineStride: 1, innerPerAffine: spatial)
-        let (y, statistics) = FusedNormalization.forwardWithStatistics(x, layout: layout, centered: true, eps: eps,
-                                                                       weight: weight, bias: bias)
-        let term = NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)
-        return (y, NormalizationSaved(x: x, terms: [term], weight: weight, biasShape: bias?.shape))
-    }
-}
-
 extension Variable {
     /// Instance normalization of `[N, C, *]` with each plane's own statistics (PyTorch's
     /// `F.instance_norm` with `use_input_stats=True`), as one fused tape record. Pure: no running
@@ -142,9 +121,15 @@ extension Variable {
         guard spatial > 1 else {
             shapeError("instanceNorm", "expected more than 1 spatial element when training, got input shape \(shape)")
         }
-        let op = InstanceNormOperation<Scalar>(eps: eps, hasWeight: weight != nil, hasBias: bias != nil)
-        let (y, saved) = op.applyKeepingSaved(normalizationInputs(self, weight, bias))
-        let statistics = saved.terms[0].statistics
+        // Each (sample, channel) plane is a set; γ and β follow the channel.
+        let (batch, channels) = (shape[0], shape[1])
+        let layout = NormalizationLayout(outer: 1, sets: batch * channels, inner: spatial,
+                                         affinePeriod: channels, affineStride: 1, innerPerAffine: spatial)
+        let configuration = NormalizationConfiguration(
+            name: "instanceNorm", terms: [NormalizationTermSpecification(layout: layout, source: .input(centered: true, scale: .biased(eps: eps)))],
+            affineBroadcastShape: NormalizationArguments.channelBroadcastShape(shape), statisticsInOneSweep: true)
+        let (y, terms) = normalized(weight: weight, bias: bias, configuration: configuration)
+        let statistics = terms[0].statistics
         return (y, ChannelStatistics(mean: statistics.mean, sumOfSquares: statistics.sumOfSquares, countPerSet: spatial))
     }
 
@@ -155,6 +140,6 @@ extension Variable {
         let axes = Array(2..<rank)
         let centered = self - mean(alongAxes: axes, keepDims: true)
         let y = centered * (variance(alongAxes: axes, correction: 0, keepDims: true) + Scalar(eps)).rsqrt()
-        return channelAffine(y, weight: weight, bias: bias)
+        return y.applyingAffine(weight: weight, bias: bias, broadcastShape: NormalizationArguments.channelBroadcastShape(shape))
     }
 }

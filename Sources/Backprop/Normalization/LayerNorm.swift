@@ -63,42 +63,6 @@ public final class LayerNorm<Scalar: TensorScalar>: Module {
     }
 }
 
-/// The fused layer normalization: one tape record with the analytic backward of `LayerNorm`.
-struct LayerNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
-    var normalizedShape: [Int]
-    var eps: Double
-    var variant: LayerNormVariant
-    var hasWeight: Bool
-    var hasBias: Bool
-
-    var name: String { "layerNorm" }
-
-    func forward(_ inputs: [Tensor<Scalar>]) -> (output: Tensor<Scalar>, saved: NormalizationSaved<Scalar>) {
-        let (x, weight, bias) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: hasBias)
-        let n = elementCount(normalizedShape)
-        let layout = NormalizationLayout(outer: 1, sets: x.count / n, inner: n, affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
-        if variant == .standard {
-            let (y, statistics) = FusedNormalization.forwardWithStatistics(x, layout: layout, centered: true, eps: eps,
-                                                                           weight: weight, bias: bias)
-            let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)]
-            return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
-        }
-        var statistics = NormalizationKernels.statistics(of: x, layout: layout, centered: true, eps: eps)
-        if variant == .annotatedTransformer {
-            let unbiasedStd = statistics.sumOfSquares.map { ($0 / Double(n - 1)).squareRoot() }
-            statistics.reciprocalStd = unbiasedStd.map { 1 / ($0 + eps) }
-            statistics.coupling = unbiasedStd.map { s in
-                let d = s + eps
-                return s == 0 ? 0 : Double(n) * d / (Double(n - 1) * s)
-            }
-        }
-        let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .centered, coefficient: 1)]
-        let y = FusedNormalization.forward(x, terms: terms, weight: weight, bias: bias)
-        return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: bias?.shape))
-    }
-
-}
-
 extension Variable {
     /// Layer normalization over the trailing `normalizedShape` axes (PyTorch's `F.layer_norm`), as one
     /// fused tape record. See `LayerNorm` for the formulas.
@@ -112,9 +76,14 @@ extension Variable {
     public func layerNorm(normalizedShape: [Int], weight: Variable? = nil, bias: Variable? = nil,
                           eps: Double = 1e-5, variant: LayerNormVariant = .standard) -> Variable {
         checkLayerNormArguments("layerNorm", normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
-        let op = LayerNormOperation<Scalar>(normalizedShape: normalizedShape, eps: eps, variant: variant,
-                                            hasWeight: weight != nil, hasBias: bias != nil)
-        return op(normalizationInputs(self, weight, bias))
+        // Each leading index is a set of the n trailing elements; γ and β follow the trailing index.
+        let n = elementCount(normalizedShape)
+        let layout = NormalizationLayout(outer: 1, sets: value.count / n, inner: n, affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
+        let scale: ScaleFunction = variant == .standard ? .biased(eps: eps) : .unbiasedStandardDeviation(eps: eps)
+        let configuration = NormalizationConfiguration(
+            name: "layerNorm", terms: [NormalizationTermSpecification(layout: layout, source: .input(centered: true, scale: scale))],
+            affineBroadcastShape: normalizedShape, statisticsInOneSweep: variant == .standard)
+        return normalized(weight: weight, bias: bias, configuration: configuration).output
     }
 
     /// Layer normalization composed from primitive tape ops (mean, subtraction, variance, rsqrt,
@@ -124,7 +93,7 @@ extension Variable {
         checkLayerNormArguments("layerNormReference", normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
         let axes = Array((rank - normalizedShape.count)..<rank)
         let centered = self - mean(alongAxes: axes, keepDims: true)
-        var y: Variable
+        let y: Variable
         switch variant {
         case .standard:
             y = centered * (centered.squared().mean(alongAxes: axes, keepDims: true) + Scalar(eps)).rsqrt()
@@ -133,24 +102,13 @@ extension Variable {
             let unbiasedStd = (centered.squared().sum(alongAxes: axes, keepDims: true) / (n - 1)).sqrt()
             y = centered / (unbiasedStd + Scalar(eps))
         }
-        if let weight { y = y * weight }
-        if let bias { y = y + bias }
-        return y
+        return y.applyingAffine(weight: weight, bias: bias, broadcastShape: normalizedShape)
     }
 
     private func checkLayerNormArguments(_ op: String, normalizedShape: [Int], weight: Variable?, bias: Variable?, eps: Double) {
-        guard !normalizedShape.isEmpty else {
-            shapeError(op, "normalizedShape must have at least one axis")
-        }
-        guard rank >= normalizedShape.count, Array(shape.suffix(normalizedShape.count)) == normalizedShape else {
-            shapeError(op, "normalizedShape \(normalizedShape) does not match the trailing axes of input shape \(shape)")
-        }
-        if let weight, weight.shape != normalizedShape {
-            shapeError(op, "weight shape \(weight.shape) must equal normalizedShape \(normalizedShape)")
-        }
-        if let bias, bias.shape != normalizedShape {
-            shapeError(op, "bias shape \(bias.shape) must equal normalizedShape \(normalizedShape)")
-        }
+        NormalizationArguments.checkTrailing(op, input: shape, normalizedShape: normalizedShape)
+        NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: bias?.shape, affineShape: normalizedShape,
+                                           rule: "equal to normalizedShape \(normalizedShape)")
         checkEps(eps, op: op)
     }
 }

@@ -40,26 +40,6 @@ public final class RMSNorm<Scalar: TensorScalar>: Module {
     }
 }
 
-/// The fused RMS normalization: one tape record with the analytic backward of `RMSNorm`.
-struct RMSNormOperation<Scalar: TensorScalar>: FusedNormalizationOperation {
-    var normalizedShape: [Int]
-    var eps: Double
-    var hasWeight: Bool
-
-    var name: String { "rmsNorm" }
-
-    func forward(_ inputs: [Tensor<Scalar>]) -> (output: Tensor<Scalar>, saved: NormalizationSaved<Scalar>) {
-        let (x, weight, _) = splitNormalizationInputs(inputs, hasWeight: hasWeight, hasBias: false)
-        let n = elementCount(normalizedShape)
-        let layout = NormalizationLayout(outer: 1, sets: x.count / n, inner: n, affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
-        let (y, statistics) = FusedNormalization.forwardWithStatistics(x, layout: layout, centered: false, eps: eps,
-                                                                       weight: weight, bias: nil)
-        let terms = [NormalizationTerm(layout: layout, statistics: statistics, dependence: .uncentered, coefficient: 1)]
-        return (y, NormalizationSaved(x: x, terms: terms, weight: weight, biasShape: nil))
-    }
-
-}
-
 extension Variable {
     /// The default RMSNorm ε: the machine epsilon of the scalar type.
     static var defaultRMSNormEps: Double { Double(Scalar.ulpOfOne) }
@@ -73,9 +53,14 @@ extension Variable {
     ///   - eps: The stabilizer, or `nil` for the machine epsilon of `Scalar`.
     public func rmsNorm(normalizedShape: [Int], weight: Variable? = nil, eps: Double? = nil) -> Variable {
         checkRMSNormArguments("rmsNorm", normalizedShape: normalizedShape, weight: weight)
-        let op = RMSNormOperation<Scalar>(normalizedShape: normalizedShape, eps: eps ?? Self.defaultRMSNormEps,
-                                          hasWeight: weight != nil)
-        return op(normalizationInputs(self, weight, nil))
+        // Each leading index is a set of the n trailing elements, normalized without centring.
+        let n = elementCount(normalizedShape)
+        let layout = NormalizationLayout(outer: 1, sets: value.count / n, inner: n, affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
+        let scale = ScaleFunction.biased(eps: eps ?? Self.defaultRMSNormEps)
+        let configuration = NormalizationConfiguration(
+            name: "rmsNorm", terms: [NormalizationTermSpecification(layout: layout, source: .input(centered: false, scale: scale))],
+            affineBroadcastShape: normalizedShape, statisticsInOneSweep: true)
+        return normalized(weight: weight, bias: nil, configuration: configuration).output
     }
 
     /// RMS normalization composed from primitive tape ops (squared, mean, rsqrt, multiplication), the
@@ -84,17 +69,12 @@ extension Variable {
         checkRMSNormArguments("rmsNormReference", normalizedShape: normalizedShape, weight: weight)
         let axes = Array((rank - normalizedShape.count)..<rank)
         let y = self * (squared().mean(alongAxes: axes, keepDims: true) + Scalar(eps ?? Self.defaultRMSNormEps)).rsqrt()
-        guard let weight else { return y }
-        return y * weight
+        return y.applyingAffine(weight: weight, bias: nil, broadcastShape: normalizedShape)
     }
 
     private func checkRMSNormArguments(_ op: String, normalizedShape: [Int], weight: Variable?) {
-        guard !normalizedShape.isEmpty else { shapeError(op, "normalizedShape must have at least one axis") }
-        guard rank >= normalizedShape.count, Array(shape.suffix(normalizedShape.count)) == normalizedShape else {
-            shapeError(op, "normalizedShape \(normalizedShape) does not match the trailing axes of input shape \(shape)")
-        }
-        if let weight, weight.shape != normalizedShape {
-            shapeError(op, "weight shape \(weight.shape) must equal normalizedShape \(normalizedShape)")
-        }
+        NormalizationArguments.checkTrailing(op, input: shape, normalizedShape: normalizedShape)
+        NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: nil, affineShape: normalizedShape,
+                                           rule: "equal to normalizedShape \(normalizedShape)")
     }
 }

@@ -10,64 +10,114 @@ extension Variable {
     /// Hyperbolic tangent. Backward: ∂L/∂x = g·(1 − y²).
     public func tanh() -> Variable {
         let y = value.tanh()
-        return record("tanh", y) { g in g * (1 - y.squared()) }
+        return record("tanh", y) { g, tape in g * (1 - tape.output(y).squared()) }
     }
 
     /// Logistic sigmoid `σ(x) = 1/(1 + e^(−x))`, stable for large |x|. Backward: ∂L/∂x = g·y·(1 − y).
     public func sigmoid() -> Variable {
         let y = value.sigmoid()
-        return record("sigmoid", y) { g in g * y * (1 - y) }
+        return record("sigmoid", y) { g, tape in
+            let output = tape.output(y)
+            return g * output * (1 - output)
+        }
     }
 
-    /// `max(x, 0)`. Backward: ∂L/∂x = g where x > 0, else 0.
+    /// `max(x, 0)`. Backward: ∂L/∂x = g where x > 0, else 0 (a constant mask: higher derivatives are 0).
     public func relu() -> Variable {
         let x = value
-        return record("relu", x.relu()) { g in g * x.applying(.reluDerivative) }
+        return record("relu", x.relu()) { g, tape in g * tape.constant(x.applying(.reluDerivative)) }
     }
 
     /// `x` for x > 0, `negativeSlope·x` otherwise. Backward: ∂L/∂x = g·(x > 0 ? 1 : negativeSlope).
     public func leakyRelu(negativeSlope: Scalar = 0.01) -> Variable {
         let x = value
         let slope = Double(negativeSlope)
-        return record("leakyRelu", x.applying(.leakyRelu(slope))) { g in g * x.applying(.leakyReluDerivative(slope)) }
+        return record("leakyRelu", x.applying(.leakyRelu(slope))) { g, tape in
+            g * tape.constant(x.applying(.leakyReluDerivative(slope)))
+        }
     }
 
-    /// `x` for x > 0, `α(eˣ − 1)` otherwise. Backward: ∂L/∂x = g·(x > 0 ? 1 : α·eˣ).
+    /// `x` for x > 0, `α(eˣ − 1)` otherwise.
+    ///
+    /// Backward: ∂L/∂x = g·D(x) with D(x) = x > 0 ? 1 : α·eˣ; D′(x) = x ≤ 0 ? D(x) : 0.
     public func elu(alpha: Scalar = 1) -> Variable {
-        let x = value
+        let x = saved
         let a = Double(alpha)
-        return record("elu", x.applying(.elu(a))) { g in g * x.applying(.eluDerivative(a)) }
+        return record("elu", value.applying(.elu(a))) { g, tape in g * tape[x].eluDerivative(alpha: a) }
+    }
+
+    /// D(x) = x > 0 ? 1 : α·eˣ, the derivative of ELU. Backward: ∂L/∂x = g·(x ≤ 0)·D(x).
+    func eluDerivative(alpha: Double) -> Variable {
+        let nonPositive = value .<= Tensor(0)
+        let d = value.applying(.eluDerivative(alpha))
+        return record("eluDerivative", d) { g, tape in g * tape.constant(nonPositive) * tape.output(d) }
     }
 
     /// Gaussian error linear unit.
     ///
-    /// Exact: `y = x·Φ(x)`, ∂y/∂x = Φ(x) + x·φ(x). Tanh form: `y = ½x(1 + tanh(u))` with
-    /// `u = √(2/π)(x + 0.044715x³)`, ∂y/∂x = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
+    /// Exact: `y = x·Φ(x)`, ∂y/∂x = Φ(x) + x·φ(x), ∂²y/∂x² = φ(x)·(2 − x²). Tanh form:
+    /// `y = ½x(1 + T)` with `T = tanh(u)`, `u = k(x + cx³)`, k = √(2/π), c = 0.044715:
+    /// ∂y/∂x = ½(1 + T) + ½x(1 − T²)u′, ∂²y/∂x² = (1 − T²)(u′ − xTu′² + ½xu″), u′ = k(1 + 3cx²), u″ = 6kcx.
     public func gelu(approximation: GELUApproximation = .none) -> Variable {
-        let x = value
+        let x = saved
         switch approximation {
         case .none:
-            return record("gelu", x.applying(.geluExact)) { g in g * x.applying(.geluExactDerivative) }
+            return record("gelu", value.applying(.geluExact)) { g, tape in g * tape[x].geluDerivative(approximation: .none) }
         case .tanh:
-            return record("geluTanh", x.applying(.geluTanh)) { g in g * x.applying(.geluTanhDerivative) }
+            return record("geluTanh", value.applying(.geluTanh)) { g, tape in g * tape[x].geluDerivative(approximation: .tanh) }
         }
     }
 
-    /// SiLU (swish) `x·σ(x)`. Backward: ∂L/∂x = g·σ(x)(1 + x(1 − σ(x))).
+    /// ∂GELU/∂x as an op of its own (see `gelu` for the formulas), so GELU's backward is differentiable.
+    func geluDerivative(approximation: GELUApproximation) -> Variable {
+        let x = saved
+        switch approximation {
+        case .none:
+            return record("geluDerivative", value.applying(.geluExactDerivative)) { g, tape in
+                let x = tape[x]
+                let squares = x.squared()
+                return g * ((squares * -0.5).exp() * Scalar(1 / (2 * Double.pi).squareRoot()) * (2 - squares))
+            }
+        case .tanh:
+            return record("geluTanhDerivative", value.applying(.geluTanhDerivative)) { g, tape in
+                let x = tape[x]
+                let (k, c) = (Scalar((2 / Double.pi).squareRoot()), Scalar(0.044715))
+                let squares = x.squared()
+                let t = ((x + x * squares * c) * k).tanh()
+                let du = (squares * (3 * c) + 1) * k
+                return g * ((1 - t.squared()) * (du - x * t * du.squared() + squares * (3 * k * c)))
+            }
+        }
+    }
+
+    /// SiLU (swish) `x·σ(x)`. Backward: ∂L/∂x = g·σ(x)(1 + x(1 − σ(x))); ∂²/∂x² = σ′·(2 + x(1 − 2σ)),
+    /// σ′ = σ(1 − σ).
     public func silu() -> Variable {
-        let x = value
-        return record("silu", x.applying(.silu)) { g in g * x.applying(.siluDerivative) }
+        let x = saved
+        return record("silu", value.applying(.silu)) { g, tape in g * tape[x].siluDerivative() }
+    }
+
+    /// ∂SiLU/∂x as an op of its own (see `silu`).
+    func siluDerivative() -> Variable {
+        let x = saved
+        return record("siluDerivative", value.applying(.siluDerivative)) { g, tape in
+            let x = tape[x]
+            let s = x.sigmoid()
+            return g * (s * (1 - s) * (2 + x * (1 - s * 2)))
+        }
     }
 
     /// Softplus `log(1 + e^(βx))/β`, linear (`x`) where `βx > threshold`, as PyTorch.
     ///
     /// Backward: ∂L/∂x = g·σ(βx), or g where `βx > threshold`.
     public func softplus(beta: Scalar = 1, threshold: Scalar = 20) -> Variable {
-        let x = value
-        let z = x * beta
+        let x = saved
+        let z = value * beta
         let linear = z .> Tensor(threshold)
-        let y = Tensor.select(linear, x, z.applying(.softplus) / beta)
-        return record("softplus", y) { g in g * Tensor.select(linear, Tensor(1), z.sigmoid()) }
+        let y = Tensor.select(linear, value, z.applying(.softplus) / beta)
+        return record("softplus", y) { g, tape in
+            g * Variable.select(linear, tape.constant(Tensor(1)), (tape[x] * beta).sigmoid())
+        }
     }
 
     /// Randomly zeroes elements with probability `probability` and scales the rest by `1/(1 − p)`
@@ -88,6 +138,6 @@ extension Variable {
         let scale: Scalar = keep > 0 ? Scalar(1 / keep) : 0
         var mask = Tensor<Scalar>(zeros: shape)
         for i in 0..<mask.count where generator.nextUnit() < keep { mask.scalars[i] = scale }
-        return record("dropout", value * mask) { g in g * mask }
+        return record("dropout", value * mask) { g, tape in g * tape.constant(mask) }
     }
 }

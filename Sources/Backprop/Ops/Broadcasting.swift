@@ -19,3 +19,15 @@ extension Tensor {
         return Tensor(unchecked: target, scalars: reduced.scalars)
     }
 }
+
+extension Variable {
+    /// Sums over the axes that broadcasting to this variable's shape added or stretched, giving
+    /// `target` (see `Tensor.summed(toShape:)`); the identity when the shapes agree.
+    ///
+    /// Backward: ∂L/∂x = g broadcast back to x's shape.
+    public func summed(toShape target: [Int]) -> Variable {
+        if shape == target { return self }
+        let source = shape
+        return record("sumToShape", value.summed(toShape: target)) { g, _ in g.expanded(to: source) }
+    }
+}

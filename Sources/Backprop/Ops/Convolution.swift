@@ -178,7 +178,9 @@ func convolutionGeometry(input: [Int], weight: [Int], bias: [Int]?, stride: Wind
 /// Forward per sample and group: `Y_g = W_g · col_g`, with `col_g` the `[C/groups·kH·kW, Ho·Wo]`
 /// im2col matrix and `W_g` the group's weight rows, through `GEMM`.
 ///
-/// Backward: ∂L/∂W_g = Σₙ dY_g · col_gᵀ, ∂L/∂x = col2im(W_gᵀ · dY_g), ∂L/∂b = Σ_{n, oh, ow} dY.
+/// Backward: ∂L/∂x = col2im(W_gᵀ · dY_g) (`conv2dInputGradient`), ∂L/∂W_g = Σₙ dY_g · col_gᵀ
+/// (`conv2dWeightGradient`), ∂L/∂b = Σ_{n, oh, ow} dY. The convolution is bilinear in x and W, so the
+/// backward of each gradient op is made of the other two ops and the convolution itself, to any order.
 /// The column matrix is rebuilt in the backward rather than kept, trading a cheap copy for memory.
 ///
 /// - Parameters:
@@ -196,80 +198,137 @@ public func conv2d<Scalar>(_ input: Variable<Scalar>, weight: Variable<Scalar>, 
                            groups: Int = 1) -> Variable<Scalar> {
     let g = convolutionGeometry(input: input.shape, weight: weight.shape, bias: bias?.shape, stride: stride,
                                 padding: padding, dilation: dilation, groups: groups)
-    let (x, w) = (input.value, weight.value)
-    let b = bias?.value
-    let y = Tensor<Scalar>(shape: g.outputShape) { out in
-        let output = out.baseAddress!
-        var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
-        x.scalars.withUnsafeBufferPointer { xs in
-            w.scalars.withUnsafeBufferPointer { ws in
-                columns.withUnsafeMutableBufferPointer { col in
-                    for n in 0..<g.batch {
-                        for group in 0..<g.groups {
-                            Im2Col.pack(xs.baseAddress! + (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width,
-                                        g, into: col.baseAddress!)
-                            GEMM.multiply(ws.baseAddress! + group * g.outputChannelsPerGroup * g.patchSize, transposeA: false,
-                                          UnsafePointer(col.baseAddress!), transposeB: false,
-                                          m: g.outputChannelsPerGroup, n: g.outputArea, k: g.patchSize,
-                                          into: output + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea,
-                                          accumulate: false)
-                        }
-                    }
-                }
-            }
-        }
-        if let b {
-            for n in 0..<g.batch {
-                for o in 0..<g.outputChannels {
-                    let plane = output + (n * g.outputChannels + o) * g.outputArea
-                    for p in 0..<g.outputArea { plane[p] += b.scalars[o] }
-                }
-            }
+    return Convolution.forward(input, weight: weight, bias: bias, geometry: g)
+}
+
+/// The convolution and its two gradient ops, on a fixed geometry.
+enum Convolution {
+    /// `y = conv(x, W) + b` (see `conv2d`).
+    static func forward<Scalar>(_ input: Variable<Scalar>, weight: Variable<Scalar>, bias: Variable<Scalar>?,
+                                geometry g: ConvolutionGeometry) -> Variable<Scalar> {
+        let (sx, sw) = (input.saved, weight.saved)
+        let y = forwardKernel(input.value, weight.value, bias: bias?.value, g)
+        let hasBias = bias != nil
+        return Variable.record("conv2d", [input, weight] + (bias.map { [$0] } ?? []), value: y) { dy, tape in
+            var gradients: [Variable<Scalar>?] = [
+                tape.needs(0) ? inputGradient(dy, weight: tape[sw], geometry: g) : nil,
+                tape.needs(1) ? weightGradient(tape[sx], dy, geometry: g) : nil,
+            ]
+            if hasBias { gradients.append(tape.needs(2) ? dy.sum(alongAxes: [0, 2, 3]) : nil) }
+            return gradients
         }
     }
-    let (needInput, needWeight, needBias) = (input.requiresGradient, weight.requiresGradient, bias?.requiresGradient ?? false)
-    let inputs = [input, weight] + (bias.map { [$0] } ?? [])
-    return Variable.record("conv2d", inputs, value: y) { dy in
-        var dx = needInput ? Tensor<Scalar>(zeros: x.shape) : nil
-        var dw = needWeight ? Tensor<Scalar>(zeros: w.shape) : nil
-        var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
-        dy.scalars.withUnsafeBufferPointer { dys in
+
+    /// ∂L/∂x = col2im(W_gᵀ·dY_g), linear in dY and in W.
+    ///
+    /// Backward, for an incoming v of x's shape: ∂/∂dY = conv(v, W); ∂/∂W = `weightGradient(v, dY)`.
+    static func inputGradient<Scalar>(_ dy: Variable<Scalar>, weight: Variable<Scalar>, geometry g: ConvolutionGeometry) -> Variable<Scalar> {
+        let (sdy, sw) = (dy.saved, weight.saved)
+        let dx = inputGradientKernel(dy.value, weight.value, g)
+        return Variable.record("conv2dInputGradient", [dy, weight], value: dx) { v, tape in
+            [tape.needs(0) ? forward(v, weight: tape[sw], bias: nil, geometry: g) : nil,
+             tape.needs(1) ? weightGradient(v, tape[sdy], geometry: g) : nil]
+        }
+    }
+
+    /// ∂L/∂W_g = Σₙ dY_g·col_gᵀ, linear in x and in dY.
+    ///
+    /// Backward, for an incoming v of W's shape: ∂/∂x = `inputGradient(dY, v)`; ∂/∂dY = conv(x, v).
+    static func weightGradient<Scalar>(_ x: Variable<Scalar>, _ dy: Variable<Scalar>, geometry g: ConvolutionGeometry) -> Variable<Scalar> {
+        let (sx, sdy) = (x.saved, dy.saved)
+        let dw = weightGradientKernel(x.value, dy.value, g)
+        return Variable.record("conv2dWeightGradient", [x, dy], value: dw) { v, tape in
+            [tape.needs(0) ? inputGradient(tape[sdy], weight: v, geometry: g) : nil,
+             tape.needs(1) ? forward(tape[sx], weight: v, bias: nil, geometry: g) : nil]
+        }
+    }
+
+    /// `Y_g = W_g·col_g (+ b)` per sample and group.
+    static func forwardKernel<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ w: Tensor<Scalar>, bias b: Tensor<Scalar>?,
+                                                    _ g: ConvolutionGeometry) -> Tensor<Scalar> {
+        Tensor<Scalar>(shape: g.outputShape) { out in
+            let output = out.baseAddress!
+            var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
             x.scalars.withUnsafeBufferPointer { xs in
                 w.scalars.withUnsafeBufferPointer { ws in
                     columns.withUnsafeMutableBufferPointer { col in
                         for n in 0..<g.batch {
                             for group in 0..<g.groups {
+                                Im2Col.pack(xs.baseAddress! + (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width,
+                                            g, into: col.baseAddress!)
+                                GEMM.multiply(ws.baseAddress! + group * g.outputChannelsPerGroup * g.patchSize, transposeA: false,
+                                              UnsafePointer(col.baseAddress!), transposeB: false,
+                                              m: g.outputChannelsPerGroup, n: g.outputArea, k: g.patchSize,
+                                              into: output + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea,
+                                              accumulate: false)
+                            }
+                        }
+                    }
+                }
+            }
+            if let b {
+                for n in 0..<g.batch {
+                    for o in 0..<g.outputChannels {
+                        let plane = output + (n * g.outputChannels + o) * g.outputArea
+                        for p in 0..<g.outputArea { plane[p] += b.scalars[o] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dx = col2im(W_gᵀ·dY_g) per sample and group.
+    static func inputGradientKernel<Scalar: TensorScalar>(_ dy: Tensor<Scalar>, _ w: Tensor<Scalar>,
+                                                          _ g: ConvolutionGeometry) -> Tensor<Scalar> {
+        var dx = Tensor<Scalar>(zeros: [g.batch, g.inputChannels, g.height, g.width])
+        var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
+        dy.scalars.withUnsafeBufferPointer { dys in
+            w.scalars.withUnsafeBufferPointer { ws in
+                columns.withUnsafeMutableBufferPointer { col in
+                    dx.scalars.withUnsafeMutableBufferPointer { dxs in
+                        for n in 0..<g.batch {
+                            for group in 0..<g.groups {
                                 let inputOffset = (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width
-                                let weightOffset = group * g.outputChannelsPerGroup * g.patchSize
                                 let dyGroup = dys.baseAddress! + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea
-                                if needWeight {
-                                    Im2Col.pack(xs.baseAddress! + inputOffset, g, into: col.baseAddress!)
-                                    dw!.scalars.withUnsafeMutableBufferPointer { dws in
-                                        // dW_g += dY_g [O/groups, Ho·Wo] · col_gᵀ [Ho·Wo, patch]
-                                        GEMM.multiply(dyGroup, transposeA: false, UnsafePointer(col.baseAddress!), transposeB: true,
-                                                      m: g.outputChannelsPerGroup, n: g.patchSize, k: g.outputArea,
-                                                      into: dws.baseAddress! + weightOffset, accumulate: true)
-                                    }
-                                }
-                                if needInput {
-                                    // dcol_g = W_gᵀ [patch, O/groups] · dY_g [O/groups, Ho·Wo], then col2im.
-                                    GEMM.multiply(ws.baseAddress! + weightOffset, transposeA: true, dyGroup, transposeB: false,
-                                                  m: g.patchSize, n: g.outputArea, k: g.outputChannelsPerGroup,
-                                                  into: col.baseAddress!, accumulate: false)
-                                    dx!.scalars.withUnsafeMutableBufferPointer { dxs in
-                                        Im2Col.accumulate(UnsafePointer(col.baseAddress!), g, into: dxs.baseAddress! + inputOffset)
-                                    }
-                                }
+                                // dcol_g = W_gᵀ [patch, O/groups] · dY_g [O/groups, Ho·Wo], then col2im.
+                                GEMM.multiply(ws.baseAddress! + group * g.outputChannelsPerGroup * g.patchSize, transposeA: true,
+                                              dyGroup, transposeB: false,
+                                              m: g.patchSize, n: g.outputArea, k: g.outputChannelsPerGroup,
+                                              into: col.baseAddress!, accumulate: false)
+                                Im2Col.accumulate(UnsafePointer(col.baseAddress!), g, into: dxs.baseAddress! + inputOffset)
                             }
                         }
                     }
                 }
             }
         }
-        var grads: [Tensor<Scalar>?] = [dx, dw]
-        if b != nil {
-            grads.append(needBias ? dy.sum(alongAxes: [0, 2, 3]) : nil)
+        return dx
+    }
+
+    /// dW_g = Σₙ dY_g·col_gᵀ, accumulated over the samples in order.
+    static func weightGradientKernel<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ dy: Tensor<Scalar>,
+                                                           _ g: ConvolutionGeometry) -> Tensor<Scalar> {
+        var dw = Tensor<Scalar>(zeros: [g.outputChannels, g.inputChannelsPerGroup, g.kernelHeight, g.kernelWidth])
+        var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
+        dy.scalars.withUnsafeBufferPointer { dys in
+            x.scalars.withUnsafeBufferPointer { xs in
+                columns.withUnsafeMutableBufferPointer { col in
+                    dw.scalars.withUnsafeMutableBufferPointer { dws in
+                        for n in 0..<g.batch {
+                            for group in 0..<g.groups {
+                                let inputOffset = (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width
+                                let dyGroup = dys.baseAddress! + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea
+                                Im2Col.pack(xs.baseAddress! + inputOffset, g, into: col.baseAddress!)
+                                // dW_g += dY_g [O/groups, Ho·Wo] · col_gᵀ [Ho·Wo, patch]
+                                GEMM.multiply(dyGroup, transposeA: false, UnsafePointer(col.baseAddress!), transposeB: true,
+                                              m: g.outputChannelsPerGroup, n: g.patchSize, k: g.outputArea,
+                                              into: dws.baseAddress! + group * g.outputChannelsPerGroup * g.patchSize, accumulate: true)
+                            }
+                        }
+                    }
+                }
+            }
         }
-        return grads
+        return dw
     }
 }

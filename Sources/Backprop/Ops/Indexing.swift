@@ -24,12 +24,57 @@ extension Tensor {
 extension Variable {
     /// Selects entries along an axis by index (`index_select`).
     ///
-    /// Backward: g added into zeros of x's shape at the selected indices (repeats accumulate).
+    /// Backward: g added into zeros of x's shape at the selected indices (repeats accumulate), the
+    /// op `indexAdd`, whose own backward is this selection again.
     public func gathering(_ indices: [Int], alongAxis axis: Int) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "gather")
         let shape = self.shape
-        return record("gather", value.gathering(indices, alongAxis: a)) { g in
-            Tensor.indexAdd(g, indices: indices, alongAxis: a, into: shape)
+        return record("gather", value.gathering(indices, alongAxis: a)) { g, _ in
+            g.indexAdd(indices, alongAxis: a, into: shape)
+        }
+    }
+
+    /// Adds this variable's entries into zeros of `shape` at `indices` along `axis` (PyTorch's
+    /// `index_add` into zeros). Backward: ∂L/∂x = g gathered at the indices.
+    func indexAdd(_ indices: [Int], alongAxis axis: Int, into shape: [Int]) -> Variable {
+        record("indexAdd", Tensor.indexAdd(value, indices: indices, alongAxis: axis, into: shape)) { g, _ in
+            g.gathering(indices, alongAxis: axis)
+        }
+    }
+
+    /// The elements at flat (row-major) `positions`, as a tensor of `shape`; a position of −1 reads
+    /// a zero (with no gradient). Backward: g scattered back to the positions (`scattering`).
+    ///
+    /// - Parameters:
+    ///   - uniquePositions: No position repeats, so the backward may write instead of add.
+    func gathering(flatPositions positions: [Int], shape: [Int], name: String = "gatherFlat",
+                   uniquePositions: Bool = false) -> Variable {
+        let source = self.shape
+        let x = value.scalars
+        let y = Tensor<Scalar>(shape: shape) { out in
+            for (k, p) in positions.enumerated() { out[k] = p >= 0 ? x[p] : 0 }
+        }
+        return record(name, y) { g, _ in
+            g.scattering(flatPositions: positions, into: source, uniquePositions: uniquePositions)
+        }
+    }
+
+    /// Zeros of `shape` with this variable's elements added at flat `positions` (−1: dropped).
+    /// Backward: ∂L/∂x = g read at the positions (`gathering(flatPositions:)`).
+    func scattering(flatPositions positions: [Int], into shape: [Int], name: String = "scatterFlat",
+                    uniquePositions: Bool = false) -> Variable {
+        let source = self.shape
+        let g = value.scalars
+        var result = Tensor<Scalar>(zeros: shape)
+        result.scalars.withUnsafeMutableBufferPointer { out in
+            if uniquePositions {
+                for (k, p) in positions.enumerated() where p >= 0 { out[p] = g[k] }
+            } else {
+                for (k, p) in positions.enumerated() where p >= 0 { out[p] += g[k] }
+            }
+        }
+        return record(name, result) { w, _ in
+            w.gathering(flatPositions: positions, shape: source, uniquePositions: uniquePositions)
         }
     }
 
@@ -55,8 +100,9 @@ extension Variable {
     public static func select(_ condition: Tensor<Scalar>, _ a: Variable, _ b: Variable) -> Variable {
         let mask = condition .!= Tensor(0)
         let (sa, sb) = (a.shape, b.shape)
-        return record("where", [a, b], value: Tensor.select(mask, a.value, b.value)) { g in
-            [(g * mask).summed(toShape: sa), (g * (1 - mask)).summed(toShape: sb)]
+        return record("where", [a, b], value: Tensor.select(mask, a.value, b.value)) { g, tape in
+            [tape.needs(0) ? (g * tape.constant(mask)).summed(toShape: sa) : nil,
+             tape.needs(1) ? (g * tape.constant(1 - mask)).summed(toShape: sb) : nil]
         }
     }
 
@@ -67,6 +113,6 @@ extension Variable {
     public func maskedFill(where mask: Tensor<Scalar>, with fill: Scalar) -> Variable {
         let m = (mask .!= Tensor(0)).expanded(to: shape)
         let y = Tensor.select(m, Tensor(fill), value)
-        return record("maskedFill", y) { g in g * (1 - m) }
+        return record("maskedFill", y) { g, tape in g * tape.constant(1 - m) }
     }
 }

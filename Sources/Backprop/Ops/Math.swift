@@ -2,37 +2,41 @@ extension Variable {
     /// `eˣ`. Backward: ∂L/∂x = g·eˣ (reuses the output).
     public func exp() -> Variable {
         let y = value.exp()
-        return record("exp", y) { $0 * y }
+        return record("exp", y) { g, tape in g * tape.output(y) }
     }
 
     /// Natural logarithm. Backward: ∂L/∂x = g/x.
     public func log() -> Variable {
-        let x = value
-        return record("log", x.log()) { $0 / x }
+        let x = saved
+        return record("log", value.log()) { g, tape in g / tape[x] }
     }
 
     /// Square root. Backward: ∂L/∂x = g/(2√x).
     public func sqrt() -> Variable {
         let y = value.sqrt()
-        return record("sqrt", y) { $0 / (y * 2) }
+        return record("sqrt", y) { g, tape in g / (tape.output(y) * 2) }
     }
 
     /// `1/√x`. Backward: ∂L/∂x = −g·y³/2 with y = 1/√x.
     public func rsqrt() -> Variable {
         let y = value.rsqrt()
-        return record("rsqrt", y) { $0 * (y * y * y) * -0.5 }
+        return record("rsqrt", y) { g, tape in
+            let output = tape.output(y)
+            return g * (output * output * output) * -0.5
+        }
     }
 
-    /// Absolute value. Backward: ∂L/∂x = g·sign(x) (0 at x = 0, as PyTorch).
+    /// Absolute value. Backward: ∂L/∂x = g·sign(x) (0 at x = 0, as PyTorch); sign(x) is piecewise
+    /// constant, so every higher derivative is 0.
     public func abs() -> Variable {
         let x = value
-        return record("abs", x.abs()) { $0 * x.sign() }
+        return record("abs", x.abs()) { g, tape in g * tape.constant(x.sign()) }
     }
 
     /// `x²`. Backward: ∂L/∂x = 2g·x.
     public func squared() -> Variable {
-        let x = value
-        return record("square", x.squared()) { $0 * x * 2 }
+        let x = saved
+        return record("square", value.squared()) { g, tape in g * tape[x] * 2 }
     }
 
     /// Clamps into `[lowerBound, upperBound]`.
@@ -40,8 +44,8 @@ extension Variable {
     /// Backward: ∂L/∂x = g where lowerBound ≤ x ≤ upperBound, 0 outside (PyTorch's convention).
     public func clamped(to range: ClosedRange<Scalar>) -> Variable {
         let x = value
-        return record("clamp", x.clamped(to: range)) { g in
-            g * (x .>= Tensor(range.lowerBound)) * (x .<= Tensor(range.upperBound))
+        return record("clamp", x.clamped(to: range)) { g, tape in
+            g * tape.constant(x .>= Tensor(range.lowerBound)) * tape.constant(x .<= Tensor(range.upperBound))
         }
     }
 }

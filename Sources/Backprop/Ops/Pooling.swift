@@ -39,7 +39,8 @@ extension Variable {
     ///
     /// Backward: each output's gradient flows to the first maximal element of its window in
     /// row-major order (PyTorch's choice); a NaN counts as the maximum (the window's last NaN, as
-    /// PyTorch's CPU kernel), so it propagates.
+    /// PyTorch's CPU kernel), so it propagates. The backward is a scatter whose own backward is the
+    /// gather of the same elements, so higher derivatives follow the same selection.
     ///
     /// - Parameters:
     ///   - kernelSize: The window's height and width.
@@ -84,20 +85,13 @@ extension Variable {
                 }
             }
         }
+        // The selected element's flat index in the whole input (−1 for a window with no source:
+        // a dilated window entirely in the padding, whose −∞ output has no gradient).
+        let planeSize = g.height * g.width
+        let positions = selected.enumerated().map { o, index in index >= 0 ? (o / outputArea) * planeSize + index : -1 }
         let inputShape = shape
-        return record("maxPool2d", y) { dy in
-            var dx = Tensor<Scalar>(zeros: inputShape)
-            dx.scalars.withUnsafeMutableBufferPointer { dxs in
-                for plane in 0..<g.planes {
-                    for p in 0..<outputArea {
-                        let o = plane * outputArea + p
-                        // A dilated window can fall entirely in the padding; its −∞ output has no source.
-                        guard selected[o] >= 0 else { continue }
-                        dxs[plane * g.height * g.width + selected[o]] += dy.scalars[o]
-                    }
-                }
-            }
-            return dx
+        return record("maxPool2d", y) { dy, _ in
+            dy.scattering(flatPositions: positions, into: inputShape, name: "maxPool2dBackward")
         }
     }
 
@@ -107,7 +101,8 @@ extension Variable {
     /// the input and the divisor `D` is the window's area clipped to the padded input
     /// (`countIncludePad`, the default) or the number of input elements it covers.
     ///
-    /// Backward: each output's gradient divided by its `D` is added to every input element of its window.
+    /// Backward: each output's gradient divided by its `D` is added to every input element of its window
+    /// (`Aᵀ·g` for the linear pooling map `A`; the backward of `Aᵀ` is `A`).
     ///
     /// - Parameters:
     ///   - kernelSize: The window's height and width.
@@ -131,22 +126,26 @@ extension Variable {
             let area = countIncludePad ? (bottom - top) * (right - left) : rows.count * columns.count
             return (rows, columns, Scalar(area))
         }
-        let x = value
-        let y = Tensor<Scalar>(shape: [shape[0], shape[1], g.outputHeight, g.outputWidth]) { out in
-            for plane in 0..<g.planes {
-                let base = plane * g.height * g.width
-                for oh in 0..<g.outputHeight {
-                    for ow in 0..<g.outputWidth {
-                        let (rows, columns, divisor) = window(oh, ow)
-                        var sum: Scalar = 0
-                        for ih in rows { for iw in columns { sum += x.scalars[base + ih * g.width + iw] } }
-                        out[(plane * g.outputHeight + oh) * g.outputWidth + ow] = sum / divisor
+        let inputShape = shape
+        let outputShape = [shape[0], shape[1], g.outputHeight, g.outputWidth]
+        /// `y = A·x`: the window sums divided by their divisors.
+        func pool(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
+            Tensor<Scalar>(shape: outputShape) { out in
+                for plane in 0..<g.planes {
+                    let base = plane * g.height * g.width
+                    for oh in 0..<g.outputHeight {
+                        for ow in 0..<g.outputWidth {
+                            let (rows, columns, divisor) = window(oh, ow)
+                            var sum: Scalar = 0
+                            for ih in rows { for iw in columns { sum += x.scalars[base + ih * g.width + iw] } }
+                            out[(plane * g.outputHeight + oh) * g.outputWidth + ow] = sum / divisor
+                        }
                     }
                 }
             }
         }
-        let inputShape = shape
-        return record("avgPool2d", y) { dy in
+        /// `dx = Aᵀ·dy`: each output's gradient over its divisor, added to its window.
+        func spread(_ dy: Tensor<Scalar>) -> Tensor<Scalar> {
             var dx = Tensor<Scalar>(zeros: inputShape)
             dx.scalars.withUnsafeMutableBufferPointer { dxs in
                 for plane in 0..<g.planes {
@@ -162,6 +161,14 @@ extension Variable {
             }
             return dx
         }
+        // Pooling is linear, A and Aᵀ are each other's backward, so every order is differentiable.
+        func pooled(_ x: Variable) -> Variable {
+            x.record("avgPool2d", pool(x.value)) { dy, _ in spreadBack(dy) }
+        }
+        func spreadBack(_ dy: Variable) -> Variable {
+            dy.record("avgPool2dBackward", spread(dy.value)) { v, _ in pooled(v) }
+        }
+        return pooled(self)
     }
 
     /// The mean over the spatial axes: `[N, C, H, W]` → `[N, C]` (PyTorch's

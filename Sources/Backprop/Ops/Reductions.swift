@@ -10,8 +10,8 @@ extension Variable {
         let shape = self.shape
         var kept = shape
         for a in resolved { kept[a] = 1 }
-        return record("sum", value.sum(alongAxes: resolved, keepDims: keepDims)) { g in
-            Tensor(unchecked: kept, scalars: g.scalars).expanded(to: shape)
+        return record("sum", value.sum(alongAxes: resolved, keepDims: keepDims)) { g, _ in
+            g.reshaped(to: kept).expanded(to: shape)
         }
     }
 
@@ -25,8 +25,8 @@ extension Variable {
         var kept = shape
         for a in resolved { kept[a] = 1 }
         let n = Scalar(resolved.reduce(1) { $0 * shape[$1] })
-        return record("mean", value.mean(alongAxes: resolved, keepDims: keepDims)) { g in
-            Tensor(unchecked: kept, scalars: g.scalars).expanded(to: shape) / n
+        return record("mean", value.mean(alongAxes: resolved, keepDims: keepDims)) { g, _ in
+            g.reshaped(to: kept).expanded(to: shape) / n
         }
     }
 
@@ -35,14 +35,17 @@ extension Variable {
     /// Backward: ∂L/∂x = g·2(x − μ)/(n − correction).
     public func variance(alongAxes axes: [Int], correction: Int = 1, keepDims: Bool = false) -> Variable {
         let resolved = Tensor<Scalar>.normalize(axes: axes, rank: rank, op: "variance")
-        let x = value
+        let x = saved
         var kept = x.shape
         for a in resolved { kept[a] = 1 }
         let n = resolved.reduce(1) { $0 * x.shape[$1] }
-        let centered = x - x.mean(alongAxes: resolved, keepDims: true)
-        let y = x.variance(alongAxes: resolved, correction: correction, keepDims: keepDims)
+        let y = value.variance(alongAxes: resolved, correction: correction, keepDims: keepDims)
         let scale = 2 / Scalar(Swift.max(n - correction, 0))
-        return record("variance", y) { g in Tensor(unchecked: kept, scalars: g.scalars) * centered * scale }
+        return record("variance", y) { g, tape in
+            let x = tape[x]
+            let centered = x - x.mean(alongAxes: resolved, keepDims: true)
+            return g.reshaped(to: kept) * centered * scale
+        }
     }
 
     /// The maximum along one axis.
@@ -62,16 +65,11 @@ extension Variable {
         let op = maximum ? "max" : "min"
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: op)
         guard rank > 0, shape[a] > 0 else { shapeError(op, "cannot reduce over an empty axis of shape \(shape)") }
-        let x = value
-        let (kept, indices) = Reduction.argExtremum(x, axis: a, maximum: maximum)
-        let outer = x.shape[..<a].reduce(1, *), size = x.shape[a], inner = x.shape[(a + 1)...].reduce(1, *)
-        var y = [Scalar](repeating: 0, count: indices.count)
-        for o in 0..<outer { for i in 0..<inner { y[o * inner + i] = x.scalars[(o * size + indices[o * inner + i]) * inner + i] } }
-        let outShape = keepDims ? kept : Tensor<Scalar>.removing([a], from: x.shape)
-        return record(op, Tensor(unchecked: outShape, scalars: y)) { g in
-            var dx = Tensor<Scalar>(zeros: x.shape)
-            for o in 0..<outer { for i in 0..<inner { dx.scalars[(o * size + indices[o * inner + i]) * inner + i] = g.scalars[o * inner + i] } }
-            return dx
-        }
+        let (kept, indices) = Reduction.argExtremum(value, axis: a, maximum: maximum)
+        let (outer, size, inner) = (shape[..<a].reduce(1, *), shape[a], shape[(a + 1)...].reduce(1, *))
+        var positions = [Int](repeating: 0, count: indices.count)
+        for o in 0..<outer { for i in 0..<inner { positions[o * inner + i] = (o * size + indices[o * inner + i]) * inner + i } }
+        let outShape = keepDims ? kept : Tensor<Scalar>.removing([a], from: shape)
+        return gathering(flatPositions: positions, shape: outShape, name: op, uniquePositions: true)
     }
 }

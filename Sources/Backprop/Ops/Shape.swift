@@ -2,7 +2,7 @@ extension Variable {
     /// The same elements with a new shape (one size may be −1). Backward: g reshaped back.
     public func reshaped(to newShape: [Int]) -> Variable {
         let shape = self.shape
-        return record("reshape", value.reshaped(to: newShape)) { g in g.reshaped(to: shape) }
+        return record("reshape", value.reshaped(to: newShape)) { g, _ in g.reshaped(to: shape) }
     }
 
     /// Reorders axes. Backward: g permuted by the inverse permutation.
@@ -10,7 +10,7 @@ extension Variable {
         let resolved = Tensor<Scalar>.validatePermutation(order, rank: rank)
         var inverse = [Int](repeating: 0, count: resolved.count)
         for (i, axis) in resolved.enumerated() { inverse[axis] = i }
-        return record("permute", value.permuted(resolved)) { g in g.permuted(inverse) }
+        return record("permute", value.permuted(resolved)) { g, _ in g.permuted(inverse) }
     }
 
     /// Swaps the last two axes. Backward: g with its last two axes swapped.
@@ -31,7 +31,7 @@ extension Variable {
     /// Broadcasts to a larger shape. Backward: ∂L/∂x = sumToShape(g, x.shape).
     public func expanded(to target: [Int]) -> Variable {
         let shape = self.shape
-        return record("expand", value.expanded(to: target)) { g in g.summed(toShape: shape) }
+        return record("expand", value.expanded(to: target)) { g, _ in g.summed(toShape: shape) }
     }
 
     /// Removes size-1 axes (all of them when `axes` is empty). Backward: g reshaped back.
@@ -46,19 +46,20 @@ extension Variable {
 
     /// The entries with index in `range` along `axis`.
     ///
-    /// Backward: g placed into zeros of x's shape at the same positions.
+    /// Backward: g placed into zeros of x's shape at the same positions (a concatenation with
+    /// zero blocks, whose own backward is this slice again).
     public func slice(alongAxis axis: Int, range: Range<Int>) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "slice")
         let shape = self.shape
-        return record("slice", value.slice(alongAxis: a, range: range)) { g in
-            var parts: [Tensor<Scalar>] = []
+        return record("slice", value.slice(alongAxis: a, range: range)) { g, tape in
+            var parts: [Variable] = []
             var before = shape, after = shape
             before[a] = range.lowerBound
             after[a] = shape[a] - range.upperBound
-            if before[a] > 0 { parts.append(Tensor(zeros: before)) }
+            if before[a] > 0 { parts.append(tape.constant(Tensor(zeros: before))) }
             parts.append(g)
-            if after[a] > 0 { parts.append(Tensor(zeros: after)) }
-            return parts.count == 1 ? g : Tensor.concatenate(parts, alongAxis: a)
+            if after[a] > 0 { parts.append(tape.constant(Tensor(zeros: after))) }
+            return parts.count == 1 ? g : Variable.concatenate(parts, alongAxis: a)
         }
     }
 
@@ -67,7 +68,13 @@ extension Variable {
         let value = Tensor.concatenate(parts.map(\.value), alongAxis: axis)
         let a = Tensor<Scalar>.normalize(axis: axis, rank: value.rank, op: "concatenate")
         let sizes = parts.map { $0.shape[a] }
-        return record("concatenate", parts, value: value) { g in g.split(sizes: sizes, alongAxis: a) }
+        return record("concatenate", parts, value: value) { g, tape in
+            var start = 0
+            return sizes.enumerated().map { position, size in
+                defer { start += size }
+                return tape.needs(position) ? g.slice(alongAxis: a, range: start..<(start + size)) : nil
+            }
+        }
     }
 
     /// Joins variables of equal shape along a new axis. Backward: g split and squeezed.

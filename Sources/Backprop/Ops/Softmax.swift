@@ -26,20 +26,35 @@ extension Tensor {
 extension Variable {
     /// Softmax along an axis.
     ///
-    /// Backward: ∂L/∂x = y ⊙ (g − Σ_axis g ⊙ y).
+    /// Backward: ∂L/∂x = y ⊙ (g − Σ_axis g ⊙ y), the op `softmaxBackward(g, y)`.
     public func softmax(alongAxis axis: Int = -1) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "softmax")
         let y = value.softmax(alongAxis: a)
-        return record("softmax", y) { g in SoftmaxKernels.backward(g, y: y, axis: a) }
+        return record("softmax", y) { g, tape in Variable.softmaxBackward(g, output: tape.output(y), axis: a) }
+    }
+
+    /// `y ⊙ (g − Σ_axis g ⊙ y)`, the backward of softmax, as an op of its own (one fused kernel).
+    ///
+    /// Backward, for an incoming w: ∂/∂g = y ⊙ (w − Σ w ⊙ y) (the same op);
+    /// ∂/∂y = w ⊙ g − w·Σ(g ⊙ y) − g·Σ(w ⊙ y).
+    static func softmaxBackward(_ g: Variable, output y: Variable, axis: Int) -> Variable {
+        let (sg, sy) = (g.saved, y.saved)
+        let value = SoftmaxKernels.backward(g.value, y: y.value, axis: axis)
+        return record("softmaxBackward", [g, y], value: value) { w, tape in
+            let (g, y) = (tape[sg], tape[sy])
+            return [tape.needs(0) ? softmaxBackward(w, output: y, axis: axis) : nil,
+                    tape.needs(1) ? w * g - w * (g * y).sum(alongAxes: [axis], keepDims: true)
+                        - g * (w * y).sum(alongAxes: [axis], keepDims: true) : nil]
+        }
     }
 
     /// Log-softmax along an axis.
     ///
-    /// Backward: ∂L/∂x = g − softmax(x) ⊙ Σ_axis g.
+    /// Backward: ∂L/∂x = g − softmax(x) ⊙ Σ_axis g, with softmax(x) = exp(y).
     public func logSoftmax(alongAxis axis: Int = -1) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "logSoftmax")
         let y = value.logSoftmax(alongAxis: a)
-        return record("logSoftmax", y) { g in g - y.exp() * g.sum(alongAxes: [a], keepDims: true) }
+        return record("logSoftmax", y) { g, tape in g - tape.output(y).exp() * g.sum(alongAxes: [a], keepDims: true) }
     }
 
     /// `log Σ exp(x)` over the axes, stable for large inputs.
@@ -47,11 +62,11 @@ extension Variable {
     /// Backward: ∂L/∂x = g ⊙ exp(x − y) (g and y broadcast over the reduced axes).
     public func logSumExp(alongAxes axes: [Int], keepDims: Bool = false) -> Variable {
         let resolved = Tensor<Scalar>.normalize(axes: axes, rank: rank, op: "logSumExp")
-        let x = value
-        let kept = x.logSumExp(alongAxes: resolved, keepDims: true)
+        let x = saved
+        let kept = value.logSumExp(alongAxes: resolved, keepDims: true)
         let y = keepDims ? kept : Tensor(unchecked: Tensor<Scalar>.removing(resolved, from: x.shape), scalars: kept.scalars)
-        return record("logSumExp", y) { g in
-            Tensor(unchecked: kept.shape, scalars: g.scalars) * (x - kept).exp()
+        return record("logSumExp", y) { g, tape in
+            g.reshaped(to: kept.shape) * (tape[x] - tape.output(y).reshaped(to: kept.shape)).exp()
         }
     }
 }

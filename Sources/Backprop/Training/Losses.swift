@@ -156,16 +156,61 @@ public func crossEntropy<Scalar>(logits: Variable<Scalar>, targets: [Int], label
         }
     }
     let value = reduce(losses, shape: layout.lossShape, reduction: reduction, kept: kept)
-    let shape = logits.shape
-    return Variable.record(op, [logits], value: value) { g in
+    let backward = CrossEntropyBackward(layout: layout, targets: targets, ignoreIndex: ignoreIndex, labelSmoothing: epsilon,
+                                        reduction: reduction, kept: kept, logSumExps: logSumExps)
+    let savedLogits = logits.saved
+    return Variable.record(op, [logits], value: value) { g, tape in [backward(tape[savedLogits], g)] }
+}
+
+/// The backward of `crossEntropy` as an op of its own: `dx_c = w·(p_c − t_c)` per kept sample, with
+/// p = softmax(x) over the classes, t the smoothed target distribution and w = g·s (s = 1/kept for
+/// the mean), computed in one loop from the saved log-sum-exps.
+///
+/// Backward, for an incoming v of the logits' shape: ∂/∂x = w·(p ⊙ (v − Σ_c v ⊙ p)) (softmax's
+/// backward); ∂/∂g = s·Σ_c v ⊙ (p − t), per sample for `.none`, summed otherwise.
+private struct CrossEntropyBackward<Scalar: TensorScalar> {
+    var layout: ClassLayout
+    var targets: [Int]
+    var ignoreIndex: Int
+    var labelSmoothing: Scalar
+    var reduction: LossReduction
+    var kept: Int
+    var logSumExps: [Scalar]
+
+    /// s per sample, 0 for ignored samples, shape `[outer, 1, inner]`.
+    var sampleScales: Tensor<Scalar> {
         let scale: Scalar = reductionScale(reduction, kept: kept)
+        return Tensor(shape: [layout.outer, 1, layout.inner], scalars: targets.map { $0 == ignoreIndex ? 0 : scale })
+    }
+
+    /// The smoothed target distribution, shape `[outer, classes, inner]` (zero rows for ignored samples).
+    var targetDistribution: Tensor<Scalar> {
+        let (outer, classes, inner) = (layout.outer, layout.classes, layout.inner)
+        let uniform = labelSmoothing / Scalar(classes)
+        var t = [Scalar](repeating: 0, count: outer * classes * inner)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let target = targets[o * inner + i]
+                guard target != ignoreIndex else { continue }
+                for c in 0..<classes { t[(o * classes + c) * inner + i] = uniform + (c == target ? 1 - labelSmoothing : 0) }
+            }
+        }
+        return Tensor(shape: [outer, classes, inner], scalars: t)
+    }
+
+    func callAsFunction(_ logits: Variable<Scalar>, _ g: Variable<Scalar>) -> Variable<Scalar> {
+        let (outer, classes, inner) = (layout.outer, layout.classes, layout.inner)
+        let x = logits.value.scalars
+        let scale: Scalar = reductionScale(reduction, kept: kept)
+        let epsilon = labelSmoothing
+        let uniform = epsilon / Scalar(classes)
         var dx = [Scalar](repeating: 0, count: x.count)
         for o in 0..<outer {
             for i in 0..<inner {
                 let sample = o * inner + i
                 let target = targets[sample]
                 guard target != ignoreIndex else { continue }
-                let weight = (reduction == .none ? g.scalars[sample] : g.scalars[0]) * scale
+                let weight = (reduction == .none ? g.value.scalars[sample] : g.value.scalars[0]) * scale
                 let base = o * classes * inner + i
                 let lse = logSumExps[sample]
                 for c in 0..<classes {
@@ -174,7 +219,25 @@ public func crossEntropy<Scalar>(logits: Variable<Scalar>, targets: [Int], label
                 }
             }
         }
-        return [Tensor(shape: shape, scalars: dx)]
+        let (sx, sg) = (logits.saved, g.saved)
+        let shape = logits.shape
+        return Variable.record("crossEntropyBackward", [logits, g], value: Tensor(shape: shape, scalars: dx)) { v, tape in
+            let view = [outer, classes, inner]
+            let p = tape[sx].reshaped(to: view).softmax(alongAxis: 1)
+            let v3 = v.reshaped(to: view)
+            var gradients: [Variable<Scalar>?] = [nil, nil]
+            let scales = tape.constant(sampleScales)
+            if tape.needs(0) {
+                let g = tape[sg]
+                let weights = (reduction == .none ? g.reshaped(to: [outer, 1, inner]) : g.reshaped(to: [1, 1, 1])) * scales
+                gradients[0] = (Variable.softmaxBackward(v3, output: p, axis: 1) * weights).reshaped(to: shape)
+            }
+            if tape.needs(1) {
+                let perSample = (v3 * (p - tape.constant(targetDistribution))).sum(alongAxes: [1], keepDims: true) * scales
+                gradients[1] = reduction == .none ? perSample.reshaped(to: sg.shape) : perSample.sum().reshaped(to: sg.shape)
+            }
+            return gradients
+        }
     }
 }
 
@@ -205,14 +268,22 @@ public func negativeLogLikelihood<Scalar>(logProbabilities: Variable<Scalar>, ta
     }
     let value = reduce(losses, shape: layout.lossShape, reduction: reduction, kept: kept)
     let shape = logProbabilities.shape
-    return Variable.record(op, [logProbabilities], value: value) { g in
-        let scale: Scalar = reductionScale(reduction, kept: kept)
+    let scale: Scalar = reductionScale(reduction, kept: kept)
+    let positions = targets.indices.map { targets[$0] == ignoreIndex ? -1 : position($0) }
+    /// dx = −g·s at each kept sample's target position, an op linear in g whose backward reads the
+    /// incoming gradient back at the same positions.
+    func backward(_ g: Variable<Scalar>) -> Variable<Scalar> {
         var dx = [Scalar](repeating: 0, count: x.count)
         for sample in targets.indices where targets[sample] != ignoreIndex {
-            dx[position(sample)] = -(reduction == .none ? g.scalars[sample] : g.scalars[0]) * scale
+            dx[position(sample)] = -(reduction == .none ? g.value.scalars[sample] : g.value.scalars[0]) * scale
         }
-        return [Tensor(shape: shape, scalars: dx)]
+        let gradientShape = g.shape
+        return g.record("negativeLogLikelihoodBackward", Tensor(shape: shape, scalars: dx)) { v, _ in
+            let picked = v.gathering(flatPositions: positions, shape: [positions.count]) * -scale
+            return reduction == .none ? picked.reshaped(to: gradientShape) : picked.sum().reshaped(to: gradientShape)
+        }
     }
+    return Variable.record(op, [logProbabilities], value: value) { g, _ in [backward(g)] }
 }
 
 /// Binary cross-entropy on logits (PyTorch's `binary_cross_entropy_with_logits`), recorded as one
@@ -253,18 +324,67 @@ public func binaryCrossEntropy<Scalar>(logits: Variable<Scalar>, targets: Variab
         losses[k] = (1 - y[k]) * x[k] + w * softplusNegative[k]
     }
     let value = reduce(losses, shape: shape, reduction: reduction, kept: x.count)
-    return Variable.record(op, [logits, targets], value: value) { g in
-        let scale: Scalar = reductionScale(reduction, kept: x.count)
-        var dx = [Scalar](repeating: 0, count: x.count)
-        var dy = [Scalar](repeating: 0, count: x.count)
-        for k in x.indices {
-            let upstream = (reduction == .none ? g.scalars[k] : g.scalars[0]) * scale
-            // σ(−x) = e^{−softplus(x)}, evaluated without overflow for either sign.
-            let sigmoidNegative = x[k] >= 0 ? Scalar.exp(-x[k]) / (1 + Scalar.exp(-x[k])) : 1 / (1 + Scalar.exp(x[k]))
-            let w = weights.map { 1 + ($0[k] - 1) * y[k] } ?? 1
-            dx[k] = upstream * ((1 - y[k]) - w * sigmoidNegative)
-            dy[k] = upstream * (-x[k] + (weights.map { $0[k] - 1 } ?? 0) * softplusNegative[k])
+    let (sx, sy) = (logits.saved, targets.saved)
+    return Variable.record(op, [logits, targets], value: value) { g, tape in
+        binaryCrossEntropyBackward(tape[sx], tape[sy], g, weights: weights, softplusNegative: softplusNegative,
+                                   reduction: reduction)
+    }
+}
+
+/// The backward of `binaryCrossEntropy` as one two-output op: with U = g·s (s = 1/n for the mean) and
+/// w = 1 + (posWeight − 1)·y,
+/// `dx = U·((1 − y) − w·σ(−x))`, `dy = U·(−x + (posWeight − 1)·softplus(−x))`, in one loop.
+///
+/// Backward, for incoming (vx, vy): with σ₋ = σ(−x),
+/// ∂/∂x = vx·U·w·σ₋(1 − σ₋) − vy·U·(1 + (posWeight − 1)·σ₋), ∂/∂y = −vx·U·(1 + (posWeight − 1)·σ₋),
+/// ∂/∂g = s·Σ(vx·dx/U + vy·dy/U) reduced to g's shape.
+private func binaryCrossEntropyBackward<Scalar: TensorScalar>(
+    _ logits: Variable<Scalar>, _ targets: Variable<Scalar>, _ g: Variable<Scalar>, weights: [Scalar]?,
+    softplusNegative: [Scalar], reduction: LossReduction
+) -> [Variable<Scalar>?] {
+    let x = logits.value.scalars
+    let y = targets.value.scalars
+    let shape = logits.shape
+    let scale: Scalar = reductionScale(reduction, kept: x.count)
+    var dx = [Scalar](repeating: 0, count: x.count)
+    var dy = [Scalar](repeating: 0, count: x.count)
+    for k in x.indices {
+        let upstream = (reduction == .none ? g.value.scalars[k] : g.value.scalars[0]) * scale
+        // σ(−x) = e^{−softplus(x)}, evaluated without overflow for either sign.
+        let sigmoidNegative = x[k] >= 0 ? Scalar.exp(-x[k]) / (1 + Scalar.exp(-x[k])) : 1 / (1 + Scalar.exp(x[k]))
+        let w = weights.map { 1 + ($0[k] - 1) * y[k] } ?? 1
+        dx[k] = upstream * ((1 - y[k]) - w * sigmoidNegative)
+        dy[k] = upstream * (-x[k] + (weights.map { $0[k] - 1 } ?? 0) * softplusNegative[k])
+    }
+    let (sx, sy, sg) = (logits.saved, targets.saved, g.saved)
+    let positiveExtra = weights.map { w in Tensor(shape: shape, scalars: w.map { $0 - 1 }) }
+    return Variable.record("binaryCrossEntropyBackward", [logits, targets, g],
+                           values: [Tensor(shape: shape, scalars: dx), Tensor(shape: shape, scalars: dy)]) { incoming, tape in
+        let (x, y, g) = (tape[sx], tape[sy], tape[sg])
+        let u = (reduction == .none ? g : g.expanded(to: shape)) * scale
+        let extra = positiveExtra.map { tape.constant($0) }
+        let sigmoidNegative = (-x).sigmoid()
+        // 1 + (posWeight − 1)·σ(−x), and w = 1 + (posWeight − 1)·y.
+        let coupling = extra.map { 1 + $0 * sigmoidNegative } ?? tape.constant(Tensor(repeating: 1, shape: shape))
+        let w = extra.map { 1 + $0 * y } ?? tape.constant(Tensor(repeating: 1, shape: shape))
+        var gx: Variable<Scalar>?, gy: Variable<Scalar>?, gu: Variable<Scalar>?
+        func add(_ sum: inout Variable<Scalar>?, _ term: Variable<Scalar>) { sum = sum.map { $0 + term } ?? term }
+        if let vx = incoming[0] {
+            if tape.needs(0) { add(&gx, vx * u * w * sigmoidNegative * (1 - sigmoidNegative)) }
+            if tape.needs(1) { add(&gy, -(vx * u * coupling)) }
+            if tape.needs(2) { add(&gu, vx * ((1 - y) - w * sigmoidNegative)) }
         }
-        return [Tensor(shape: shape, scalars: dx), Tensor(shape: shape, scalars: dy)]
+        if let vy = incoming[1] {
+            if tape.needs(0) { add(&gx, -(vy * u * coupling)) }
+            if tape.needs(2) {
+                let softplus = (-x).softplus()
+                add(&gu, vy * (extra.map { $0 * softplus - x } ?? -x))
+            }
+        }
+        let gg = gu.map { term -> Variable<Scalar> in
+            let scaled = term * scale
+            return reduction == .none ? scaled : scaled.sum().reshaped(to: sg.shape)
+        }
+        return [gx, gy, gg]
     }
 }

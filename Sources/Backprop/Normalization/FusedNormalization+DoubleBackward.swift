@@ -1,0 +1,162 @@
+/// The double backward of the fused normalization (the backward of `normalizationBackward`).
+///
+/// Per set of n elements, with d = x − μ (d = x for RMSNorm), q = Σd², ρ = ρ(q) the reciprocal
+/// standard deviation and x̂ = ρ·d, the Jacobian of x̂ is symmetric:
+///
+///     F(u) = ∂x̂/∂x·u = ρ·(u − ū) + 2ρ′·d·Σ(d·u)        (ū = mean(u); 0 for RMSNorm)
+///
+/// (ρ′ = dρ/dq: −ρ³/(2n) for 1/√(q/n + ε)). The first backward is ∂L/∂x = Σ_t F_t(v_t) with
+/// v_t = c_t·γ⊙g, ∂L/∂γ = Σ_sets g⊙Σ_t c_t·x̂_t, ∂L/∂β = Σ_sets g. For incoming second-order gradients
+/// w (for ∂L/∂x), w_γ and w_β, differentiating ⟨w, F(v)⟩ = ρ·Σ(w − w̄)(v − v̄) + 2ρ′·A·B through d
+/// and ρ(q) (A = Σd·v, B = Σd·w, P = Σ(w − w̄)(v − v̄)) gives, per term:
+///
+///     ∂/∂x = (2ρ′·P + 4ρ″·A·B)·d + 2ρ′·B·(v − v̄) + 2ρ′·A·(w − w̄) + F(c·g⊙w_γ)
+///     ∂/∂g = c·γ⊙F(w) + c·w_γ⊙x̂            (+ w_β once)
+///     ∂/∂γ = Σ_sets c·g⊙F(w)
+///
+/// (the last term of ∂/∂x is the x-dependence of ∂L/∂γ = Σ g⊙x̂). Given statistics (evaluation) have
+/// ρ′ = ρ″ = 0 and ū = 0.
+///
+/// It is written in `Variable` operations. When no graph is being created, the statistics are the
+/// forward pass's (constants) and the operations run unrecorded. When a graph is being created (third
+/// order and beyond), μ and q are recomputed from x by recorded operations, so their dependence on x
+/// is part of the graph — the step whose omission makes PyTorch's third derivative of LayerNorm wrong.
+extension Variable {
+    static func normalizationDoubleBackward(_ x: Variable, weight: Variable?, gradient g: Variable, terms: [NormalizationTerm],
+                                            configuration: NormalizationConfiguration,
+                                            incoming: (input: Variable?, weight: Variable?, bias: Variable?),
+                                            needs: (input: Bool, weight: Bool, gradient: Bool)) -> (Variable?, Variable?, Variable?) {
+        let xShape = x.shape
+        let broadcast = configuration.affineBroadcastShape
+        let gammaB = weight?.reshaped(to: broadcast)
+        let incomingWeightB = incoming.weight?.reshaped(to: broadcast)
+        var gx: Variable?, gWeight: Variable?, gg: Variable?
+        func add(_ sum: inout Variable?, _ term: Variable) { sum = sum.map { $0 + term } ?? term }
+
+        for term in terms {
+            let c = Scalar(term.coefficient)
+            let set = NormalizationSet(x, term: term, recording: GradientMode.isEnabled)
+            // v = c·γ⊙g, the argument of F in the first backward.
+            let v = set.view((gammaB.map { g * $0 } ?? g) * c)
+            if let w = incoming.input.map(set.view) {
+                let fw = set.jacobianProduct(w)
+                if needs.input, let derivatives = set.derivatives {
+                    let (vc, wc) = (set.centered(v), set.centered(w))
+                    let a = set.sum(set.d * v), b = set.sum(set.d * w), p = set.sum(wc * vc)
+                    let dTerm = (derivatives.first * p + derivatives.second * a * b) * set.d
+                    add(&gx, set.unview(dTerm + derivatives.first * b * vc + derivatives.first * a * wc))
+                }
+                if needs.gradient { add(&gg, (gammaB.map { set.unview(fw) * $0 } ?? set.unview(fw)) * c) }
+                if needs.weight, weight != nil {
+                    add(&gWeight, (g * set.unview(fw) * c).summed(toShape: broadcast).reshaped(to: weight!.shape))
+                }
+            }
+            if let incomingWeightB {
+                if needs.input { add(&gx, set.unview(set.jacobianProduct(set.view(g * incomingWeightB * c)))) }
+                if needs.gradient { add(&gg, incomingWeightB * set.unview(set.normalized) * c) }
+            }
+        }
+        if needs.gradient, let incomingBias = incoming.bias {
+            add(&gg, incomingBias.reshaped(to: broadcast).expanded(to: xShape))
+        }
+        return (gx, gWeight, gg)
+    }
+}
+
+/// One term's sets as variables: the input viewed as `[outer, sets, inner]`, its deviations d, and
+/// ρ, 2ρ′, 4ρ″ per set (shape `[1, sets, 1]`), either from the forward pass's statistics (constants)
+/// or recomputed from x by recorded operations.
+private struct NormalizationSet<Scalar: TensorScalar> {
+    let viewShape: [Int]
+    let inputShape: [Int]
+    let centered: Bool
+    /// d = x − μ (or x), in the view.
+    let d: Variable<Scalar>
+    /// ρ per set.
+    let reciprocalStd: Variable<Scalar>
+    /// (2ρ′, 4ρ″) per set; `nil` for given statistics.
+    let derivatives: (first: Variable<Scalar>, second: Variable<Scalar>)?
+
+    init(_ x: Variable<Scalar>, term: NormalizationTerm, recording: Bool) {
+        let layout = term.layout
+        viewShape = [layout.outer, layout.sets, layout.inner]
+        inputShape = x.shape
+        let xv = x.reshaped(to: viewShape)
+        let n = Double(layout.countPerSet)
+        let statisticsShape = [1, layout.sets, 1]
+        func constant(_ values: [Double]) -> Variable<Scalar> {
+            Variable(value: Tensor(shape: statisticsShape, scalars: values.map { Scalar($0) }), tape: x.tape, node: -1)
+        }
+        switch term.dependence {
+        case .constant:
+            centered = false
+            d = xv - constant(term.statistics.mean)
+            reciprocalStd = constant(term.statistics.reciprocalStd)
+            derivatives = nil
+            return
+        case .centered, .uncentered:
+            centered = term.dependence == .centered
+        }
+        if recording {
+            let deviations = centered ? xv - xv.mean(alongAxes: [0, 2], keepDims: true) : xv
+            let q = (deviations * deviations).sum(alongAxes: [0, 2], keepDims: true)
+            d = deviations
+            switch term.scale {
+            case .biased(let eps):
+                let r = (q / Scalar(n) + Scalar(eps)).rsqrt()
+                let r3 = r * r * r
+                reciprocalStd = r
+                derivatives = (r3 * Scalar(-1 / n), r3 * r * r * Scalar(3 / (n * n)))
+            case .unbiasedStandardDeviation(let eps):
+                let s = (q / Scalar(n - 1)).sqrt()
+                let r = 1 / (s + Scalar(eps))
+                let ds = 1 / (s * Scalar(2 * (n - 1)))          // s′(q)
+                reciprocalStd = r
+                derivatives = (-(r * r * ds) * 2, r * r * ds * ds * (r * 2 + 1 / s) * 4)
+            case .given:
+                shapeError("normalizationBackward", "a term with given statistics must have constant dependence")
+            }
+            return
+        }
+        d = centered ? xv - constant(term.statistics.mean) : xv
+        reciprocalStd = constant(term.statistics.reciprocalStd)
+        var first = [Double](), second = [Double]()
+        for (r, q) in zip(term.statistics.reciprocalStd, term.statistics.sumOfSquares) {
+            switch term.scale {
+            case .biased:
+                first.append(-r * r * r / n)
+                second.append(3 * r * r * r * r * r / (n * n))
+            case .unbiasedStandardDeviation:
+                let s = (q / (n - 1)).squareRoot()
+                // A constant set (s = 0) has no x-dependence through s, as in the first backward.
+                guard s > 0 else { first.append(0); second.append(0); continue }
+                let ds = 1 / (2 * (n - 1) * s)
+                first.append(-2 * r * r * ds)
+                second.append(4 * r * r * ds * ds * (2 * r + 1 / s))
+            case .given:
+                first.append(0)
+                second.append(0)
+            }
+        }
+        derivatives = (constant(first), constant(second))
+    }
+
+    /// An input-shaped variable in the view.
+    func view(_ u: Variable<Scalar>) -> Variable<Scalar> { u.reshaped(to: viewShape) }
+    /// A view-shaped variable in the input's shape.
+    func unview(_ u: Variable<Scalar>) -> Variable<Scalar> { u.reshaped(to: inputShape) }
+    /// Σ over each set, shape `[1, sets, 1]`.
+    func sum(_ u: Variable<Scalar>) -> Variable<Scalar> { u.sum(alongAxes: [0, 2], keepDims: true) }
+    /// u − mean(u) per set (u itself for RMSNorm and given statistics).
+    func centered(_ u: Variable<Scalar>) -> Variable<Scalar> {
+        centered ? u - u.mean(alongAxes: [0, 2], keepDims: true) : u
+    }
+    /// x̂ = ρ·d.
+    var normalized: Variable<Scalar> { d * reciprocalStd }
+    /// F(u) = ρ·(u − ū) + 2ρ′·d·Σ(d·u), the (symmetric) Jacobian of x̂ applied to u.
+    func jacobianProduct(_ u: Variable<Scalar>) -> Variable<Scalar> {
+        let scaled = centered(u) * reciprocalStd
+        guard let derivatives else { return scaled }
+        return scaled + d * (derivatives.first * sum(d * u))
+    }
+}
