@@ -46,14 +46,17 @@ public struct CaseOutcome: Sendable {
     public var seconds: Double
     /// The verifier's report (and the reference comparison) for a failing case.
     public var detail: String
+    /// The order of the derivative that was checked.
+    public var order: Int = 1
 }
 
 /// The tolerance of the reference-decomposition comparison: `|a − b| ≤ 1e-10·max(1, |b|)`.
 public let referenceTolerance = 1e-10
 
 extension GradCheckCase {
-    /// Runs the finite-difference check in `mode`, and the reference comparison when there is one.
-    public func run(mode: GradientCheckOptions.Mode) -> CaseOutcome {
+    /// Runs the finite-difference check of the derivative of `order` in `mode`, and the reference
+    /// comparison (at the same order) when there is one.
+    public func run(mode: GradientCheckOptions.Mode, order: Int = 1) -> CaseOutcome {
         let clock = ContinuousClock()
         var check: GradientCheckResult!
         var referenceError: Double?
@@ -61,9 +64,9 @@ extension GradCheckCase {
         let elapsed = clock.measure {
             var options = self.options
             options.mode = mode
-            check = checkGradients(at: inputs, differentiating: differentiating, options: options, of: function)
+            check = checkGradients(at: inputs, differentiating: differentiating, order: order, options: options, of: function)
             if let reference {
-                (referenceError, referenceDetail) = compareWithReference(reference)
+                (referenceError, referenceDetail) = compareWithReference(reference, order: order)
             }
         }
         let referenceOK = referenceError.map { $0 <= referenceTolerance } ?? true
@@ -73,13 +76,19 @@ extension GradCheckCase {
                            maxAbsoluteError: check.maxAbsoluteError, maxRelativeError: check.maxRelativeError,
                            referenceError: referenceError,
                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
-                           detail: detail)
+                           detail: detail, order: order)
     }
 
     /// The largest scaled difference between `function` and `reference`: output values, then the
     /// gradient of `⟨seed, output⟩` with respect to every differentiated input for a fixed random seed.
-    func compareWithReference(_ reference: ([Variable<Double>]) -> Variable<Double>) -> (Double, String) {
-        let checked = differentiating ?? Array(inputs.indices)
+    /// At order n both are first turned into their order-n check functions (the same upstream
+    /// gradients for both), so the comparison is of derivatives of order n − 1 and n: at order 2, the
+    /// fused double backward against the double backward of the reference decomposition.
+    func compareWithReference(_ reference: @escaping ([Variable<Double>]) -> Variable<Double>, order: Int = 1) -> (Double, String) {
+        let fusedProblem = GradientCheckProblem(at: inputs, differentiating: differentiating, order: order, seed: options.seed, of: function)
+        let referenceProblem = GradientCheckProblem(at: inputs, differentiating: differentiating, order: order, seed: options.seed, of: reference)
+        let inputs = fusedProblem.inputs
+        let checked = fusedProblem.differentiating
         func evaluate(_ f: ([Variable<Double>]) -> Variable<Double>) -> (Tensor<Double>, [Tensor<Double>]) {
             let tape = Tape<Double>()
             let variables = inputs.enumerated().map { i, x in checked.contains(i) ? tape.variable(x) : tape.constant(x) }
@@ -91,6 +100,8 @@ extension GradCheckCase {
                 : checked.map { Tensor(zerosLike: inputs[$0]) }
             return (y.value, grads)
         }
+        let function = fusedProblem.function
+        let reference = referenceProblem.function
         let (fusedValue, fusedGrads) = evaluate(function)
         let (refValue, refGrads) = evaluate(reference)
         guard fusedValue.shape == refValue.shape else {

@@ -11,19 +11,21 @@ func printError(_ message: String) {
 }
 
 let usage = """
-USAGE: gradcheck [--filter SUBSTRING] [--mode full|fast] [--json] [--verbose]
+USAGE: gradcheck [--filter SUBSTRING] [--mode full|fast] [--order N] [--json] [--verbose]
 
 Runs the gradient-check catalog: every op and layer's tape gradient against central finite
 differences in Double (and, for fused layers, against their reference decomposition).
 
   --filter SUBSTRING  run only cases whose name contains SUBSTRING
   --mode full|fast    full Jacobian (default) or random projections
+  --order N           the order of the derivative to check (default 1; 2 is PyTorch's gradgradcheck)
   --json              print a JSON array instead of the table
   --verbose           print the verifier's report for failing cases
 """
 
 var filter = ""
 var mode = GradientCheckOptions.Mode.full
+var order = 1
 var json = false
 var verbose = false
 var arguments = CommandLine.arguments.dropFirst()
@@ -37,6 +39,11 @@ while let argument = arguments.popFirst() {
             printError("gradcheck: --mode must be 'full' or 'fast'"); exit(2)
         }
         mode = m
+    case "--order":
+        guard let value = arguments.popFirst(), let n = Int(value), n >= 1 else {
+            printError("gradcheck: --order needs a positive integer"); exit(2)
+        }
+        order = n
     case "--json": json = true
     case "--verbose": verbose = true
     case "--help", "-h": print(usage); exit(0)
@@ -105,13 +112,13 @@ if !json {
     print("case".padding(nameWidth) + "  max abs err  max rel err  ref err      time      result")
 }
 for c in cases {
-    let outcome = c.run(mode: mode)
+    let outcome = c.run(mode: mode, order: order)
     if outcome.passed { passed += 1 } else { failed += 1 }
     if json {
         objects.append("""
           {"name": \(jsonString(outcome.name)), "passed": \(outcome.passed), "maxAbsError": \(jsonNumber(outcome.maxAbsoluteError)), \
         "maxRelError": \(jsonNumber(outcome.maxRelativeError)), "referenceError": \(outcome.referenceError.map(jsonNumber) ?? "null"), \
-        "seconds": \(jsonNumber(outcome.seconds)), "mode": "\(mode.rawValue)"\(outcome.passed ? "" : ", \"detail\": \(jsonString(outcome.detail))")}
+        "seconds": \(jsonNumber(outcome.seconds)), "mode": "\(mode.rawValue)", "order": \(order)\(outcome.passed ? "" : ", \"detail\": \(jsonString(outcome.detail))")}
         """)
     } else {
         let ref = outcome.referenceError.map(scientific) ?? "-"

@@ -127,12 +127,15 @@ struct GradCheckTests {
         #expect(Catalog.cases(matching: "matmul[").allSatisfy { $0.name.contains("matmul[") })
     }
 
-    /// Every catalog case in full mode (the same list `swift run gradcheck` runs).
-    @Test(arguments: Catalog.all.map(\.name))
-    func catalogCasePasses(name: String) throws {
+    /// Every catalog case in full mode (the same list `swift run gradcheck` runs), at orders 1 and 2
+    /// (`gradcheck --order 2`: the gradient of the gradient, and for fused layers the double backward
+    /// against that of their reference decomposition).
+    @Test(arguments: Catalog.all.map(\.name), [1, 2])
+    func catalogCasePasses(name: String, order: Int) throws {
         let gradCheckCase = try #require(Catalog.all.first { $0.name == name })
-        let outcome = gradCheckCase.run(mode: .full)
+        let outcome = gradCheckCase.run(mode: .full, order: order)
         #expect(outcome.passed, "\(outcome.detail)")
+        #expect(outcome.order == order)
         if let referenceError = outcome.referenceError {
             #expect(referenceError <= referenceTolerance)
         }

@@ -81,17 +81,31 @@ extension DifferentiableOperation {
         // Closures rather than key paths: a key path on a generic type is instantiated at run time on every call.
         let (output, saved) = forward(inputs.map { $0.value })
         let savedInputs = inputs.map { $0.saved }
+        let name = self.name
         let variable = Variable.record(name, inputs, value: output) { gradient, tape in
             let inputVariables = savedInputs.map { tape[$0] }
+            let needs = savedInputs.indices.map { tape.requiresGradient($0) }
             if let gradients = self.backward(gradient, inputs: inputVariables, output: tape.output(output), saved: saved) {
-                return gradients
+                return checked(gradients, needs: needs, name: name)
             }
-            let needs = savedInputs.indices.map { tape.needs($0) }
-            let tensors = self.backward(gradient.value, saved: saved, inputsNeedingGradient: needs)
+            let tensors = checked(self.backward(gradient.value, saved: saved, inputsNeedingGradient: needs), needs: needs, name: name)
             guard tape.isRecording else { return tensors.map { $0.map { tape.constant($0) } } }
             return onceDifferentiable(tensors, gradient: gradient, inputs: inputVariables)
         }
         return (variable, saved)
+    }
+
+    /// The user's gradients, one per input with none missing where an input requires one; a malformed
+    /// result is reported (it stops the program, or fails the gradient checker) and padded with `nil`.
+    private func checked<Gradient>(_ gradients: [Gradient?], needs: [Bool], name: String) -> [Gradient?] {
+        guard gradients.count == needs.count else {
+            BackwardDiagnostics.report(name, "backward returned \(gradients.count) gradients for \(needs.count) inputs")
+            return Array(gradients.prefix(needs.count)) + Array(repeating: nil, count: Swift.max(0, needs.count - gradients.count))
+        }
+        for (position, gradient) in gradients.enumerated() where gradient == nil && needs[position] {
+            BackwardDiagnostics.report(name, "backward returned no gradient (nil) for input \(position), which requires one")
+        }
+        return gradients
     }
 
     /// Gradients from the tensor-only backward while a graph is being created: recorded as the outputs

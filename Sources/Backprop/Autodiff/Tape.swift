@@ -260,11 +260,9 @@ public final class Tape<Scalar: TensorScalar> {
             for position in 0..<inputs.count {
                 let input = inputs[position]
                 guard input >= 0 else { continue }
-                guard let g = inputGradients[position] else {
-                    guard input >= lowest && needed[input] else { continue }
-                    BackwardDiagnostics.report(records[index].name, "backward rule returned no gradient (nil) for input \(position), which requires one (shape \(records[input].shape))")
-                    continue
-                }
+                // A built-in rule returns nil for a gradient that is zero (custom operations are checked
+                // for missing gradients where they are recorded).
+                guard let g = inputGradients[position] else { continue }
                 guard g.shape == records[input].shape else {
                     BackwardDiagnostics.report(records[index].name, "backward rule returned a gradient of shape \(g.shape) for input \(position), whose shape is \(records[input].shape)")
                     continue

@@ -62,9 +62,17 @@ public struct GradientCheckReport: Sendable {
 public struct GradientCheckResult: Sendable, CustomStringConvertible {
     /// The mode that was run.
     public var mode: GradientCheckOptions.Mode
+    /// The order of the derivative that was checked (1: the gradient; 2: the gradient of the
+    /// gradient, PyTorch's gradgradcheck; …).
+    public var order: Int = 1
+    /// How many inputs the function has; at order n > 1, reports for inputs from this index on are
+    /// for the random upstream gradients of orders 1…n − 1 that the check also differentiates.
+    public var functionInputCount: Int = 0
     /// One report per differentiated input.
     public var reports: [GradientCheckReport]
-    /// Set when the function itself misbehaved (non-finite output, or output shape changing under perturbation).
+    /// Set when the function itself misbehaved (non-finite output, or output shape changing under
+    /// perturbation), or when a backward rule returned a malformed result (a wrong count, a wrong
+    /// shape, or no gradient for an input that needs one): the op and what was wrong.
     public var failure: String?
 
     /// Whether every input passed and nothing else failed.
@@ -76,38 +84,141 @@ public struct GradientCheckResult: Sendable, CustomStringConvertible {
 
     /// One line per input: pass/fail, errors, and the worst element with both values.
     public var description: String {
-        var lines = ["gradient check (\(mode.rawValue)): \(passed ? "PASS" : "FAIL")"]
+        let header = order == 1 ? "gradient check" : "gradient check of order \(order)"
+        var lines = ["\(header) (\(mode.rawValue)): \(passed ? "PASS" : "FAIL")"]
         if let failure { lines.append("  \(failure)") }
         for r in reports {
             let at = mode == .full ? "input index \(r.worstIndex), output index \(r.worstOutputIndex)" : "projection \(r.worstIndex.first ?? 0)"
-            lines.append("  input \(r.input) \(r.shape): \(r.passed ? "ok" : "MISMATCH") max abs \(r.maxAbsoluteError), max rel \(r.maxRelativeError); worst at \(at): analytic \(r.analytic), numeric \(r.numeric)")
+            let name = r.input < functionInputCount || order == 1
+                ? "input \(r.input)" : "upstream gradient \(r.input - functionInputCount + 1)"
+            lines.append("  \(name) \(r.shape): \(r.passed ? "ok" : "MISMATCH") max abs \(r.maxAbsoluteError), max rel \(r.maxRelativeError); worst at \(at): analytic \(r.analytic), numeric \(r.numeric)")
         }
         return lines.joined(separator: "\n")
     }
 }
 
-/// Compares the gradients that the tape computes for `function` with central finite differences in
-/// `Double`.
+/// Compares the derivatives that the tape computes for `function` with central finite differences
+/// in `Double`.
 ///
 /// `function` receives one variable per input and may call any operations, layers or custom
 /// operations. It must be deterministic (dropout off or seeded the same way on every call) and
 /// free of side effects that change its output (freeze running statistics).
 ///
+/// At `order` 1 it checks the gradient. At order 2 it checks the gradient of the gradient, as
+/// PyTorch's `gradgradcheck`: the function `(inputs, u) ↦ ∂⟨u, f(inputs)⟩/∂inputs`, with `u` a random
+/// upstream gradient drawn uniformly from [−1, 1] (never all ones, which would make a normalization
+/// layer's input gradient vanish and hide errors), is computed on the tape with `createGraph: true`
+/// and checked at first order with respect to the inputs and `u`. Order n repeats the construction.
+///
+/// A backward rule that returns too few gradients, a gradient of the wrong shape, or `nil` for an
+/// input that needs one makes the check fail with a message naming the op and the input.
+///
 /// ```swift
 /// let result = checkGradients(at: [x, w]) { v in (v[0].matmul(v[1])).tanh().sum() }
 /// print(result)          // PASS/FAIL, errors, worst element
+/// let second = checkGradients(at: [x, w], order: 2) { v in (v[0].matmul(v[1])).tanh().sum() }
 /// ```
 ///
 /// - Parameters:
 ///   - inputs: The point at which to check.
 ///   - differentiating: The positions of the inputs to check; all by default.
-///   - options: Mode and tolerances (PyTorch's defaults).
+///   - order: The order of the derivative to check (default 1).
+///   - options: Mode and tolerances (PyTorch's defaults); `seed` also draws the upstream gradients.
 ///   - function: The function of the inputs; its output may have any shape.
 /// - Returns: Per input, the largest errors, the worst element and pass/fail.
 public func checkGradients(
     at inputs: [Tensor<Double>],
     differentiating: [Int]? = nil,
+    order: Int = 1,
     options: GradientCheckOptions = GradientCheckOptions(),
+    of function: ([Variable<Double>]) -> Variable<Double>
+) -> GradientCheckResult {
+    guard order >= 1 else { shapeError("checkGradients", "order \(order) must be at least 1") }
+    return withoutActuallyEscaping(function) { function in
+        let problem = GradientCheckProblem(at: inputs, differentiating: differentiating, order: order, seed: options.seed,
+                                           of: function)
+        var (result, malformed) = BackwardDiagnostics.collecting {
+            firstOrderCheck(at: problem.inputs, differentiating: problem.differentiating, options: options, of: problem.function)
+        }
+        result.order = order
+        result.functionInputCount = inputs.count
+        if !malformed.isEmpty {
+            let report = "malformed backward: " + malformed.joined(separator: "; ")
+            result.failure = result.failure.map { report + "; " + $0 } ?? report
+        }
+        return result
+    }
+}
+
+/// A derivative check of any order posed as a first-order check (the construction of PyTorch's
+/// `gradgradcheck`, repeated): the function `(inputs, u₁, …, u₍ₙ₋₁₎)` whose gradient is the order-n
+/// derivative of the original one, with the upstream gradients `uₖ` drawn from a seeded generator.
+public struct GradientCheckProblem {
+    /// The inputs of the function: the original inputs, then the upstream gradients.
+    public var inputs: [Tensor<Double>]
+    /// The inputs to differentiate: the original ones asked for, then every upstream gradient.
+    public var differentiating: [Int]
+    /// At order 1 the original function; at order n the gradient (flattened and concatenated over
+    /// the differentiated inputs) of ⟨uₙ₋₁, problem of order n − 1⟩.
+    public var function: ([Variable<Double>]) -> Variable<Double>
+
+    /// Poses the order-`order` check of `function` at `inputs`.
+    ///
+    /// - Parameters:
+    ///   - inputs: The point.
+    ///   - differentiating: The inputs to differentiate (all by default).
+    ///   - order: The order of the derivative (≥ 1).
+    ///   - seed: Seeds the upstream gradients, uniform in [−1, 1].
+    ///   - function: The function of the inputs.
+    public init(at inputs: [Tensor<Double>], differentiating: [Int]? = nil, order: Int, seed: UInt64,
+                of function: @escaping ([Variable<Double>]) -> Variable<Double>) {
+        self.inputs = inputs
+        self.differentiating = differentiating ?? Array(inputs.indices)
+        self.function = function
+        var generator = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
+        for _ in 1..<Swift.max(order, 1) {
+            let outputShape = withoutGradients { self.function(self.inputs.map { Variable($0) }).shape }
+            let upstream = Tensor<Double>.randomUniform(shape: outputShape, in: -1..<1, using: &generator)
+            self.function = Self.gradientFunction(of: self.function, differentiating: self.differentiating)
+            self.differentiating.append(self.inputs.count)
+            self.inputs.append(upstream)
+        }
+    }
+
+    /// `(x…, u) ↦ concat(flatten(∂⟨u, f(x…)⟩/∂xᵢ) for the differentiated i)`, computed on the inputs'
+    /// tape with `createGraph` so that it is differentiable in turn; on constants, on a tape of its own.
+    static func gradientFunction(of f: @escaping ([Variable<Double>]) -> Variable<Double>,
+                                 differentiating checked: [Int]) -> ([Variable<Double>]) -> Variable<Double> {
+        { variables in
+            let (xs, upstream) = (Array(variables.dropLast()), variables[variables.count - 1])
+            func flattened(_ gradients: [Variable<Double>]) -> Variable<Double> {
+                Variable.concatenate(gradients.map { $0.reshaped(to: [$0.value.count]) }, alongAxis: 0)
+            }
+            if let tape = variables.lazy.compactMap(\.tape).first {
+                let y = f(xs)
+                guard y.shape == upstream.shape else {
+                    shapeError("checkGradients", "the output shape \(y.shape) differs from the upstream gradient's \(upstream.shape)")
+                }
+                guard y.tape != nil else { return Variable(value: Tensor(zeros: [checked.reduce(0) { $0 + xs[$1].value.count }]), tape: tape, node: -1) }
+                return flattened(tape.gradients(of: y, withRespectTo: checked.map { xs[$0] }, seed: upstream, createGraph: true))
+            }
+            return withGradients {
+                let tape = Tape<Double>()
+                let leaves = xs.enumerated().map { i, x in checked.contains(i) ? tape.variable(x.value) : tape.constant(x.value) }
+                let y = f(leaves)
+                guard y.requiresGradient else { return Variable(Tensor(zeros: [checked.reduce(0) { $0 + xs[$1].value.count }])) }
+                let gradients = tape.gradients(of: y, withRespectTo: checked.map { leaves[$0] }, seed: upstream.value)
+                return Variable(Tensor.concatenate(gradients.map { $0.reshaped(to: [$0.count]) }, alongAxis: 0))
+            }
+        }
+    }
+}
+
+/// The first-order check of `function` at `inputs` (see `checkGradients`).
+private func firstOrderCheck(
+    at inputs: [Tensor<Double>],
+    differentiating: [Int]?,
+    options: GradientCheckOptions,
     of function: ([Variable<Double>]) -> Variable<Double>
 ) -> GradientCheckResult {
     let checked = differentiating ?? Array(inputs.indices)
