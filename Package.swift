@@ -21,6 +21,8 @@ let package = Package(
         .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability", exclude: ["gradients-depth64.svg"]),
         .executableTarget(name: "small-batch-vision", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/SmallBatchVision", exclude: ["digits.csv"]),
         .executableTarget(name: "char-transformer", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/CharTransformer", exclude: ["genesis.txt"]),
+        .executableTarget(name: "pinn", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/PINN"),
+        .executableTarget(name: "wgan-gp", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/WGANGP"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -23,6 +23,12 @@ Workloads (shapes are part of the definition):
   mlp_step                        MLP 32-64-64-10 (ReLU), batch 32, cross-entropy, SGD step
   block_step                      post-LN Transformer block d=256, 4 heads, FFN 1024 (ReLU),
                                   input [8, 128, 256], loss mean(y^2), AdamW step
+  hvp_mlp                         Hessian-vector product of an MLP 64-128-128-10 (tanh) cross-entropy
+                                  loss, batch 128, w.r.t. every parameter (autograd.grad twice)
+  gradient_penalty_step           WGAN-GP critic step: MLP 2-512-512-512-1 with LayerNorm and ReLU,
+                                  batch 256, lambda 10, Adam(1e-4, betas (0.5, 0.9))
+  layernorm_double_backward       LayerNorm(768) on [8192, 768]: grad of <dy, y> w.r.t. x with
+                                  create_graph, then backward of <w, grad> into x and the parameters
 "fwdbwd" means forward, then backward of a random upstream gradient into the
 input and every parameter.
 """
@@ -94,6 +100,40 @@ def workloads():
     def block_step():
         adamw.zero_grad(); blk(xt).pow(2).mean().backward(); adamw.step()
     w["block_step"] = block_step
+    hmlp = nn.Sequential(nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 128), nn.Tanh(), nn.Linear(128, 10))
+    hx, hy = torch.randn(128, 64), torch.randint(0, 10, (128,))
+    hdirs = [torch.randn_like(p) for p in hmlp.parameters()]
+    def hvp_mlp():
+        params = list(hmlp.parameters())
+        grads = torch.autograd.grad(F.cross_entropy(hmlp(hx), hy), params, create_graph=True)
+        dot = sum((g * v).sum() for g, v in zip(grads, hdirs))
+        torch.autograd.grad(dot, params)
+    w["hvp_mlp"] = hvp_mlp
+    critic = nn.Sequential(nn.Linear(2, 512), nn.LayerNorm(512), nn.ReLU(), nn.Linear(512, 512), nn.LayerNorm(512), nn.ReLU(),
+                           nn.Linear(512, 512), nn.LayerNorm(512), nn.ReLU(), nn.Linear(512, 1))
+    cadam = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
+    real, fake = torch.randn(256, 2), torch.randn(256, 2)
+    alpha = torch.rand(256, 1)
+    between = (alpha * real + (1 - alpha) * fake)
+    def gradient_penalty_step():
+        cadam.zero_grad()
+        x = between.clone().requires_grad_(True)
+        g = torch.autograd.grad(critic(x).sum(), x, create_graph=True)[0]
+        penalty = (((g * g).sum(dim=1) + 1e-12).sqrt() - 1).pow(2).mean()
+        loss = critic(fake).mean() - critic(real).mean() + 10 * penalty
+        loss.backward()
+        cadam.step()
+    w["gradient_penalty_step"] = gradient_penalty_step
+    lnd = nn.LayerNorm(768)
+    lx = torch.randn(8192, 768, requires_grad=True)
+    ldy, lw = torch.randn(8192, 768), torch.randn(8192, 768)
+    def layernorm_double_backward():
+        lx.grad = None
+        for p in lnd.parameters():
+            p.grad = None
+        g = torch.autograd.grad(lnd(lx), lx, ldy, create_graph=True)[0]
+        (g * lw).sum().backward()
+    w["layernorm_double_backward"] = layernorm_double_backward
     return w
 
 def main():

@@ -92,7 +92,69 @@ var workloads: [Workload] {
             adamW.step()
         }
     })
+    list += higherOrderWorkloads
     return list
+}
+
+/// Workloads that differentiate a gradient (`createGraph`).
+var higherOrderWorkloads: [Workload] {
+    [
+    Workload(name: "hvp_mlp", summary: "Hessian-vector product of an MLP 64-128-128-10 (tanh) cross-entropy loss, batch 128, w.r.t. every parameter") {
+        var inputs = Inputs()
+        let mlp = Sequential<Float>(
+            Linear(inputSize: 64, outputSize: 128, generator: &inputs.generator), Tanh(),
+            Linear(inputSize: 128, outputSize: 128, generator: &inputs.generator), Tanh(),
+            Linear(inputSize: 128, outputSize: 10, generator: &inputs.generator))
+        let x = inputs.normal([128, 64])
+        let targets = (0..<128).map { _ in Int(inputs.generator.next() % 10) }
+        let directions = mlp.parameters.map { inputs.normal($0.shape) }
+        return {
+            let tape = Tape<Float>()
+            let parameters = mlp.parameters.map { tape.variable(for: $0) }
+            let loss = crossEntropy(logits: mlp(tape.constant(x)), targets: targets)
+            let gradients = tape.gradients(of: loss, withRespectTo: parameters, createGraph: true)
+            var dot = (gradients[0] * tape.constant(directions[0])).sum()
+            for k in 1..<gradients.count { dot = dot + (gradients[k] * tape.constant(directions[k])).sum() }
+            let hv = tape.gradients(of: dot, withRespectTo: parameters)
+            precondition(hv.count == parameters.count)
+        }
+    },
+    Workload(name: "gradient_penalty_step", summary: "WGAN-GP critic step: MLP 2-512-512-512-1 with LayerNorm and ReLU, batch 256, λ = 10, Adam") {
+        var inputs = Inputs()
+        let critic = Sequential<Float>(
+            Linear(inputSize: 2, outputSize: 512, generator: &inputs.generator), LayerNorm(normalizedShape: [512]), ReLU(),
+            Linear(inputSize: 512, outputSize: 512, generator: &inputs.generator), LayerNorm(normalizedShape: [512]), ReLU(),
+            Linear(inputSize: 512, outputSize: 512, generator: &inputs.generator), LayerNorm(normalizedShape: [512]), ReLU(),
+            Linear(inputSize: 512, outputSize: 1, generator: &inputs.generator))
+        let adam = Adam(parameters: critic.parameters, learningRate: 1e-4, betas: (0.5, 0.9))
+        let real = inputs.normal([256, 2]), fake = inputs.normal([256, 2])
+        let alpha = Tensor<Float>.randomUniform(shape: [256, 1], using: &inputs.generator)
+        let between = real * alpha + fake * (1 - alpha)
+        return {
+            adam.zeroGradients()
+            let tape = Tape<Float>()
+            let x = tape.variable(between)
+            let gradient = tape.gradients(of: critic(x).sum(), withRespectTo: [x], createGraph: true)[0]
+            let penalty = ((gradient.squared().sum(alongAxes: [1]) + 1e-12).sqrt() - 1).squared().mean()
+            let loss = critic(tape.constant(fake)).mean() - critic(tape.constant(real)).mean() + penalty * 10
+            loss.backward()
+            adam.step()
+        }
+    },
+    Workload(name: "layernorm_double_backward", summary: "LayerNorm(768) on [8192, 768]: forward, ∂⟨dy, y⟩/∂x with createGraph, then the gradient of ⟨w, ∂x⟩ into x, γ, β") {
+        var inputs = Inputs()
+        let norm = LayerNorm<Float>(normalizedShape: [768])
+        let x = inputs.normal([8192, 768]), upstream = inputs.normal([8192, 768]), w = inputs.normal([8192, 768])
+        return {
+            for parameter in norm.parameters { parameter.zeroGradient() }
+            let tape = Tape<Float>()
+            let input = tape.variable(x)
+            let gradient = tape.gradients(of: norm(input), withRespectTo: [input], seed: tape.constant(upstream), createGraph: true)[0]
+            (gradient * tape.constant(w)).sum().backward()
+            precondition(input.grad != nil)
+        }
+    },
+    ]
 }
 
 /// `C = A·B` on square float32 matrices.

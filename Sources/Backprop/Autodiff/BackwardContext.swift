@@ -27,8 +27,11 @@ struct BackwardContext<Scalar: TensorScalar> {
     let outputNode: Int
     /// The records of the rule's inputs (−1 for constants).
     let inputNodes: [Int]
-    /// Per input, whether the sweep needs its gradient (it lies on a path to a requested gradient).
-    let needed: [Bool]
+    /// Per record of the sweep, whether its gradient is needed (it lies on a path to a requested one),
+    /// from index `lowest` on.
+    let neededRecords: [Bool]
+    /// The lowest record the sweep visits.
+    let lowest: Int
 
     /// A saved value as a variable on the tape (a constant when it was one).
     subscript(saved: SavedVariable<Scalar>) -> Variable<Scalar> {
@@ -49,7 +52,9 @@ struct BackwardContext<Scalar: TensorScalar> {
     /// Whether the sweep needs the gradient of input `position`: it requires a gradient and lies on a
     /// path to a requested one. Rules skip the work for inputs that do not.
     func needs(_ position: Int) -> Bool {
-        position < needed.count && needed[position]
+        guard position < inputNodes.count else { return false }
+        let node = inputNodes[position]
+        return node >= lowest && neededRecords[node]
     }
 
     /// Whether input `position` requires a gradient (needed by this sweep or not).

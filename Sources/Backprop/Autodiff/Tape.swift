@@ -239,14 +239,14 @@ public final class Tape<Scalar: TensorScalar> {
             }
             if wanted?.contains(index) == true { result[index] = gradient }
             let inputs = records[index].inputs
-            let context = BackwardContext(tape: self, outputNode: index, inputNodes: inputs,
-                                          needed: inputs.map { $0 >= lowest && needed[$0] })
+            let context = BackwardContext(tape: self, outputNode: index, inputNodes: inputs, neededRecords: needed, lowest: lowest)
             let inputGradients: [Variable<Scalar>?]
-            let outputGradients = tupleGradients.removeValue(forKey: index)
+            var outputGradients: [Variable<Scalar>?] = []
+            if case .tuple = rule { outputGradients = tupleGradients.removeValue(forKey: index) ?? [] }
             func runRule() -> [Variable<Scalar>?] {
                 switch rule {
                 case .single(let pullback): pullback(gradient, context)
-                case .tuple(let pullback, _): pullback(outputGradients ?? [], context)
+                case .tuple(let pullback, _): pullback(outputGradients, context)
                 default: []
                 }
             }
@@ -362,7 +362,7 @@ public final class Tape<Scalar: TensorScalar> {
     public func backward(from output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, retainGraph: Bool? = nil,
                          createGraph: Bool = false) {
         let found = reverseSweep(from: output, seed: seed.map { Variable($0) }, wanted: nil, createGraph: createGraph)
-        for (node, gradient) in found.sorted(by: { $0.key < $1.key }) {
+        for (node, gradient) in found {
             guard case .leaf(let parameter) = records[node].rule else { continue }
             parameter?.accumulate(gradient.value)
             // A parameter's gradient lives in `parameter.grad`; the tape keeps it only as a variable.

@@ -88,12 +88,34 @@ extension Variable {
         return tape.append(name, value: value, inputs: nodes, anomalyContext: anomalyContext, pullback: pullback)
     }
 
+    /// Records a two-input operation (without building an input list when nothing is recorded, the
+    /// common case of a backward rule's own operations).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func record(_ name: String, _ a: Variable, _ b: Variable, value: Tensor<Scalar>,
+                       pullback: @escaping Tape<Scalar>.Pullback) -> Variable {
+        if let ta = a.tape, let tb = b.tape, ta !== tb {
+            shapeError(name, "mixes variables from two different tapes; every input of an operation must be recorded on the same tape")
+        }
+        guard a.node >= 0 || b.node >= 0, GradientMode.isEnabled else {
+            if AnomalyDetection.isEnabled { checkUnrecordedForAnomalies(name, [a, b], [value]) }
+            return Variable(value: value, tape: a.tape ?? b.tape, node: -1)
+        }
+        return record(name, [a, b], value: value, pullback: pullback)
+    }
+
     /// Records a one-input operation.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func record(_ name: String, _ value: Tensor<Scalar>,
                 pullback: @escaping (Variable, BackwardContext<Scalar>) -> Variable) -> Variable {
-        Variable.record(name, [self], value: value) { g, context in [pullback(g, context)] }
+        // The common case of a backward rule's own operations (recording off) without building an
+        // input list.
+        guard node >= 0, let tape, GradientMode.isEnabled else {
+            if AnomalyDetection.isEnabled { Variable.checkUnrecordedForAnomalies(name, [self], [value]) }
+            return Variable(value: value, tape: tape, node: -1)
+        }
+        return Variable.record(name, [self], value: value) { g, context in [pullback(g, context)] }
     }
 
     /// Records an operation with several outputs (for example a fused backward that produces the
@@ -135,6 +157,7 @@ extension Variable {
     }
 
     /// With anomaly detection on, checks the values of an operation that was not recorded.
+    @inline(__always)
     static func checkUnrecordedForAnomalies(_ name: String, _ inputs: [Variable], _ values: [Tensor<Scalar>]) {
         guard AnomalyDetection.isEnabled else { return }
         let context = AnomalyDetection.captureContext(inputShapes: inputs.map { $0.shape })

@@ -87,8 +87,22 @@ extension Variable {
                 tape.needs(0) ? g2.matmul(tape[sw], transposingFirst: false, transposingSecond: false).reshaped(to: inputShape) : nil,
                 tape.needs(1) ? g2.matmul(tape[sx].reshaped(to: [rows, inputs]), transposingFirst: true, transposingSecond: false) : nil,
             ]
-            if hasBias { gradients.append(tape.needs(2) ? g2.sum(alongAxes: [0]) : nil) }
+            if hasBias { gradients.append(tape.needs(2) ? g2.columnSums() : nil) }
             return gradients
         }
+    }
+
+    /// The sum over the rows of a matrix `[rows, columns]` → `[columns]`, each column accumulated in
+    /// order in `Double` (the bias gradient of `Linear`). Backward: g broadcast over the rows.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func columnSums() -> Variable {
+        let (rows, columns) = (shape[0], shape[1])
+        let sums = Tensor<Scalar>(shape: [columns], initializingWith: { out in
+            value.scalars.withUnsafeBufferPointer { gs in
+                Reduction.columnSums(gs.baseAddress!, reduced: rows, stride: columns, count: columns, into: out.baseAddress!)
+            }
+        })
+        return record("columnSums", sums) { g, _ in g.expanded(to: [rows, columns]) }
     }
 }

@@ -22,6 +22,8 @@
 /// order and beyond), μ and q are recomputed from x by recorded operations, so their dependence on x
 /// is part of the graph — the step whose omission makes PyTorch's third derivative of LayerNorm wrong.
 extension Variable {
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func normalizationDoubleBackward(_ x: Variable, weight: Variable?, gradient g: Variable, terms: [NormalizationTerm],
                                             configuration: NormalizationConfiguration,
                                             incoming: (input: Variable?, weight: Variable?, bias: Variable?),

@@ -187,6 +187,8 @@ extension Variable {
     ///
     /// Backward: one op (`normalizationBackward`) computing ∂L/∂x, ∂L/∂γ and ∂L/∂β together in one
     /// fused sweep per set, whose own backward is the analytic double backward.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func normalized(weight: Variable?, bias: Variable?,
                     configuration: NormalizationConfiguration) -> (output: Variable, terms: [NormalizationTerm]) {
         let (y, terms) = FusedNormalization.forward(value, configuration: configuration, weight: weight?.value, bias: bias?.value)
@@ -212,6 +214,8 @@ extension Variable {
     /// `F(v) = ρ·(v − v̄) + 2ρ′·d·Σ(d·v)` is the Jacobian of x̂ = ρ·d (see `normalizationDoubleBackward`).
     ///
     /// Backward: `normalizationDoubleBackward`, from the three incoming second-order gradients.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func normalizationBackward(_ x: Variable, weight: Variable?, biasShape: [Int]?, gradient g: Variable,
                                       terms: [NormalizationTerm], configuration: NormalizationConfiguration,
                                       needs: (input: Bool, weight: Bool, bias: Bool)) -> (Variable?, Variable?, Variable?) {

@@ -8,12 +8,16 @@ public enum GELUApproximation: Sendable {
 
 extension Variable {
     /// Hyperbolic tangent. Backward: ∂L/∂x = g·(1 − y²).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func tanh() -> Variable {
         let y = value.tanh()
         return record("tanh", y) { g, tape in g * (1 - tape.output(y).squared()) }
     }
 
     /// Logistic sigmoid `σ(x) = 1/(1 + e^(−x))`, stable for large |x|. Backward: ∂L/∂x = g·y·(1 − y).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func sigmoid() -> Variable {
         let y = value.sigmoid()
         return record("sigmoid", y) { g, tape in
@@ -23,12 +27,16 @@ extension Variable {
     }
 
     /// `max(x, 0)`. Backward: ∂L/∂x = g where x > 0, else 0 (a constant mask: higher derivatives are 0).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func relu() -> Variable {
         let x = value
         return record("relu", x.relu()) { g, tape in g * tape.constant(x.applying(.reluDerivative)) }
     }
 
     /// `x` for x > 0, `negativeSlope·x` otherwise. Backward: ∂L/∂x = g·(x > 0 ? 1 : negativeSlope).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func leakyRelu(negativeSlope: Scalar = 0.01) -> Variable {
         let x = value
         let slope = Double(negativeSlope)
@@ -40,6 +48,8 @@ extension Variable {
     /// `x` for x > 0, `α(eˣ − 1)` otherwise.
     ///
     /// Backward: ∂L/∂x = g·D(x) with D(x) = x > 0 ? 1 : α·eˣ; D′(x) = x ≤ 0 ? D(x) : 0.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func elu(alpha: Scalar = 1) -> Variable {
         let x = saved
         let a = Double(alpha)
@@ -47,6 +57,8 @@ extension Variable {
     }
 
     /// D(x) = x > 0 ? 1 : α·eˣ, the derivative of ELU. Backward: ∂L/∂x = g·(x ≤ 0)·D(x).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func eluDerivative(alpha: Double) -> Variable {
         let nonPositive = value .<= Tensor(0)
         let d = value.applying(.eluDerivative(alpha))
@@ -58,6 +70,8 @@ extension Variable {
     /// Exact: `y = x·Φ(x)`, ∂y/∂x = Φ(x) + x·φ(x), ∂²y/∂x² = φ(x)·(2 − x²). Tanh form:
     /// `y = ½x(1 + T)` with `T = tanh(u)`, `u = k(x + cx³)`, k = √(2/π), c = 0.044715:
     /// ∂y/∂x = ½(1 + T) + ½x(1 − T²)u′, ∂²y/∂x² = (1 − T²)(u′ − xTu′² + ½xu″), u′ = k(1 + 3cx²), u″ = 6kcx.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func gelu(approximation: GELUApproximation = .none) -> Variable {
         let x = saved
         switch approximation {
@@ -69,6 +83,8 @@ extension Variable {
     }
 
     /// ∂GELU/∂x as an op of its own (see `gelu` for the formulas), so GELU's backward is differentiable.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func geluDerivative(approximation: GELUApproximation) -> Variable {
         let x = saved
         switch approximation {
@@ -92,12 +108,16 @@ extension Variable {
 
     /// SiLU (swish) `x·σ(x)`. Backward: ∂L/∂x = g·σ(x)(1 + x(1 − σ(x))); ∂²/∂x² = σ′·(2 + x(1 − 2σ)),
     /// σ′ = σ(1 − σ).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func silu() -> Variable {
         let x = saved
         return record("silu", value.applying(.silu)) { g, tape in g * tape[x].siluDerivative() }
     }
 
     /// ∂SiLU/∂x as an op of its own (see `silu`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func siluDerivative() -> Variable {
         let x = saved
         return record("siluDerivative", value.applying(.siluDerivative)) { g, tape in
@@ -110,6 +130,8 @@ extension Variable {
     /// Softplus `log(1 + e^(βx))/β`, linear (`x`) where `βx > threshold`, as PyTorch.
     ///
     /// Backward: ∂L/∂x = g·σ(βx), or g where `βx > threshold`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func softplus(beta: Scalar = 1, threshold: Scalar = 20) -> Variable {
         let x = saved
         let z = value * beta
@@ -129,6 +151,8 @@ extension Variable {
     ///   - probability: The chance of zeroing each element, in `[0, 1]`.
     ///   - isTraining: Apply dropout (true) or pass the input through (false).
     ///   - generator: The seeded source of the mask.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func dropout(probability: Scalar, isTraining: Bool, using generator: inout SeededGenerator) -> Variable {
         guard probability >= 0 && probability <= 1 else {
             shapeError("dropout", "probability \(probability) must be in [0, 1]")

@@ -2,9 +2,11 @@ extension Variable {
     /// Elementwise sum with broadcasting.
     ///
     /// Backward: ∂L/∂a = sumToShape(g, a.shape), ∂L/∂b = sumToShape(g, b.shape).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func + (a: Variable, b: Variable) -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return record("add", [a, b], value: a.value + b.value) { g, _ in
+        return record("add", a, b, value: a.value + b.value) { g, _ in
             [g.summed(toShape: sa), g.summed(toShape: sb)]
         }
     }
@@ -12,9 +14,11 @@ extension Variable {
     /// Elementwise difference with broadcasting.
     ///
     /// Backward: ∂L/∂a = sumToShape(g), ∂L/∂b = −sumToShape(g).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func - (a: Variable, b: Variable) -> Variable {
         let (sa, sb) = (a.shape, b.shape)
-        return record("subtract", [a, b], value: a.value - b.value) { g, _ in
+        return record("subtract", a, b, value: a.value - b.value) { g, _ in
             [g.summed(toShape: sa), (-g).summed(toShape: sb)]
         }
     }
@@ -22,9 +26,11 @@ extension Variable {
     /// Elementwise product with broadcasting.
     ///
     /// Backward: ∂L/∂a = sumToShape(g·b), ∂L/∂b = sumToShape(g·a).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func * (a: Variable, b: Variable) -> Variable {
         let (sa, sb) = (a.saved, b.saved)
-        return record("multiply", [a, b], value: a.value * b.value) { g, tape in
+        return record("multiply", a, b, value: a.value * b.value) { g, tape in
             [tape.needs(0) ? (g * tape[sb]).summed(toShape: sa.shape) : nil,
              tape.needs(1) ? (g * tape[sa]).summed(toShape: sb.shape) : nil]
         }
@@ -33,9 +39,11 @@ extension Variable {
     /// Elementwise quotient with broadcasting.
     ///
     /// Backward: ∂L/∂a = sumToShape(g/b), ∂L/∂b = −sumToShape(g·a/b²).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func / (a: Variable, b: Variable) -> Variable {
         let (sa, sb) = (a.saved, b.saved)
-        return record("divide", [a, b], value: a.value / b.value) { g, tape in
+        return record("divide", a, b, value: a.value / b.value) { g, tape in
             let gOverB = g / tape[sb]
             return [tape.needs(0) ? gOverB.summed(toShape: sa.shape) : nil,
                     tape.needs(1) ? (-(gOverB * tape[sa] / tape[sb])).summed(toShape: sb.shape) : nil]
@@ -43,23 +51,33 @@ extension Variable {
     }
 
     /// Negation. Backward: ∂L/∂x = −g.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static prefix func - (x: Variable) -> Variable {
         x.record("negate", -x.value) { g, _ in -g }
     }
 
     /// Adds a scalar. Backward: ∂L/∂x = g.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func + (x: Variable, c: Scalar) -> Variable { x.record("addScalar", x.value + c) { g, _ in g } }
     /// Adds a scalar. Backward: ∂L/∂x = g.
     public static func + (c: Scalar, x: Variable) -> Variable { x + c }
     /// Subtracts a scalar. Backward: ∂L/∂x = g.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func - (x: Variable, c: Scalar) -> Variable { x.record("subtractScalar", x.value - c) { g, _ in g } }
     /// Subtracts from a scalar. Backward: ∂L/∂x = −g.
     public static func - (c: Scalar, x: Variable) -> Variable { x.record("rsubScalar", c - x.value) { g, _ in -g } }
     /// Multiplies by a scalar. Backward: ∂L/∂x = c·g.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func * (x: Variable, c: Scalar) -> Variable { x.record("multiplyScalar", x.value * c) { g, _ in g * c } }
     /// Multiplies by a scalar. Backward: ∂L/∂x = c·g.
     public static func * (c: Scalar, x: Variable) -> Variable { x * c }
     /// Divides by a scalar. Backward: ∂L/∂x = g/c.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func / (x: Variable, c: Scalar) -> Variable { x.record("divideScalar", x.value / c) { g, _ in g / c } }
     /// Divides a scalar by every element. Backward: ∂L/∂x = −g·c/x² = −g·y/x.
     public static func / (c: Scalar, x: Variable) -> Variable {
@@ -71,6 +89,8 @@ extension Variable {
     /// Elementwise power with a scalar exponent.
     ///
     /// Backward: ∂L/∂x = g·p·x^(p−1).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func pow(_ exponent: Scalar) -> Variable {
         let x = saved
         return record("powScalar", value.pow(exponent)) { g, tape in g * tape[x].pow(exponent - 1) * exponent }
@@ -80,10 +100,12 @@ extension Variable {
     /// exponent's gradient is needed.
     ///
     /// Backward: ∂L/∂x = sumToShape(g·p·x^(p−1)), ∂L/∂p = sumToShape(g·xᵖ·log x).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func pow(_ exponent: Variable) -> Variable {
         let (x, p) = (saved, exponent.saved)
         let y = value.pow(exponent.value)
-        return Variable.record("pow", [self, exponent], value: y) { g, tape in
+        return Variable.record("pow", self, exponent, value: y) { g, tape in
             let (base, power) = (tape[x], tape[p])
             return [tape.needs(0) ? (g * power * base.pow(power - 1)).summed(toShape: x.shape) : nil,
                     tape.needs(1) ? (g * tape.output(y) * base.log()).summed(toShape: p.shape) : nil]

@@ -25,6 +25,8 @@ extension Variable {
     /// `target` (see `Tensor.summed(toShape:)`); the identity when the shapes agree.
     ///
     /// Backward: ∂L/∂x = g broadcast back to x's shape.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func summed(toShape target: [Int]) -> Variable {
         if shape == target { return self }
         let source = shape

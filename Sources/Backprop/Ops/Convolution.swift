@@ -225,7 +225,7 @@ enum Convolution {
     static func inputGradient<Scalar>(_ dy: Variable<Scalar>, weight: Variable<Scalar>, geometry g: ConvolutionGeometry) -> Variable<Scalar> {
         let (sdy, sw) = (dy.saved, weight.saved)
         let dx = inputGradientKernel(dy.value, weight.value, g)
-        return Variable.record("conv2dInputGradient", [dy, weight], value: dx) { v, tape in
+        return Variable.record("conv2dInputGradient", dy, weight, value: dx) { v, tape in
             [tape.needs(0) ? forward(v, weight: tape[sw], bias: nil, geometry: g) : nil,
              tape.needs(1) ? weightGradient(v, tape[sdy], geometry: g) : nil]
         }
@@ -237,7 +237,7 @@ enum Convolution {
     static func weightGradient<Scalar>(_ x: Variable<Scalar>, _ dy: Variable<Scalar>, geometry g: ConvolutionGeometry) -> Variable<Scalar> {
         let (sx, sdy) = (x.saved, dy.saved)
         let dw = weightGradientKernel(x.value, dy.value, g)
-        return Variable.record("conv2dWeightGradient", [x, dy], value: dw) { v, tape in
+        return Variable.record("conv2dWeightGradient", x, dy, value: dw) { v, tape in
             [tape.needs(0) ? inputGradient(tape[sdy], weight: v, geometry: g) : nil,
              tape.needs(1) ? forward(tape[sx], weight: v, bias: nil, geometry: g) : nil]
         }

@@ -26,6 +26,8 @@ extension Variable {
     ///
     /// Backward: g added into zeros of x's shape at the selected indices (repeats accumulate), the
     /// op `indexAdd`, whose own backward is this selection again.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func gathering(_ indices: [Int], alongAxis axis: Int) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "gather")
         let shape = self.shape
@@ -36,6 +38,8 @@ extension Variable {
 
     /// Adds this variable's entries into zeros of `shape` at `indices` along `axis` (PyTorch's
     /// `index_add` into zeros). Backward: ∂L/∂x = g gathered at the indices.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func indexAdd(_ indices: [Int], alongAxis axis: Int, into shape: [Int]) -> Variable {
         record("indexAdd", Tensor.indexAdd(value, indices: indices, alongAxis: axis, into: shape)) { g, _ in
             g.gathering(indices, alongAxis: axis)
@@ -47,6 +51,8 @@ extension Variable {
     ///
     /// - Parameters:
     ///   - uniquePositions: No position repeats, so the backward may write instead of add.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func gathering(flatPositions positions: [Int], shape: [Int], name: String = "gatherFlat",
                    uniquePositions: Bool = false) -> Variable {
         let source = self.shape
@@ -61,6 +67,8 @@ extension Variable {
 
     /// Zeros of `shape` with this variable's elements added at flat `positions` (−1: dropped).
     /// Backward: ∂L/∂x = g read at the positions (`gathering(flatPositions:)`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func scattering(flatPositions positions: [Int], into shape: [Int], name: String = "scatterFlat",
                     uniquePositions: Bool = false) -> Variable {
         let source = self.shape
@@ -86,6 +94,8 @@ extension Variable {
     ///   - ids: Row indices, in `0..<vocabulary`, in row-major order of `idShape`.
     ///   - idShape: The shape of the ids (for example `[batch, sequence]`); the result has shape
     ///     `idShape + [dimension]`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func embeddingLookup(_ ids: [Int], idShape: [Int]) -> Variable {
         guard rank == 2 else { shapeError("embedding", "the table must have shape [vocabulary, dimension], got \(shape)") }
         guard idShape.reduce(1, *) == ids.count else {
@@ -97,10 +107,12 @@ extension Variable {
     /// `condition ? a : b` elementwise with broadcasting; `condition` is a constant mask.
     ///
     /// Backward: ∂L/∂a = sumToShape(g·mask), ∂L/∂b = sumToShape(g·(1 − mask)).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func select(_ condition: Tensor<Scalar>, _ a: Variable, _ b: Variable) -> Variable {
         let mask = condition .!= Tensor(0)
         let (sa, sb) = (a.shape, b.shape)
-        return record("where", [a, b], value: Tensor.select(mask, a.value, b.value)) { g, tape in
+        return record("where", a, b, value: Tensor.select(mask, a.value, b.value)) { g, tape in
             [tape.needs(0) ? (g * tape.constant(mask)).summed(toShape: sa) : nil,
              tape.needs(1) ? (g * tape.constant(1 - mask)).summed(toShape: sb) : nil]
         }
@@ -110,6 +122,8 @@ extension Variable {
     /// broadcasts to this variable's shape.
     ///
     /// Backward: ∂L/∂x = g where the mask is zero, 0 where it was filled.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func maskedFill(where mask: Tensor<Scalar>, with fill: Scalar) -> Variable {
         let m = (mask .!= Tensor(0)).expanded(to: shape)
         let y = Tensor.select(m, Tensor(fill), value)

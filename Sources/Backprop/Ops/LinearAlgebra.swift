@@ -3,6 +3,8 @@ extension Variable {
     ///
     /// Backward for `C = A·B`: ∂L/∂A = sumToShape(g·Bᵀ), ∂L/∂B = sumToShape(Aᵀ·g), summing over
     /// broadcast batch axes. 1-D operands are promoted to matrices and the added axis removed.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func matmul(_ other: Variable) -> Variable {
         guard rank >= 1 && other.rank >= 1 else {
             shapeError("matmul", "operands must have rank ≥ 1, got shapes \(shape) and \(other.shape)")
@@ -22,10 +24,12 @@ extension Variable {
     /// Backward, with `A′ = op(A)`, `B′ = op(B)`: ∂L/∂A′ = g·B′ᵀ and ∂L/∂B′ = A′ᵀ·g, transposed back
     /// where the operand was transposed, each itself a product of this kind (so every order is
     /// differentiable), summed over broadcast batch axes.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func matmul(_ other: Variable, transposingFirst ta: Bool, transposingSecond tb: Bool) -> Variable {
         let (sa, sb) = (saved, other.saved)
         let value = Tensor.matmul(self.value, transposingFirst: ta, other.value, transposingSecond: tb, op: "matmul")
-        return Variable.record("matmul", [self, other], value: value) { g, tape in
+        return Variable.record("matmul", self, other, value: value) { g, tape in
             let (a, b) = (tape[sa], tape[sb])
             var gradients: [Variable?] = [nil, nil]
             if tape.needs(0) {

@@ -49,6 +49,8 @@ extension Variable {
     ///   - dilation: The spacing between window taps.
     ///   - ceilMode: Round the output size up, keeping a last partial window that starts inside the input.
     /// - Returns: `[N, C, Ho, Wo]` with `Ho = ⌊(H + 2pH − dH(kH − 1) − 1)/sH⌋ + 1`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func maxPool2d(kernelSize: WindowSize, stride: WindowSize? = nil, padding: WindowSize = 0,
                           dilation: WindowSize = 1, ceilMode: Bool = false) -> Variable {
         let g = poolingGeometry("maxPool2d", input: shape, kernel: kernelSize, stride: stride, padding: padding,
@@ -111,6 +113,8 @@ extension Variable {
     ///   - countIncludePad: Whether padded zeros count in the divisor.
     ///   - ceilMode: Round the output size up, keeping a last partial window that starts inside the input.
     /// - Returns: `[N, C, Ho, Wo]` with `Ho = ⌊(H + 2pH − kH)/sH⌋ + 1`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func avgPool2d(kernelSize: WindowSize, stride: WindowSize? = nil, padding: WindowSize = 0,
                           countIncludePad: Bool = true, ceilMode: Bool = false) -> Variable {
         let g = poolingGeometry("avgPool2d", input: shape, kernel: kernelSize, stride: stride, padding: padding,
@@ -175,6 +179,8 @@ extension Variable {
     /// `adaptive_avg_pool2d(x, 1)` then flatten).
     ///
     /// Backward (that of `mean`): each input element receives `g[n, c] / (H·W)`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func globalAveragePool() -> Variable {
         guard rank == 4 else { shapeError("globalAveragePool", "input must have shape [N, C, H, W], got \(shape)") }
         return mean(alongAxes: [2, 3])
@@ -184,6 +190,8 @@ extension Variable {
     /// `[N, C, H, W]` → `[N, C·H·W]` by default.
     ///
     /// Backward (that of `reshaped`): g reshaped back to the input's shape.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func flattened(startAxis: Int = 1, endAxis: Int = -1) -> Variable {
         let start = Tensor<Scalar>.normalize(axis: startAxis, rank: rank, op: "flatten")
         let end = Tensor<Scalar>.normalize(axis: endAxis, rank: rank, op: "flatten")

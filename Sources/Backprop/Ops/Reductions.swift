@@ -1,10 +1,14 @@
 extension Variable {
     /// The sum of all elements. Backward: ∂L/∂x = g broadcast to x's shape.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func sum() -> Variable { sum(alongAxes: Array(0..<rank)) }
 
     /// The sum over axes.
     ///
     /// Backward: ∂L/∂x = g (with the reduced axes restored as size 1) broadcast to x's shape.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func sum(alongAxes axes: [Int], keepDims: Bool = false) -> Variable {
         let resolved = Tensor<Scalar>.normalize(axes: axes, rank: rank, op: "sum")
         let shape = self.shape
@@ -16,6 +20,8 @@ extension Variable {
     }
 
     /// The mean of all elements. Backward: ∂L/∂x = g/n.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func mean() -> Variable { mean(alongAxes: Array(0..<rank)) }
 
     /// The mean over axes. Backward: ∂L/∂x = g/n broadcast to x's shape, n the reduced count.
@@ -33,6 +39,8 @@ extension Variable {
     /// The variance over axes, `Σ(x − μ)²/(n − correction)`.
     ///
     /// Backward: ∂L/∂x = g·2(x − μ)/(n − correction).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func variance(alongAxes axes: [Int], correction: Int = 1, keepDims: Bool = false) -> Variable {
         let resolved = Tensor<Scalar>.normalize(axes: axes, rank: rank, op: "variance")
         let x = saved
@@ -52,15 +60,21 @@ extension Variable {
     ///
     /// Backward: g flows to the first maximal element of each slice (the index `argmax` returns, as
     /// PyTorch's `max(dim)`); other elements get zero.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func max(alongAxis axis: Int, keepDims: Bool = false) -> Variable {
         extremum(alongAxis: axis, keepDims: keepDims, maximum: true)
     }
 
     /// The minimum along one axis. Backward: g flows to the first minimal element of each slice.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func min(alongAxis axis: Int, keepDims: Bool = false) -> Variable {
         extremum(alongAxis: axis, keepDims: keepDims, maximum: false)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func extremum(alongAxis axis: Int, keepDims: Bool, maximum: Bool) -> Variable {
         let op = maximum ? "max" : "min"
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: op)

@@ -1,11 +1,16 @@
 extension Variable {
     /// The same elements with a new shape (one size may be −1). Backward: g reshaped back.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func reshaped(to newShape: [Int]) -> Variable {
         let shape = self.shape
+        if newShape == shape { return self }
         return record("reshape", value.reshaped(to: newShape)) { g, _ in g.reshaped(to: shape) }
     }
 
     /// Reorders axes. Backward: g permuted by the inverse permutation.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func permuted(_ order: [Int]) -> Variable {
         let resolved = Tensor<Scalar>.validatePermutation(order, rank: rank)
         var inverse = [Int](repeating: 0, count: resolved.count)
@@ -14,12 +19,16 @@ extension Variable {
     }
 
     /// Swaps the last two axes. Backward: g with its last two axes swapped.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func transposed() -> Variable {
         guard rank >= 2 else { return self }
         return transposed(rank - 2, rank - 1)
     }
 
     /// Swaps two axes. Backward: the same swap applied to g.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func transposed(_ axis0: Int, _ axis1: Int) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis0, rank: rank, op: "transpose")
         let b = Tensor<Scalar>.normalize(axis: axis1, rank: rank, op: "transpose")
@@ -29,17 +38,23 @@ extension Variable {
     }
 
     /// Broadcasts to a larger shape. Backward: ∂L/∂x = sumToShape(g, x.shape).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func expanded(to target: [Int]) -> Variable {
         let shape = self.shape
         return record("expand", value.expanded(to: target)) { g, _ in g.summed(toShape: shape) }
     }
 
     /// Removes size-1 axes (all of them when `axes` is empty). Backward: g reshaped back.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func squeezed(axes: [Int] = []) -> Variable {
         reshaped(to: value.squeezed(axes: axes).shape)
     }
 
     /// Inserts a size-1 axis. Backward: g reshaped back.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func unsqueezed(at axis: Int) -> Variable {
         reshaped(to: value.unsqueezed(at: axis).shape)
     }
@@ -48,6 +63,8 @@ extension Variable {
     ///
     /// Backward: g placed into zeros of x's shape at the same positions (a concatenation with
     /// zero blocks, whose own backward is this slice again).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func slice(alongAxis axis: Int, range: Range<Int>) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "slice")
         let shape = self.shape
@@ -64,6 +81,8 @@ extension Variable {
     }
 
     /// Joins variables along an existing axis. Backward: g split back into the pieces.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func concatenate(_ parts: [Variable], alongAxis axis: Int) -> Variable {
         let value = Tensor.concatenate(parts.map(\.value), alongAxis: axis)
         let a = Tensor<Scalar>.normalize(axis: axis, rank: value.rank, op: "concatenate")
@@ -78,6 +97,8 @@ extension Variable {
     }
 
     /// Joins variables of equal shape along a new axis. Backward: g split and squeezed.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func stack(_ parts: [Variable], alongAxis axis: Int = 0) -> Variable {
         guard let first = parts.first else { shapeError("stack", "needs at least one variable") }
         for (i, p) in parts.enumerated() where p.shape != first.shape {
@@ -87,6 +108,8 @@ extension Variable {
     }
 
     /// Splits into pieces of the given sizes along an axis; each piece is a slice.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func split(sizes: [Int], alongAxis axis: Int) -> [Variable] {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "split")
         guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[a] else {

@@ -27,6 +27,8 @@ extension Variable {
     /// Softmax along an axis.
     ///
     /// Backward: ∂L/∂x = y ⊙ (g − Σ_axis g ⊙ y), the op `softmaxBackward(g, y)`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func softmax(alongAxis axis: Int = -1) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "softmax")
         let y = value.softmax(alongAxis: a)
@@ -37,10 +39,12 @@ extension Variable {
     ///
     /// Backward, for an incoming w: ∂/∂g = y ⊙ (w − Σ w ⊙ y) (the same op);
     /// ∂/∂y = w ⊙ g − w·Σ(g ⊙ y) − g·Σ(w ⊙ y).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func softmaxBackward(_ g: Variable, output y: Variable, axis: Int) -> Variable {
         let (sg, sy) = (g.saved, y.saved)
         let value = SoftmaxKernels.backward(g.value, y: y.value, axis: axis)
-        return record("softmaxBackward", [g, y], value: value) { w, tape in
+        return record("softmaxBackward", g, y, value: value) { w, tape in
             let (g, y) = (tape[sg], tape[sy])
             return [tape.needs(0) ? softmaxBackward(w, output: y, axis: axis) : nil,
                     tape.needs(1) ? w * g - w * (g * y).sum(alongAxes: [axis], keepDims: true)
@@ -51,6 +55,8 @@ extension Variable {
     /// Log-softmax along an axis.
     ///
     /// Backward: ∂L/∂x = g − softmax(x) ⊙ Σ_axis g, with softmax(x) = exp(y).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func logSoftmax(alongAxis axis: Int = -1) -> Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "logSoftmax")
         let y = value.logSoftmax(alongAxis: a)
@@ -60,6 +66,8 @@ extension Variable {
     /// `log Σ exp(x)` over the axes, stable for large inputs.
     ///
     /// Backward: ∂L/∂x = g ⊙ exp(x − y) (g and y broadcast over the reduced axes).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func logSumExp(alongAxes axes: [Int], keepDims: Bool = false) -> Variable {
         let resolved = Tensor<Scalar>.normalize(axes: axes, rank: rank, op: "logSumExp")
         let x = saved

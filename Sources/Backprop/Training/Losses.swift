@@ -221,7 +221,7 @@ private struct CrossEntropyBackward<Scalar: TensorScalar> {
         }
         let (sx, sg) = (logits.saved, g.saved)
         let shape = logits.shape
-        return Variable.record("crossEntropyBackward", [logits, g], value: Tensor(shape: shape, scalars: dx)) { v, tape in
+        return Variable.record("crossEntropyBackward", logits, g, value: Tensor(shape: shape, scalars: dx)) { v, tape in
             let view = [outer, classes, inner]
             let p = tape[sx].reshaped(to: view).softmax(alongAxis: 1)
             let v3 = v.reshaped(to: view)
