@@ -61,7 +61,8 @@ if cases.isEmpty {
 
 func scientific(_ x: Double) -> String {
     guard x.isFinite else { return "\(x)" }
-    if x == 0 { return "0.0e+00" }
+    // Values below 1e-300 (subnormal differences) print as zero rather than overflow the mantissa.
+    if Swift.abs(x) < 1e-300 { return "0.0e+00" }
     let exponent = Int((Swift.abs(x)).log10Floor)
     let mantissa = x / pow10(exponent)
     let m = (mantissa * 100).rounded() / 100

@@ -28,6 +28,10 @@ extension Variable {
                                             configuration: NormalizationConfiguration,
                                             incoming: (input: Variable?, weight: Variable?, bias: Variable?),
                                             needs: (input: Bool, weight: Bool, gradient: Bool)) -> (Variable?, Variable?, Variable?) {
+        if !GradientMode.isEnabled {
+            return fusedDoubleBackward(x, weight: weight, gradient: g, terms: terms, configuration: configuration,
+                                       incoming: incoming, needs: needs)
+        }
         let xShape = x.shape
         let broadcast = configuration.affineBroadcastShape
         let gammaB = weight?.reshaped(to: broadcast)
@@ -62,6 +66,90 @@ extension Variable {
             add(&gg, incomingBias.reshaped(to: broadcast).expanded(to: xShape))
         }
         return (gx, gWeight, gg)
+    }
+}
+
+extension Variable {
+    /// The double backward when no graph is being created: the same formulas as
+    /// `normalizationDoubleBackward`, in one fused kernel per term from the forward pass's statistics.
+    static func fusedDoubleBackward(_ x: Variable, weight: Variable?, gradient g: Variable, terms: [NormalizationTerm],
+                                    configuration: NormalizationConfiguration,
+                                    incoming: (input: Variable?, weight: Variable?, bias: Variable?),
+                                    needs: (input: Bool, weight: Bool, gradient: Bool)) -> (Variable?, Variable?, Variable?) {
+        let count = x.value.count
+        let affineCount = NormalizationKernels.affineCount(terms[0].layout)
+        var gx = [Scalar](repeating: 0, count: needs.input ? count : 0)
+        var gg = [Scalar](repeating: 0, count: needs.gradient ? count : 0)
+        var gWeight = [Double](repeating: 0, count: needs.weight && weight != nil && incoming.input != nil ? affineCount : 0)
+        x.value.scalars.withUnsafeBufferPointer { xs in
+            g.value.scalars.withUnsafeBufferPointer { gs in
+                withOptionalBuffer(incoming.input?.value) { ws in
+                    withOptionalBuffer(incoming.weight?.value) { wWeights in
+                        withOptionalBuffer(weight?.value) { weights in
+                            gx.withUnsafeMutableBufferPointer { gxs in
+                                gg.withUnsafeMutableBufferPointer { ggs in
+                                    gWeight.withUnsafeMutableBufferPointer { gWeights in
+                                        for term in terms {
+                                            let (first, second) = term.scaleDerivatives()
+                                            let statistics = DoubleBackwardStatistics(
+                                                mean: term.dependence == .uncentered ? [Double](repeating: 0, count: term.layout.sets) : term.statistics.mean,
+                                                reciprocalStd: term.statistics.reciprocalStd, firstDerivative: first, secondDerivative: second,
+                                                centered: term.dependence == .centered)
+                                            NormalizationKernels.normalizeDoubleBackward(
+                                                xs, upstream: gs, incomingInput: ws, incomingWeight: wWeights, layout: term.layout,
+                                                statistics: statistics, coefficient: term.coefficient, weight: weights,
+                                                inputGradient: needs.input ? gxs.baseAddress : nil,
+                                                upstreamGradient: needs.gradient ? ggs.baseAddress : nil,
+                                                weightGradient: gWeights.isEmpty ? nil : gWeights)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if needs.gradient, let incomingBias = incoming.bias {
+            gg.withUnsafeMutableBufferPointer { out in
+                let broadcast = incomingBias.value.reshaped(to: configuration.affineBroadcastShape).expanded(to: x.shape)
+                for i in 0..<count { out[i] += broadcast.scalars[i] }
+            }
+        }
+        let tape = x.tape
+        return (needs.input ? Variable(value: Tensor(shape: x.shape, scalars: gx), tape: tape, node: -1) : nil,
+                gWeight.isEmpty ? nil : Variable(value: Tensor(shape: weight!.shape, scalars: gWeight.map { Scalar($0) }), tape: tape, node: -1),
+                needs.gradient ? Variable(value: Tensor(shape: x.shape, scalars: gg), tape: tape, node: -1) : nil)
+    }
+}
+
+extension NormalizationTerm {
+    /// 2ρ′ and 4ρ″ per set (derivatives of ρ with respect to the sum of squares q), from the forward
+    /// pass's statistics; 0 for given statistics and for a constant set of the unbiased variant.
+    func scaleDerivatives() -> (first: [Double], second: [Double]) {
+        let n = Double(layout.countPerSet)
+        var first = [Double](), second = [Double]()
+        first.reserveCapacity(layout.sets)
+        second.reserveCapacity(layout.sets)
+        for (s, r) in statistics.reciprocalStd.enumerated() {
+            switch scale {
+            case .biased:
+                first.append(-r * r * r / n)
+                second.append(3 * r * r * r * r * r / (n * n))
+            case .unbiasedStandardDeviation:
+                let q = statistics.sumOfSquares[s]
+                let sd = (q / (n - 1)).squareRoot()
+                // A constant set (s = 0) has no x-dependence through s, as in the first backward.
+                guard sd > 0 else { first.append(0); second.append(0); continue }
+                let ds = 1 / (2 * (n - 1) * sd)
+                first.append(-2 * r * r * ds)
+                second.append(4 * r * r * ds * ds * (2 * r + 1 / sd))
+            case .given:
+                first.append(0)
+                second.append(0)
+            }
+        }
+        return (first, second)
     }
 }
 
@@ -100,8 +188,12 @@ private struct NormalizationSet<Scalar: TensorScalar> {
             centered = term.dependence == .centered
         }
         if recording {
-            let deviations = centered ? xv - xv.mean(alongAxes: [0, 2], keepDims: true) : xv
-            let q = (deviations * deviations).sum(alongAxes: [0, 2], keepDims: true)
+            let setSum = { (u: Variable<Scalar>) -> Variable<Scalar> in
+                let inner = u.sum(alongAxes: [2], keepDims: true)
+                return layout.outer == 1 ? inner : inner.sum(alongAxes: [0], keepDims: true)
+            }
+            let deviations = centered ? xv - setSum(xv) / Scalar(n) : xv
+            let q = setSum(deviations * deviations)
             d = deviations
             switch term.scale {
             case .biased(let eps):
@@ -122,24 +214,7 @@ private struct NormalizationSet<Scalar: TensorScalar> {
         }
         d = centered ? xv - constant(term.statistics.mean) : xv
         reciprocalStd = constant(term.statistics.reciprocalStd)
-        var first = [Double](), second = [Double]()
-        for (r, q) in zip(term.statistics.reciprocalStd, term.statistics.sumOfSquares) {
-            switch term.scale {
-            case .biased:
-                first.append(-r * r * r / n)
-                second.append(3 * r * r * r * r * r / (n * n))
-            case .unbiasedStandardDeviation:
-                let s = (q / (n - 1)).squareRoot()
-                // A constant set (s = 0) has no x-dependence through s, as in the first backward.
-                guard s > 0 else { first.append(0); second.append(0); continue }
-                let ds = 1 / (2 * (n - 1) * s)
-                first.append(-2 * r * r * ds)
-                second.append(4 * r * r * ds * ds * (2 * r + 1 / s))
-            case .given:
-                first.append(0)
-                second.append(0)
-            }
-        }
+        let (first, second) = term.scaleDerivatives()
         derivatives = (constant(first), constant(second))
     }
 
@@ -147,11 +222,15 @@ private struct NormalizationSet<Scalar: TensorScalar> {
     func view(_ u: Variable<Scalar>) -> Variable<Scalar> { u.reshaped(to: viewShape) }
     /// A view-shaped variable in the input's shape.
     func unview(_ u: Variable<Scalar>) -> Variable<Scalar> { u.reshaped(to: inputShape) }
-    /// Σ over each set, shape `[1, sets, 1]`.
-    func sum(_ u: Variable<Scalar>) -> Variable<Scalar> { u.sum(alongAxes: [0, 2], keepDims: true) }
+    /// Σ over each set, shape `[1, sets, 1]`: over the inner axis, then (when there is one) the outer
+    /// axis, each a contiguous reduction (a reduction over both at once would first permute a copy).
+    func sum(_ u: Variable<Scalar>) -> Variable<Scalar> {
+        let inner = u.sum(alongAxes: [2], keepDims: true)
+        return viewShape[0] == 1 ? inner : inner.sum(alongAxes: [0], keepDims: true)
+    }
     /// u − mean(u) per set (u itself for RMSNorm and given statistics).
     func centered(_ u: Variable<Scalar>) -> Variable<Scalar> {
-        centered ? u - u.mean(alongAxes: [0, 2], keepDims: true) : u
+        centered ? u - sum(u) / Scalar(viewShape[0] * viewShape[2]) : u
     }
     /// x̂ = ρ·d.
     var normalized: Variable<Scalar> { d * reciprocalStd }

@@ -178,6 +178,30 @@ struct HigherOrderTests {
         }
     }
 
+    /// The double backward of a fused normalization has two forms: a fused kernel when no graph is
+    /// being created and the same formulas in Variable operations (with the statistics recomputed from
+    /// x) when one is. Both must give the same second derivatives.
+    @Test func fusedDoubleBackwardKernelAgreesWithItsVariableForm() {
+        for testCase in Catalog.all where NormalizationKind.allCases.contains(where: { testCase.name.hasPrefix($0.catalogPrefix) }) {
+            let tape = Tape<Double>()
+            let variables = testCase.inputs.map { tape.variable($0) }
+            let y = testCase.function(variables)
+            guard y.requiresGradient else { continue }
+            var generator = SeededGenerator(seed: 5)
+            let upstream = tape.variable(Tensor<Double>.randomUniform(shape: y.shape, in: -1..<1, using: &generator))
+            let first = tape.gradients(of: y, withRespectTo: variables, seed: upstream, createGraph: true)
+            var sum: Variable<Double>?
+            for gradient in first where gradient.requiresGradient {
+                let term = (gradient * tape.constant(Tensor<Double>.randomUniform(shape: gradient.shape, in: -1..<1, using: &generator))).sum()
+                sum = sum.map { $0 + term } ?? term
+            }
+            guard let sum else { continue }
+            let kernel = tape.gradients(of: sum, withRespectTo: variables + [upstream], retainGraph: true)
+            let formula = tape.gradients(of: sum, withRespectTo: variables + [upstream], createGraph: true).map(\.value)
+            for (a, b) in zip(kernel, formula) { expectClose(a, b, tolerance: 1e-11, "\(testCase.name)") }
+        }
+    }
+
     @Test func everyNormalizationConfigurationAgreesWithItsReferenceAtThirdOrder() {
         for testCase in Catalog.all where testCase.reference != nil && NormalizationKind.allCases.contains(where: { testCase.name.hasPrefix($0.catalogPrefix) }) {
             let outcome = testCase.run(mode: .fast, order: 3)

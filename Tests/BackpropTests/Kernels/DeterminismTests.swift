@@ -52,6 +52,27 @@ struct DeterminismTests {
         #expect(one == two)
     }
 
+    /// Second and third derivatives (a LayerNorm and a BatchNorm, big enough to run on both workers,
+    /// through Linear and GELU) are bit-identical with one and two workers and across reruns.
+    @Test func higherOrderDerivativesAreBitIdenticalWithOneAndTwoWorkers() {
+        var generator = SeededGenerator(seed: 9)
+        let linear = Linear<Float>(inputSize: 96, outputSize: 96, generator: &generator)
+        let x0 = awkward([64, 8, 96], seed: 7), u0 = awkward([64, 8, 96], seed: 8)
+        func compute() -> [Tensor<Float>] {
+            let tape = Tape<Float>()
+            let x = tape.variable(x0)
+            let h = linear(x.layerNorm(normalizedShape: [96])).gelu()
+            let y = h.permuted([0, 2, 1]).batchNorm()
+            let first = tape.gradients(of: y, withRespectTo: [x], seed: tape.constant(u0.permuted([0, 2, 1])), createGraph: true)[0]
+            let second = tape.gradients(of: (first * first).sum(), withRespectTo: [x], createGraph: true)[0]
+            let third = tape.gradients(of: second.squared().sum(), withRespectTo: [x])[0]
+            return [first.value, second.value, third]
+        }
+        let one = withWorkers(1, compute), two = withWorkers(2, compute), again = withWorkers(2, compute)
+        #expect(one == two)
+        #expect(two == again)
+    }
+
     @Test func workerCountIsAtLeastOne() {
         withWorkers(0) { #expect(Parallelism.workerCount == 1) }
     }
