@@ -140,3 +140,101 @@ func compareSyncBatchNorm<Scalar: TensorScalar>(_ configuration: NormConfigurati
     try step(evaluation: true)
     return agreement
 }
+
+/// The optimizers the data-parallel equivalence is checked with.
+enum OptimizerKind: String, CaseIterable, Sendable {
+    case sgd = "SGD (momentum, weight decay)"
+    case adam = "Adam"
+    case adamW = "AdamW"
+
+    func make<Scalar>(_ parameters: [Parameter<Scalar>]) -> any Optimizer<Scalar> {
+        switch self {
+        case .sgd: return SGD(parameters: parameters, learningRate: 0.1, momentum: 0.9, weightDecay: 1e-3)
+        case .adam: return Adam(parameters: parameters, learningRate: 1e-2)
+        case .adamW: return AdamW(parameters: parameters, learningRate: 1e-2, weightDecay: 0.1)
+        }
+    }
+}
+
+/// A small model with every kind of state: Linear/Conv2d parameters, BatchNorm parameters and buffers.
+///
+/// The layers before a BatchNorm have no bias, as usual: BatchNorm subtracts the mean, so such a bias
+/// has an exactly zero gradient, which the computation returns as rounding noise (~1e-17). Adam divides
+/// by √v and turns that noise, whatever its size, into a step of ±learning rate — so any change of
+/// summation order (another batch order, another thread count, or N processes) changes those biases
+/// by about the learning rate. With the bias the figures below measure that amplification, not DDP.
+func makeEquivalenceModel<Scalar: TensorScalar>(convolutional: Bool, seed: UInt64, biasBeforeNorm: Bool = false) -> Sequential<Scalar> {
+    var generator = SeededGenerator(seed: seed)
+    if convolutional {
+        return Sequential<Scalar>([
+            Conv2d(inputChannels: 2, outputChannels: 4, kernelSize: 3, padding: 1, bias: biasBeforeNorm, generator: &generator),
+            BatchNorm<Scalar>(numFeatures: 4), ReLU(),
+            GlobalAveragePool(), Linear(inputSize: 4, outputSize: 3, generator: &generator),
+        ])
+    }
+    return Sequential<Scalar>([
+        Linear(inputSize: 6, outputSize: 8, bias: biasBeforeNorm, generator: &generator), BatchNorm<Scalar>(numFeatures: 8), Tanh(),
+        Linear(inputSize: 8, outputSize: 8, bias: biasBeforeNorm, generator: &generator), BatchNorm<Scalar>(numFeatures: 8, momentum: nil), ReLU(),
+        Linear(inputSize: 8, outputSize: 3, generator: &generator),
+    ])
+}
+
+/// What one data-parallel run against its single-process reference found.
+struct EquivalenceOutcome {
+    /// The largest relative difference of any parameter or buffer after any step, DDP vs one process.
+    var worstRelativeDifference = 0.0
+    /// The final parameters and buffers of the DDP replica, by name.
+    var finalState: [String: [Double]] = [:]
+    /// Whether clipping was active (the global norm exceeded the limit) at some step.
+    var clippingWasActive = false
+}
+
+/// Trains a DDP replica (its BatchNorms converted to SyncBatchNorm) on this rank's shard of each batch,
+/// and a single-process reference (plain BatchNorm) on the union of all ranks' batches, for `steps`
+/// steps, comparing every parameter and buffer after every step.
+func dataParallelEquivalence<Scalar: TensorScalar>(group: ProcessGroup, perRankBatch: Int, steps: Int, optimizer kind: OptimizerKind,
+                                                  convolutional: Bool, clipping: Bool, biasBeforeNorm: Bool = false,
+                                                  as type: Scalar.Type) throws -> EquivalenceOutcome {
+    let world = group.worldSize
+    let count = world * perRankBatch * steps + world - 1   // not a multiple of the world size: dropLast matters
+    var generator = SeededGenerator(seed: 99)
+    let inputShape = convolutional ? [count, 2, 4, 4] : [count, 6]
+    let dataset = TensorDataset(Tensor<Scalar>.randomNormal(shape: inputShape, mean: 1, standardDeviation: 2, using: &generator),
+                                labels: (0..<count).map { _ in Int(generator.next() % 3) })
+
+    let reference: Sequential<Scalar> = makeEquivalenceModel(convolutional: convolutional, seed: 5, biasBeforeNorm: biasBeforeNorm)
+    let replica: Sequential<Scalar> = makeEquivalenceModel(convolutional: convolutional, seed: 5, biasBeforeNorm: biasBeforeNorm)
+    let parallel = try DistributedDataParallel(try convertToSyncBatchNorm(replica, group: group), group: group)
+    let referenceOptimizer = kind.make(reference.parameters)
+    let parallelOptimizer = kind.make(parallel.parameters)
+    let samplers = (0..<world).map { DistributedSampler(count: count, replicas: world, rank: $0, seed: 17, dropLast: true) }
+    let shards = samplers.map { MiniBatches(dataset, batchSize: perRankBatch, sampler: $0, epoch: 0) }
+    var outcome = EquivalenceOutcome()
+    let maxNorm = 0.5
+
+    for step in 0..<steps {
+        let local = shards[group.rank][step]
+        let tape = Tape<Scalar>()
+        let loss = crossEntropy(logits: parallel(tape.constant(local.inputs)), targets: local.labels)
+        parallelOptimizer.zeroGradients()
+        try parallel.backward(loss)
+        if clipping { clipGradientNorm(parallel.parameters, maxNorm: maxNorm) }
+        parallelOptimizer.step()
+
+        let whole = dataset.batch(at: shards.flatMap { $0[step].indices })
+        let referenceTape = Tape<Scalar>()
+        let referenceLoss = crossEntropy(logits: reference(referenceTape.constant(whole.inputs)), targets: whole.labels)
+        referenceOptimizer.zeroGradients()
+        referenceLoss.backward()
+        if clipping && clipGradientNorm(reference.parameters, maxNorm: maxNorm) > maxNorm { outcome.clippingWasActive = true }
+        referenceOptimizer.step()
+
+        let expected = reference.stateDictionary
+        for (name, value) in parallel.stateDictionary {
+            outcome.worstRelativeDifference = max(outcome.worstRelativeDifference, relativeDifference(value, expected[name]!))
+        }
+    }
+    try parallel.checkReplicasAgree()
+    outcome.finalState = parallel.stateDictionary.mapValues { $0.scalars.map(Double.init) }
+    return outcome
+}

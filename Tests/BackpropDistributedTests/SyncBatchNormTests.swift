@@ -96,9 +96,16 @@ struct ConversionTests {
         #expect(zip(model.parameters, parametersBefore).allSatisfy { $0 === $1 })
     }
 
-    @Test func aBatchNormItselfBecomesASyncBatchNorm() throws {
-        let converted = try convertToSyncBatchNorm(BatchNorm<Float>(numFeatures: 2), group: .singleProcess())
-        #expect(converted is SyncBatchNorm<Float>)
+    @Test func aBatchNormItselfIsReported() {
+        #expect(throws: SyncBatchNormConversionError.unreachableLayers(["(the model itself)"])) {
+            try convertToSyncBatchNorm(BatchNorm<Float>(numFeatures: 2), group: .singleProcess())
+        }
+    }
+
+    @Test func aModelHeldAsAnExistentialConverts() throws {
+        let model: any Module<Float> = Sequential<Float>([BatchNorm<Float>(numFeatures: 2)])
+        try convertToSyncBatchNorm(model, group: .singleProcess())
+        #expect((model as! Sequential<Float>).layers[0] is SyncBatchNorm<Float>)
     }
 
     final class Block: Module {
