@@ -15,7 +15,7 @@ let package = Package(
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         // Data-parallel training on Open MPI, loaded at run time: builds and tests without MPI installed.
         .target(name: "BackpropDistributed", dependencies: ["Backprop"]),
-        .executableTarget(name: "distributed-benchmark", dependencies: ["Backprop", "BackpropDistributed"]),
+        .executableTarget(name: "distributed-benchmark", dependencies: ["Backprop", "BackpropDistributed", "ExampleSupport"]),
         .testTarget(name: "BackpropDistributedTests", dependencies: ["Backprop", "BackpropDistributed"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
         .executableTarget(name: "benchmark", dependencies: ["Backprop"], exclude: ["RESULTS.md"]),

@@ -130,6 +130,8 @@ final class GradientBuckets<Scalar: TensorScalar> {
     }
 
     /// Copies the members' gradients (zeros where there is none) and presence flags into the bucket.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func pack(_ b: Int) {
         let bucket = buckets[b]
         for (member, index) in bucket.members.enumerated() {
@@ -147,6 +149,8 @@ final class GradientBuckets<Scalar: TensorScalar> {
 
     /// Completes the step: marks every remaining parameter, starts the remaining buckets, waits for all
     /// reductions in order and writes the averaged gradients back.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func finish() throws(DistributedError) {
         for index in parameters.indices where !isMarked[index] {
             try markReady(parameters[index])
@@ -165,7 +169,11 @@ final class GradientBuckets<Scalar: TensorScalar> {
                 let source = bucket.storage.baseAddress! + bucket.offsets[member]
                 let shape = parameters[index].value.shape
                 let count = parameters[index].value.count
-                parameters[index].grad = Tensor(shape: shape, scalars: (0..<count).map { source[$0] / divisor })
+                let averaged = [Scalar](unsafeUninitializedCapacity: count) { values, initialized in
+                    for i in 0..<count { values[i] = source[i] / divisor }
+                    initialized = count
+                }
+                parameters[index].grad = Tensor(shape: shape, scalars: averaged)
             }
             buckets[b].waiting = bucket.members.count
         }

@@ -246,6 +246,8 @@ extension ProcessGroup {
     }
 
     /// Sums (or averages) a buffer across ranks in place.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func allReduce<Scalar: TensorScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>, _ operation: ReductionOperation) throws(DistributedError) {
         guard worldSize > 1, buffer.count > 0 else { return }
         var start = 0

@@ -203,6 +203,8 @@ struct SyncBatchNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
     }
 
     /// Step 1–3 of the forward: local moments, one all-gather, Chan's merge in rank order.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func globalStatistics(of x: Tensor<Scalar>, group: ProcessGroup, op: String) -> Statistics {
         let (batch, channels, inner) = layout(x.shape)
         let localCount = batch * inner
@@ -258,6 +260,8 @@ struct SyncBatchNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
     }
 
     /// Step 4: `y = γ·(x − μ)·rstd + β`, each element in `Double`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func forward(_ inputs: [Tensor<Scalar>]) -> (output: Tensor<Scalar>, saved: Saved) {
         let x = inputs[0]
         let weight = hasWeight ? inputs[1] : nil
@@ -286,6 +290,8 @@ struct SyncBatchNormOperation<Scalar: TensorScalar>: DifferentiableOperation {
 
     /// The backward, steps 1–4: local sums, one all-reduce of `Σdy` and `Σdy·x̂` when the input needs a
     /// gradient, then `∂L/∂x`, `∂L/∂γ`, `∂L/∂β`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func backward(_ gradient: Tensor<Scalar>, saved: Saved, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
         let (batch, channels, inner) = Self.layout(saved.x.shape)
         // sums[c] = Σdy, sums[channels + c] = Σdy·x̂ on this rank.
