@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "ExampleSupport", path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
         .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability", exclude: ["gradients-depth64.svg"]),
-        .executableTarget(name: "small-batch-vision", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/SmallBatchVision", exclude: ["digits.csv"]),
+        .executableTarget(name: "small-batch-vision", dependencies: ["Backprop", "BackpropDistributed", "ExampleSupport"], path: "Examples/SmallBatchVision", exclude: ["digits.csv"]),
         .executableTarget(name: "char-transformer", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/CharTransformer", exclude: ["genesis.txt"]),
     ],
     swiftLanguageModes: [.v6]

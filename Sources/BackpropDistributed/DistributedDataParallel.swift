@@ -150,11 +150,18 @@ public final class DistributedDataParallel<Model: Module>: Module {
         buckets.buckets.map { ($0.members.count, $0.gradientCount) }
     }
 
-    /// Checks that every rank holds bit-identical parameters and buffers (one small all-gather of a hash).
+    /// Checks that every rank holds bit-identical parameters (and buffers), with one small all-gather of
+    /// a hash.
     ///
+    /// Buffers of layers that update them from local data, such as a plain `BatchNorm`'s running
+    /// statistics, legitimately differ between forward passes (rank 0's are broadcast at the next one);
+    /// `SyncBatchNorm`'s never differ.
+    ///
+    /// - Parameter includingBuffers: Compare the buffers too.
     /// - Throws: `DistributedError.replicasDiverged` naming the first rank that differs from rank 0.
-    public func checkReplicasAgree() throws(DistributedError) {
-        try checkAgreement(of: stateHash(optimizer: nil), call: "checkReplicasAgree", what: "parameters or buffers")
+    public func checkReplicasAgree(includingBuffers: Bool = true) throws(DistributedError) {
+        try checkAgreement(of: stateHash(optimizer: nil, includingBuffers: includingBuffers), call: "checkReplicasAgree",
+                           what: includingBuffers ? "parameters or buffers" : "parameters")
     }
 
     // MARK: Checkpoints
@@ -231,9 +238,10 @@ public final class DistributedDataParallel<Model: Module>: Module {
     }
 
     /// A hash of every parameter's and buffer's bits, and of the optimizer state when given.
-    private func stateHash(optimizer: (any Optimizer<Scalar>)?) -> FNV1a {
+    private func stateHash(optimizer: (any Optimizer<Scalar>)?, includingBuffers: Bool = true) -> FNV1a {
         var hash = FNV1a()
-        let state = module.stateDictionary
+        var state = module.stateDictionary
+        if !includingBuffers { for (name, _) in module.namedBuffers { state[name] = nil } }
         for name in state.keys.sorted() { hash.add(name, state[name]!) }
         if let optimizer {
             let tensors = optimizer.stateTensors()
