@@ -103,6 +103,8 @@ final class GradientBuckets<Scalar: TensorScalar> {
     /// Marks one parameter's gradient as final for this step; starts its bucket's reduction when the
     /// bucket is complete (and every earlier bucket has started), and polls reductions in flight.
     func markReady(_ parameter: Parameter<Scalar>) throws(DistributedError) {
+        // One process: the average is the gradient itself, nothing to pack or send.
+        guard group.worldSize > 1 else { return }
         guard let (bucket, member) = location[ObjectIdentifier(parameter)] else { return }
         let index = buckets[bucket].members[member]
         guard !isMarked[index] else { return }
@@ -152,6 +154,10 @@ final class GradientBuckets<Scalar: TensorScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func finish() throws(DistributedError) {
+        guard group.worldSize > 1 else {
+            lastTimings = (0, 0, 0)
+            return
+        }
         for index in parameters.indices where !isMarked[index] {
             try markReady(parameters[index])
         }

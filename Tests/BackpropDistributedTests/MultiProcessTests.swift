@@ -132,6 +132,22 @@ struct MultiProcessTests {
         let noisy = try BackpropDistributedTests.dataParallelEquivalence(
             group: group, perRankBatch: 3, steps: 4, optimizer: .adam, convolutional: false, clipping: false, biasBeforeNorm: true, as: Double.self)
         report(group, String(format: "DDP with biases before BatchNorm, Adam (not asserted): max relative difference Double %.1e on rank 0", noisy.worstRelativeDifference))
+        // Buckets started early (as the tape's readiness hook will) give the same bits as buckets
+        // started after the sweep; small buckets so that several are in flight at once.
+        var generator = SeededGenerator(seed: UInt64(40 + group.rank))
+        let x = Tensor<Double>.randomNormal(shape: [4, 6], using: &generator)
+        var gradients: [[Tensor<Double>]] = []
+        for early in [false, true] {
+            let model: Sequential<Double> = makeEquivalenceModel(convolutional: false, seed: 9)
+            let parallel = try DistributedDataParallel(model, group: group, bucketCapacity: 80, firstBucketCapacity: 40)
+            let tape = Tape<Double>()
+            parallel(tape.constant(x)).squared().mean().backward()
+            if early { for parameter in model.parameters.reversed() { try parallel.markGradientReady(parameter) } }
+            try parallel.synchronizeGradients()
+            gradients.append(model.parameters.map { $0.grad! })
+            #expect(parallel.bucketSizes.count > 3)
+        }
+        #expect(gradients[0] == gradients[1], "early bucket starts changed the averaged gradients")
         // Reruns with the same seed and world size are bit-identical.
         let first = try BackpropDistributedTests.dataParallelEquivalence(
             group: group, perRankBatch: 2, steps: 3, optimizer: .adamW, convolutional: true, clipping: true, as: Float.self)
