@@ -32,8 +32,8 @@ import Backprop
 ///   `clipGradientNorm` (called after the reduction, so it clips the global gradient's norm) behaves as
 ///   in one process with the whole batch.
 /// - **Buffers:** in training, rank 0's buffers (such as a plain `BatchNorm`'s running statistics) are
-///   broadcast before each forward pass, as PyTorch does (`broadcastBuffers`); `SyncBatchNorm` keeps its
-///   statistics identical on every rank anyway. Evaluate on a single rank with `model.module(x)`.
+///   broadcast before each forward pass, as PyTorch does (`broadcastBuffers`); `SyncBatchNorm`'s are
+///   left out, being identical on every rank already. Evaluate on a single rank with `model.module(x)`.
 /// - **Checkpoints:** `saveCheckpoint` writes on rank 0 only (atomically) and returns on every rank once
 ///   the file is complete; `loadCheckpoint` loads on every rank (the path must be readable on every host)
 ///   and checks that all ranks now hold identical state.
@@ -81,7 +81,7 @@ public final class DistributedDataParallel<Model: Module>: Module {
         if let rank = (0..<group.worldSize).first(where: { all[2 * $0] != all[0] || all[2 * $0 + 1] != all[1] }) {
             throw .replicasDiverged(call: "DistributedDataParallel", detail: "the model on rank \(rank) has different parameter or buffer names, shapes or requiresGradient flags than on rank 0; build the same model on every rank")
         }
-        try broadcastState(parameters: true, buffers: true, call: "DistributedDataParallel (initial broadcast)")
+        try broadcastState(parameters: module.parameters, buffers: module.namedBuffers.map(\.buffer), call: "DistributedDataParallel (initial broadcast)")
     }
 
     /// Training or evaluation mode of the wrapped model.
@@ -96,11 +96,18 @@ public final class DistributedDataParallel<Model: Module>: Module {
     /// Runs the replica; in training (with recording on), first broadcasts rank 0's buffers when
     /// `broadcastsBuffers`. Every rank must call it together in training.
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
-        if broadcastsBuffers && isTraining && GradientMode.isEnabled && group.worldSize > 1 && !module.namedBuffers.isEmpty {
-            do {
-                try broadcastState(parameters: false, buffers: true, call: "DistributedDataParallel (buffer broadcast)")
-            } catch {
-                usageError("DistributedDataParallel", error.description)
+        if broadcastsBuffers && isTraining && GradientMode.isEnabled && group.worldSize > 1 {
+            // SyncBatchNorm's statistics are already identical on every rank: leave them out.
+            let synchronized = Set(module.namedModules.compactMap { $0.module as? SyncBatchNorm<Scalar> }.flatMap { layer in
+                [layer.runningMean, layer.runningVar, layer.numBatchesTracked].compactMap { $0.map(ObjectIdentifier.init) }
+            })
+            let buffers = module.namedBuffers.map(\.buffer).filter { !synchronized.contains(ObjectIdentifier($0)) }
+            if !buffers.isEmpty {
+                do {
+                    try broadcastState(parameters: [], buffers: buffers, call: "DistributedDataParallel (buffer broadcast)")
+                } catch {
+                    usageError("DistributedDataParallel", error.description)
+                }
             }
         }
         return module(x)
@@ -217,12 +224,12 @@ public final class DistributedDataParallel<Model: Module>: Module {
 
     // MARK: Internals
 
-    /// Broadcasts rank 0's parameters and/or buffers to every rank, in one flat message.
-    private func broadcastState(parameters: Bool, buffers: Bool, call: String) throws(DistributedError) {
+    /// Broadcasts rank 0's values of `parameters` and `buffers` to every rank, in one flat message.
+    private func broadcastState(parameters: [Parameter<Scalar>], buffers: [Buffer<Scalar>], call: String) throws(DistributedError) {
         guard group.worldSize > 1 else { return }
         var values: [Scalar] = []
-        if parameters { for parameter in module.parameters { values += parameter.value.scalars } }
-        if buffers { for (_, buffer) in module.namedBuffers { values += buffer.value.scalars } }
+        for parameter in parameters { values += parameter.value.scalars }
+        for buffer in buffers { values += buffer.value.scalars }
         guard !values.isEmpty else { return }
         try values.withUnsafeMutableBufferPointer { (buffer) throws(DistributedError) in
             try group.broadcast(buffer, from: 0)
@@ -233,8 +240,8 @@ public final class DistributedDataParallel<Model: Module>: Module {
             defer { offset += count }
             return Tensor(shape: shape, scalars: Array(values[offset..<(offset + count)]))
         }
-        if parameters { for parameter in module.parameters { parameter.value = next(parameter.shape) } }
-        if buffers { for (_, buffer) in module.namedBuffers { buffer.value = next(buffer.value.shape) } }
+        for parameter in parameters { parameter.value = next(parameter.shape) }
+        for buffer in buffers { buffer.value = next(buffer.value.shape) }
     }
 
     /// A hash of every parameter's and buffer's bits, and of the optimizer state when given.

@@ -367,9 +367,10 @@ final class PendingCollective {
         if isComplete { return true }
         guard let mpi = group.mpi else { isComplete = true; return true }
         var flag: Int32 = 0
-        var status = [UInt8](repeating: 0, count: MPILibrary.statusSize)
         let code = group.state.withLock { _ in
-            status.withUnsafeMutableBytes { mpi.test(&request, &flag, $0.baseAddress) }
+            withUnsafeTemporaryAllocation(byteCount: MPILibrary.statusSize, alignment: 8) { status in
+                mpi.test(&request, &flag, status.baseAddress)
+            }
         }
         if code != MPILibrary.success {
             let error = DistributedError.mpi(call: call, code: code, message: mpi.message(for: code))

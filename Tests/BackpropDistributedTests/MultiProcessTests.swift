@@ -148,6 +148,22 @@ struct MultiProcessTests {
             #expect(parallel.bucketSizes.count > 3)
         }
         #expect(gradients[0] == gradients[1], "early bucket starts changed the averaged gradients")
+        // Plain BatchNorm under DDP: before each training forward rank 0's running statistics replace
+        // every rank's, then each rank updates them from its own batch: running = ½·rank 0's + ½·local mean.
+        let plain = Sequential<Double>([BatchNorm<Double>(numFeatures: 2, momentum: 0.5)])
+        let plainParallel = try DistributedDataParallel(plain, group: group)
+        let norm = plain.layers[0] as! BatchNorm<Double>
+        for step in 0..<2 {
+            let before = try group.allGather(norm.runningMean!.value)[0]
+            let x = Tensor<Double>(shape: [2, 2], scalars: [1, 2, 3, 4].map { $0 * Double(group.rank + 1) + Double(step) })
+            _ = plainParallel(Tape<Double>().variable(x))
+            let localMean = [(x.scalars[0] + x.scalars[2]) / 2, (x.scalars[1] + x.scalars[3]) / 2]
+            #expect(norm.runningMean!.value.scalars == zip(before.scalars, localMean).map { 0.5 * $0 + 0.5 * $1 })
+        }
+        try plainParallel.checkReplicasAgree(includingBuffers: false)
+        #expect(throws: DistributedError.replicasDiverged(call: "checkReplicasAgree", detail: "the parameters or buffers on rank 1 differ from rank 0's")) {
+            try plainParallel.checkReplicasAgree()
+        }
         // Reruns with the same seed and world size are bit-identical.
         let first = try BackpropDistributedTests.dataParallelEquivalence(
             group: group, perRankBatch: 2, steps: 3, optimizer: .adamW, convolutional: true, clipping: true, as: Float.self)
