@@ -383,8 +383,10 @@ final class PendingCollective {
 
     /// Waits for completion, polling with `MPI_Test`, for at most the group's timeout.
     ///
-    /// The first milliseconds spin (yielding the processor), then the poll backs off to sleeps of up to
-    /// 200 µs, so a rank that waits long for a slow peer does not take a core from it.
+    /// MPI makes progress only inside MPI calls here (shared memory and TCP have no progress thread), so
+    /// every sleep between polls delays every round of the collective: the first 250 ms spin, yielding the
+    /// processor to any other runnable thread; then the poll backs off to sleeps of up to 1 ms, so a rank
+    /// that waits long for a slow or dead peer does not take a core from the others.
     func wait() throws(DistributedError) {
         if isComplete { return }
         let timeout = group.timeout
@@ -401,10 +403,10 @@ final class PendingCollective {
                 }
                 throw error
             }
-            if elapsed < 0.002 {
+            if elapsed < 0.25 {
                 sched_yield()
             } else {
-                usleep(UInt32(Swift.min(200, 10 + polls / 8)))
+                usleep(UInt32(Swift.min(1000, 10 + polls / 64)))
             }
         }
     }

@@ -9,9 +9,10 @@ import Darwin
 ///
 /// Open MPI's handles are addresses of global objects exported by `libmpi.so`: `MPI_COMM_WORLD` is
 /// `&ompi_mpi_comm_world`, `MPI_FLOAT` is `&ompi_mpi_float`, `MPI_SUM` is `&ompi_mpi_op_sum`, and so
-/// on (`OMPI_PREDEFINED_GLOBAL` in its `mpi.h`); `MPI_IN_PLACE` is `(void *) 1`. This ABI is the same
-/// in Open MPI 3, 4 and 5 (`libmpi.so.40`). MPICH and its derivatives encode handles as integers and are
-/// not supported: loading one is reported as an error rather than guessed at.
+/// on (`OMPI_PREDEFINED_GLOBAL` in its `mpi.h`); `MPI_IN_PLACE` is `(void *) 1`. Tested with Open MPI
+/// 4.1 (Debian 12); Open MPI 3 to 5 share this ABI and the `libmpi.so.40` name. MPICH and its
+/// derivatives encode handles as integers and are not supported: loading one is reported as an error
+/// rather than guessed at.
 ///
 /// The library is opened with `RTLD_GLOBAL` because Open MPI's own plug-ins (`mca_*.so`) resolve
 /// symbols of `libmpi` when it loads them.
@@ -26,9 +27,7 @@ final class MPILibrary: @unchecked Sendable {
     let commWorld: Handle
     let float: Handle
     let double: Handle
-    let int64: Handle
     let sum: Handle
-    let max: Handle
     let errorsReturn: Handle
     /// `MPI_IN_PLACE`.
     let inPlace = UnsafeMutableRawPointer(bitPattern: 1)!
@@ -120,9 +119,7 @@ final class MPILibrary: @unchecked Sendable {
         commWorld = try symbol("ompi_mpi_comm_world")
         float = try symbol("ompi_mpi_float")
         double = try symbol("ompi_mpi_double")
-        int64 = try symbol("ompi_mpi_int64_t")
         sum = try symbol("ompi_mpi_op_sum")
-        max = try symbol("ompi_mpi_op_max")
         errorsReturn = try symbol("ompi_mpi_errors_return")
         initThread = try function("MPI_Init_thread", as: InitThreadFunction.self)
         initialized = try function("MPI_Initialized", as: InitializedFunction.self)
