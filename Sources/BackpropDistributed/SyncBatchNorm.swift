@@ -41,26 +41,36 @@ import Backprop
 /// (each is a collective). An MPI failure inside a forward or backward pass stops the program with the
 /// `DistributedError` (a layer cannot throw); `mpirun` then ends the other ranks.
 public final class SyncBatchNorm<Scalar: TensorScalar>: Module {
-    /// C, the size of axis 1.
-    public let numFeatures: Int
-    /// Added to the variance for stability.
-    public let eps: Double
-    /// The running-average factor, or `nil` for a cumulative average.
-    public let momentum: Double?
-    /// γ, shape `[C]`; `nil` without `affine`.
-    public let weight: Parameter<Scalar>?
-    /// β, shape `[C]`; `nil` without `affine` or `bias`.
-    public let bias: Parameter<Scalar>?
-    /// The running mean, shape `[C]`; saved as `running_mean`.
-    public let runningMean: Buffer<Scalar>?
-    /// The running unbiased variance, shape `[C]`; saved as `running_var`.
-    public let runningVar: Buffer<Scalar>?
-    /// The number of training batches seen; saved as `num_batches_tracked`.
-    public let numBatchesTracked: Buffer<Scalar>?
-    /// Training (global batch statistics, updates) or evaluation (running statistics).
-    public var isTraining = true
+    /// The layer whose settings, parameters and buffers this one uses (its `state_dict` names are this
+    /// layer's names).
+    public let batchNorm: BatchNorm<Scalar>
     /// The processes whose batches form the global batch.
     public let group: ProcessGroup
+
+    /// C, the size of axis 1.
+    public var numFeatures: Int { batchNorm.numFeatures }
+    /// Added to the variance for stability.
+    public var eps: Double { batchNorm.eps }
+    /// The running-average factor, or `nil` for a cumulative average.
+    public var momentum: Double? { batchNorm.momentum }
+    /// γ, shape `[C]`; `nil` without `affine`.
+    public var weight: Parameter<Scalar>? { batchNorm.weight }
+    /// β, shape `[C]`; `nil` without `affine` or `bias`.
+    public var bias: Parameter<Scalar>? { batchNorm.bias }
+    /// The running mean, shape `[C]`; saved as `running_mean`.
+    public var runningMean: Buffer<Scalar>? { batchNorm.runningMean }
+    /// The running unbiased variance, shape `[C]`; saved as `running_var`.
+    public var runningVar: Buffer<Scalar>? { batchNorm.runningVar }
+    /// The number of training batches seen; saved as `num_batches_tracked`.
+    public var numBatchesTracked: Buffer<Scalar>? { batchNorm.numBatchesTracked }
+    /// Training (global batch statistics, updates) or evaluation (running statistics).
+    public var isTraining: Bool {
+        get { batchNorm.isTraining }
+        set { batchNorm.isTraining = newValue }
+    }
+
+    /// The wrapped layer's parameters and buffers, under `BatchNorm`'s names.
+    public var namedChildren: [(name: String, value: Any)] { batchNorm.namedChildren }
 
     /// Creates a layer with `BatchNorm`'s (PyTorch's) defaults.
     ///
@@ -78,22 +88,14 @@ public final class SyncBatchNorm<Scalar: TensorScalar>: Module {
                                        trackRunningStats: trackRunningStats, bias: bias), group: group)
     }
 
-    /// A synchronized layer that takes over a `BatchNorm`'s settings and its very `Parameter` and
+    /// A synchronized layer that takes over a `BatchNorm`: its settings and its very `Parameter` and
     /// `Buffer` objects, so an optimizer built on the old layer's parameters keeps updating them.
     ///
     /// - Parameters:
     ///   - batchNorm: The layer to replace.
     ///   - group: The processes to synchronize over.
     public init(replacing batchNorm: BatchNorm<Scalar>, group: ProcessGroup) {
-        numFeatures = batchNorm.numFeatures
-        eps = batchNorm.eps
-        momentum = batchNorm.momentum
-        weight = batchNorm.weight
-        bias = batchNorm.bias
-        runningMean = batchNorm.runningMean
-        runningVar = batchNorm.runningVar
-        numBatchesTracked = batchNorm.numBatchesTracked
-        isTraining = batchNorm.isTraining
+        self.batchNorm = batchNorm
         self.group = group
     }
 
