@@ -74,6 +74,9 @@ public final class DistributedDataParallel<Model: Module>: Module {
         buckets = GradientBuckets(parameters: module.parameters.filter(\.requiresGradient), group: group,
                                   capacity: bucketCapacity, firstCapacity: firstBucketCapacity)
 
+        if let largest = buckets.buckets.map({ $0.gradientCount + $0.members.count }).max(), largest > ProcessGroup.maximumCount {
+            throw .invalidArgument(call: "DistributedDataParallel", reason: "a gradient bucket of \(largest) elements exceeds the \(ProcessGroup.maximumCount) one all-reduce can carry; split the parameter")
+        }
         var structure = FNV1a()
         for (name, parameter) in module.namedParameters { structure.add("p \(name) \(parameter.shape) \(parameter.requiresGradient);") }
         for (name, buffer) in module.namedBuffers { structure.add("b \(name) \(buffer.value.shape);") }

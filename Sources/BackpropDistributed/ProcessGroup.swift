@@ -164,11 +164,15 @@ extension ProcessGroup {
     /// Combines `tensor` across all ranks in place: afterwards every rank holds the elementwise sum (or
     /// mean) of every rank's tensor, the same bits on every rank.
     ///
+    /// The ranks' shapes are compared first (one all-gather of a few numbers), so a mismatch throws the
+    /// same `.shapeMismatch` on every rank instead of reducing misaligned data.
+    ///
     /// - Parameters:
     ///   - tensor: The local values, replaced by the result; every rank must pass the same shape.
     ///   - operation: `.sum` or `.mean`.
-    /// - Throws: `DistributedError` naming `MPI_Iallreduce`.
+    /// - Throws: `DistributedError` naming `allReduce` or `MPI_Iallreduce`.
     public func allReduce<Scalar: TensorScalar>(_ tensor: inout Tensor<Scalar>, _ operation: ReductionOperation = .sum) throws(DistributedError) {
+        try checkSameShape(tensor.shape, call: "allReduce")
         let shape = tensor.shape
         var scalars = tensor.scalars
         // Drop the tensor's reference so `scalars` is uniquely owned and is reduced without a copy.
@@ -181,11 +185,17 @@ extension ProcessGroup {
 
     /// Replaces `tensor` on every rank by `root`'s.
     ///
+    /// The ranks' shapes are compared first, as in `allReduce`.
+    ///
     /// - Parameters:
     ///   - tensor: On `root`, the value to send; elsewhere a tensor of the same shape to overwrite.
     ///   - root: The rank whose value is sent.
-    /// - Throws: `DistributedError` naming `MPI_Ibcast`.
+    /// - Throws: `DistributedError` naming `broadcast` or `MPI_Ibcast`.
     public func broadcast<Scalar: TensorScalar>(_ tensor: inout Tensor<Scalar>, from root: Int = 0) throws(DistributedError) {
+        guard (0..<worldSize).contains(root) else {
+            throw .invalidArgument(call: "broadcast", reason: "root \(root) is not a rank of this group of \(worldSize) processes")
+        }
+        try checkSameShape(tensor.shape, call: "broadcast")
         let shape = tensor.shape
         var scalars = tensor.scalars
         tensor = Tensor(shape: [0], scalars: [])
@@ -205,20 +215,31 @@ extension ProcessGroup {
     /// - Throws: `DistributedError` naming `MPI_Iallgather`.
     public func allGather<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) throws(DistributedError) -> [Tensor<Scalar>] {
         guard worldSize > 1 else { return [tensor] }
-        let maxRank = 8
-        guard tensor.rank <= maxRank else {
-            throw .invalidArgument(call: "allGather", reason: "tensor shape \(tensor.shape) has rank \(tensor.rank); at most \(maxRank) axes are supported")
-        }
-        let descriptor = [Double(tensor.rank)] + tensor.shape.map(Double.init) + Array(repeating: 0, count: maxRank - tensor.rank)
-        let descriptors = try allGather(descriptor, call: "allGather (shapes)")
-        let shapes = (0..<worldSize).map { r -> [Int] in
-            let row = descriptors[(r * (maxRank + 1))..<((r + 1) * (maxRank + 1))]
-            return row.dropFirst().prefix(Int(row.first!)).map { Int($0) }
-        }
-        guard shapes.allSatisfy({ $0 == tensor.shape }) else { throw .shapeMismatch(call: "allGather", shapes: shapes) }
+        try checkSameShape(tensor.shape, call: "allGather")
         let gathered = try allGather(tensor.scalars, call: "allGather")
         let count = tensor.count
         return (0..<worldSize).map { r in Tensor(shape: tensor.shape, scalars: Array(gathered[(r * count)..<((r + 1) * count)])) }
+    }
+
+    /// Throws the same `.shapeMismatch` on every rank unless all ranks passed `shape` (one all-gather of
+    /// 9 numbers per rank: the rank of the shape and up to 8 sizes).
+    func checkSameShape(_ shape: [Int], call: String) throws(DistributedError) {
+        guard worldSize > 1 else { return }
+        let maxRank = 8
+        // Every rank takes part in the all-gather even with an unsupported rank, so none is left waiting.
+        let supported = shape.count <= maxRank
+        var descriptor = [Double](repeating: 0, count: maxRank + 1)
+        descriptor[0] = supported ? Double(shape.count) : -1
+        if supported { for (axis, size) in shape.enumerated() { descriptor[1 + axis] = Double(size) } }
+        let descriptors = try allGather(descriptor, call: "\(call) (shapes)")
+        guard supported else {
+            throw .invalidArgument(call: call, reason: "tensor shape \(shape) has rank \(shape.count); at most \(maxRank) axes are supported")
+        }
+        let shapes = (0..<worldSize).map { r -> [Int] in
+            let row = descriptors[(r * (maxRank + 1))..<((r + 1) * (maxRank + 1))]
+            return row.first! < 0 ? [-1] : row.dropFirst().prefix(Int(row.first!)).map { Int($0) }
+        }
+        guard shapes.allSatisfy({ $0 == shape }) else { throw .shapeMismatch(call: call, shapes: shapes) }
     }
 
     /// Waits until every rank has reached this call.
@@ -266,7 +287,7 @@ extension ProcessGroup {
     /// returned operation completes. At most `maximumCount` elements.
     func startAllReduceSum<Scalar: TensorScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>) throws(DistributedError) -> PendingCollective {
         guard let mpi, worldSize > 1 else { return PendingCollective.completed(group: self, call: "MPI_Iallreduce") }
-        precondition(buffer.count <= Self.maximumCount)
+        precondition(buffer.count <= Self.maximumCount, "MPI_Iallreduce: \(buffer.count) elements exceed the \(Self.maximumCount) of one call")
         let type = try datatype(Scalar.self, call: "MPI_Iallreduce")
         return try start("MPI_Iallreduce", buffer: UnsafeMutableRawPointer(buffer.baseAddress)) { request in
             mpi.iallreduce(mpi.inPlace, buffer.baseAddress, Int32(buffer.count), type, mpi.sum, mpi.commWorld, request)

@@ -73,6 +73,14 @@ struct MultiProcessTests {
         #expect(throws: DistributedError.shapeMismatch(call: "allGather", shapes: expectedShapes)) {
             _ = try group.allGather(Tensor<Double>(zeros: [rank + 1]))
         }
+        #expect(throws: DistributedError.shapeMismatch(call: "allReduce", shapes: expectedShapes)) {
+            var t = Tensor<Float>(zeros: [rank + 1])
+            try group.allReduce(&t, .sum)
+        }
+        #expect(throws: DistributedError.shapeMismatch(call: "broadcast", shapes: expectedShapes)) {
+            var t = Tensor<Double>(zeros: [rank + 1])
+            try group.broadcast(&t, from: 0)
+        }
         #expect(throws: DistributedError.invalidArgument(call: "broadcast", reason: "root \(world) is not a rank of this group of \(world) processes")) {
             var t = Tensor<Double>([1])
             try group.broadcast(&t, from: world)
