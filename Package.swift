@@ -5,6 +5,7 @@ let package = Package(
     name: "Backprop",
     products: [
         .library(name: "Backprop", targets: ["Backprop"]),
+        .library(name: "BackpropDistributed", targets: ["BackpropDistributed"]),
         .executable(name: "gradcheck", targets: ["gradcheck"]),
         .executable(name: "benchmark", targets: ["benchmark"]),
     ],
@@ -12,6 +13,10 @@ let package = Package(
         .target(name: "BackpropKernelsC"),
         .target(name: "Backprop", dependencies: ["BackpropKernelsC"]),
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
+        // Data-parallel training on Open MPI, loaded at run time: builds and tests without MPI installed.
+        .target(name: "BackpropDistributed", dependencies: ["Backprop"]),
+        .executableTarget(name: "distributed-benchmark", dependencies: ["Backprop", "BackpropDistributed", "ExampleSupport"]),
+        .testTarget(name: "BackpropDistributedTests", dependencies: ["Backprop", "BackpropDistributed"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
         .executableTarget(name: "benchmark", dependencies: ["Backprop"], exclude: ["RESULTS.md"]),
         .executableTarget(name: "soak", dependencies: ["Backprop"]),
@@ -19,7 +24,7 @@ let package = Package(
         .target(name: "ExampleSupport", path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
         .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability", exclude: ["gradients-depth64.svg"]),
-        .executableTarget(name: "small-batch-vision", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/SmallBatchVision", exclude: ["digits.csv"]),
+        .executableTarget(name: "small-batch-vision", dependencies: ["Backprop", "BackpropDistributed", "ExampleSupport"], path: "Examples/SmallBatchVision", exclude: ["digits.csv"]),
         .executableTarget(name: "char-transformer", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/CharTransformer", exclude: ["genesis.txt"]),
         .executableTarget(name: "pinn", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/PINN"),
         .executableTarget(name: "wgan-gp", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/WGANGP"),

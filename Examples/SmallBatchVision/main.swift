@@ -4,16 +4,24 @@
 // small batch sizes where BatchNorm degrades.
 //
 //     swift run -c release small-batch-vision [--epochs N] [--seed S] [--output DIR]
+//
+// With --distributed, under mpirun, it trains with DistributedDataParallel, 2 images per process,
+// BatchNorm (per-process statistics) against SyncBatchNorm (statistics of all processes' images):
+//
+//     swift build -c release --product small-batch-vision
+//     mpirun -np 4 .build/release/small-batch-vision --distributed
 import Backprop
 import ExampleSupport
 import Foundation
 
-var flags = Flags(usage: "small-batch-vision [--epochs N] [--batch-sizes 2,32] [--seed S] [--data FILE] [--output DIR]")
+var flags = Flags(usage: "small-batch-vision [--epochs N] [--batch-sizes 2,32] [--seed S] [--data FILE] [--output DIR] [--distributed [--batch-per-process 2]]")
 let epochs = flags.int("--epochs", default: 4, help: "passes over the training set (the same for every batch size)")
 let batchSizes = flags.string("--batch-sizes", default: "2,32", help: "batch sizes to compare").split(separator: ",").compactMap { Int($0) }
 let seed = UInt64(flags.int("--seed", default: 0, help: "random seed (split, initialization, shuffling)"))
 let dataPath = flags.string("--data", default: "", help: "digits CSV (default: the copy shipped in Examples/SmallBatchVision)")
 let output = flags.string("--output", default: "examples-output", help: "folder for the SVG chart")
+let distributed = flags.bool("--distributed", help: "data-parallel BatchNorm vs SyncBatchNorm across the processes of mpirun")
+let batchPerProcess = flags.int("--batch-per-process", default: 2, help: "images per process with --distributed")
 flags.finish()
 
 // MARK: Data
@@ -96,6 +104,11 @@ func makeModel(_ norm: Norm, generator: inout SeededGenerator) -> Sequential<Flo
 }
 
 // MARK: Training
+
+if distributed {
+    runDistributed()
+    exit(0)
+}
 
 struct Run { var norm: Norm; var batchSize: Int; var accuracies: [Double]; var finalLoss: Double }
 var runs: [Run] = []
