@@ -118,16 +118,24 @@ public final class DistributedDataParallel<Model: Module>: Module {
 
     /// Runs `loss.backward()` and averages the gradients across ranks (`synchronizeGradients()`).
     ///
-    /// Today the reduction starts when the sweep has finished: the tape has no callback for "this
-    /// parameter's gradient is final" yet. When it has one, this method registers `markGradientReady` on
-    /// the loss's tape, and each bucket's all-reduce then starts during the sweep, overlapping the rest of it.
+    /// It registers `markGradientReady` as the tape's `onParameterGradientReady` hook for the sweep, so
+    /// each bucket's all-reduce starts as soon as its last gradient is final, overlapping the rest of
+    /// the backward sweep; `synchronizeGradients()` then completes the buckets still in flight.
     ///
     /// - Parameters:
     ///   - loss: This rank's loss (a one-element variable).
     ///   - retainGraph: Keep the tape for another sweep.
     /// - Throws: `DistributedError` from the reduction.
     public func backward(_ loss: Variable<Scalar>, retainGraph: Bool = false) throws(DistributedError) {
+        var firstError: DistributedError?
+        let tape = loss.tape
+        tape?.onParameterGradientReady = { [buckets] parameter in
+            guard firstError == nil else { return }
+            do throws(DistributedError) { try buckets.markReady(parameter) } catch { firstError = error }
+        }
+        defer { tape?.onParameterGradientReady = nil }
         loss.backward(retainGraph: retainGraph)
+        if let firstError { throw firstError }
         try synchronizeGradients()
     }
 

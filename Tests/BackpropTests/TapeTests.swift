@@ -319,3 +319,22 @@ struct TapeTests {
         #expect(growth < 20_000_000, "resident memory grew by \(growth) bytes over 10,000 steps")
     }
 }
+
+@Suite("Parameter readiness hook")
+struct ParameterReadinessTests {
+    @Test func theHookSeesEachParameterOnceWithItsFinalGradientBeforeEarlierOnes() {
+        // y = Σ (w2 · tanh(w1 · x)): w2 is used last, so its gradient is final first.
+        let w1 = Parameter(Tensor<Double>([0.5, -1])), w2 = Parameter(Tensor<Double>([2, 3]))
+        let tape = Tape<Double>()
+        let x = tape.constant(Tensor([1, 2]))
+        let hidden = (tape.variable(for: w1) * x).tanh()
+        let y = (tape.variable(for: w2) * hidden).sum()
+        var seen: [(String, Tensor<Double>?)] = []
+        tape.onParameterGradientReady = { parameter in seen.append((parameter === w1 ? "w1" : "w2", parameter.grad)) }
+        y.backward()
+        #expect(seen.map(\.0) == ["w2", "w1"])
+        #expect(seen[0].1 == w2.grad && seen[1].1 == w1.grad)
+        let t = Tensor<Double>([0.5 * 1, -1 * 2]).tanh()
+        expectClose(w2.grad!, t)
+    }
+}

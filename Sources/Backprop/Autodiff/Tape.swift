@@ -71,6 +71,13 @@ public final class Tape<Scalar: TensorScalar> {
     /// Whether `backward()` released the backward rules and the tensors they saved.
     public private(set) var isReleased = false
 
+    /// Called by `backward()` once per parameter that receives a gradient, as soon as the sweep has
+    /// finished that gradient (every operation that used the parameter comes later on the tape) and
+    /// added it to `parameter.grad` — before the rest of the sweep runs. Data-parallel training uses
+    /// it to start reducing a bucket of gradients while the backward pass goes on. It runs on the
+    /// sweeping thread, in sweep order; it must not use this tape. Not called by `gradients(of:…)`.
+    public var onParameterGradientReady: ((Parameter<Scalar>) -> Void)?
+
     /// Creates an empty tape.
     public init() { MemoryPolicy.activate() }
 
@@ -167,7 +174,8 @@ public final class Tape<Scalar: TensorScalar> {
     /// are visited, and each rule is told which of its inputs lie on such a path.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    func reverseSweep(from output: Variable<Scalar>, seed: Variable<Scalar>?, wanted: Set<Int>?, createGraph: Bool) -> [Int: Variable<Scalar>] {
+    func reverseSweep(from output: Variable<Scalar>, seed: Variable<Scalar>?, wanted: Set<Int>?, createGraph: Bool,
+                      leafReady: ((Int, Variable<Scalar>) -> Void)? = nil) -> [Int: Variable<Scalar>] {
         checkNotReleased("backward")
         guard output.tape === self else {
             shapeError("backward", "the output variable belongs to a different tape")
@@ -175,10 +183,10 @@ public final class Tape<Scalar: TensorScalar> {
         let seedVariable = seedVariable(for: output, seed)
         guard output.node >= 0 else { return [:] }
         if createGraph {
-            return sweep(from: output.node, seed: seedVariable, wanted: wanted, createGraph: true)
+            return sweep(from: output.node, seed: seedVariable, wanted: wanted, createGraph: true, leafReady: leafReady)
         }
         return GradientMode.$disabled.withValue(true) {
-            sweep(from: output.node, seed: seedVariable, wanted: wanted, createGraph: false)
+            sweep(from: output.node, seed: seedVariable, wanted: wanted, createGraph: false, leafReady: leafReady)
         }
     }
 
@@ -203,7 +211,10 @@ public final class Tape<Scalar: TensorScalar> {
         return (needed, lowest)
     }
 
-    private func sweep(from top: Int, seed: Variable<Scalar>, wanted: Set<Int>?, createGraph: Bool) -> [Int: Variable<Scalar>] {
+    /// The sweep itself (see `reverseSweep`). A leaf's gradient is final when the sweep reaches the
+    /// leaf's index; `leafReady` receives it then (and the result omits it), else the result holds it.
+    private func sweep(from top: Int, seed: Variable<Scalar>, wanted: Set<Int>?, createGraph: Bool,
+                       leafReady: ((Int, Variable<Scalar>) -> Void)?) -> [Int: Variable<Scalar>] {
         var result: [Int: Variable<Scalar>] = [:]
         let (needed, lowest) = neededRecords(upTo: top, wanted: wanted)
         guard needed[top] else { return result }
@@ -220,7 +231,7 @@ public final class Tape<Scalar: TensorScalar> {
             let rule = records[index].rule
             switch rule {
             case .leaf:
-                result[index] = gradient
+                if let leafReady { leafReady(index, gradient) } else { result[index] = gradient }
                 continue
             case .projection(let parent, let slot):
                 if wanted?.contains(index) == true { result[index] = gradient }
@@ -361,18 +372,21 @@ public final class Tape<Scalar: TensorScalar> {
     ///     differentiable variable on this tape (read it with `accumulatedGradient(for:)`).
     public func backward(from output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, retainGraph: Bool? = nil,
                          createGraph: Bool = false) {
-        let found = reverseSweep(from: output, seed: seed.map { Variable($0) }, wanted: nil, createGraph: createGraph)
-        for (node, gradient) in found {
-            guard case .leaf(let parameter) = records[node].rule else { continue }
-            parameter?.accumulate(gradient.value)
+        let hook = onParameterGradientReady
+        _ = reverseSweep(from: output, seed: seed.map { Variable($0) }, wanted: nil, createGraph: createGraph) { node, gradient in
+            guard case .leaf(let parameter) = self.records[node].rule else { return }
+            if let parameter {
+                parameter.accumulate(gradient.value)
+                hook?(parameter)
+            }
             // A parameter's gradient lives in `parameter.grad`; the tape keeps it only as a variable.
-            guard parameter == nil || createGraph else { continue }
-            if let existing = leafGradients.removeValue(forKey: node) {
+            guard parameter == nil || createGraph else { return }
+            if let existing = self.leafGradients.removeValue(forKey: node) {
                 let previous = Variable(value: existing.value, tape: self, node: existing.node)
                 let sum = createGraph ? previous + gradient : Variable(value: existing.value + gradient.value, tape: self, node: -1)
-                leafGradients[node] = (sum.value, sum.node)
+                self.leafGradients[node] = (sum.value, sum.node)
             } else {
-                leafGradients[node] = (gradient.value, gradient.node)
+                self.leafGradients[node] = (gradient.value, gradient.node)
             }
         }
         if !(retainGraph ?? createGraph) { release() }
