@@ -222,8 +222,10 @@ private func firstOrderCheck(
     of function: ([Variable<Double>]) -> Variable<Double>
 ) -> GradientCheckResult {
     let checked = differentiating ?? Array(inputs.indices)
+    // Constants with no tape: nothing is recorded, yet a function that differentiates something
+    // itself (a gradient penalty on a tape of its own) still can.
     func evaluate(_ point: [Tensor<Double>]) -> Tensor<Double> {
-        withoutGradients { function(point.map { Variable($0) }).value }
+        withGradients { function(point.map { Variable($0) }).value }
     }
     let output = evaluate(inputs)
     var result = GradientCheckResult(mode: options.mode, reports: [], failure: nil)
