@@ -21,7 +21,7 @@ let package = Package(
         .executableTarget(name: "benchmark", dependencies: ["Backprop"], exclude: ["RESULTS.md"]),
         .executableTarget(name: "soak", dependencies: ["Backprop"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog", "ExampleSupport"], exclude: ["Fixtures"]),
-        .target(name: "ExampleSupport", path: "Examples/Support"),
+        .target(name: "ExampleSupport", dependencies: ["Backprop"], path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
         .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability", exclude: ["gradients-depth64.svg"]),
         .executableTarget(name: "small-batch-vision", dependencies: ["Backprop", "BackpropDistributed", "ExampleSupport"], path: "Examples/SmallBatchVision", exclude: ["digits.csv"]),

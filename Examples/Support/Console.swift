@@ -1,3 +1,4 @@
+import Backprop
 import Foundation
 
 /// Command-line flags of the form `--name value` or `--name` (a switch), with usage text.
@@ -73,52 +74,8 @@ public struct Flags {
     }
 }
 
-/// A progress bar with loss and throughput on a terminal; plain periodic lines otherwise.
-public final class Progress {
-    private let total: Int
-    private let label: String
-    private let unit: String
-    private let start = Date()
-    private var lastDraw = Date.distantPast
-    private let interactive: Bool
-    private let linesEvery: Int
-
-    /// Creates a progress display for `total` steps.
-    ///
-    /// - Parameters:
-    ///   - total: The number of steps.
-    ///   - label: A short name printed before the bar.
-    ///   - unit: What throughput counts (for example "samples").
-    ///   - linesEvery: In non-terminal output, print one line every this many steps (default: 10 lines in all).
-    public init(total: Int, label: String, unit: String = "steps", linesEvery: Int? = nil) {
-        self.total = max(total, 1)
-        self.label = label
-        self.unit = unit
-        self.interactive = isatty(1) != 0
-        self.linesEvery = linesEvery ?? max(total / 10, 1)
-    }
-
-    /// Reports step `step` (1-based) with a loss and how many units it processed in all so far.
-    public func update(step: Int, loss: Double, processed: Int) {
-        let elapsed = Date().timeIntervalSince(start)
-        let rate = Double(processed) / max(elapsed, 1e-9)
-        if interactive {
-            guard step == total || Date().timeIntervalSince(lastDraw) > 0.1 else { return }
-            lastDraw = Date()
-            let width = 28
-            let filled = Int(Double(width) * Double(step) / Double(total))
-            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let line = "\r\(label) \(bar) \(step)/\(total)  loss \(String(format: "%.4f", loss))  \(String(format: "%.0f", rate)) \(unit)/s "
-            FileHandle.standardOutput.write(Data(line.utf8))
-            if step == total { print("") }
-        } else if step % linesEvery == 0 || step == total {
-            print("\(label) step \(step)/\(total)  loss \(String(format: "%.4f", loss))  \(String(format: "%.0f", rate)) \(unit)/s")
-        }
-    }
-
-    /// Seconds since the display was created.
-    public var elapsed: Double { Date().timeIntervalSince(start) }
-}
+/// The examples' progress display: the library's `ProgressBar`.
+public typealias Progress = ProgressBar
 
 /// Formats rows as an aligned text table with a header rule.
 public func textTable(_ header: [String], _ rows: [[String]]) -> String {

@@ -181,7 +181,7 @@ extension Catalog {
             ([1, 1, 6, 5], 3, 2, 1, 1, true),
         ]
         for (index, (shape, kernel, stride, padding, dilation, ceilMode)) in maxConfigurations.enumerated() {
-            var name = "maxpool2d[x=\(shapeName(shape)),k=\(sizeLabel(kernel)),stride=\(sizeLabel(stride)),pad=\(sizeLabel(padding))"
+            var name = "maxPool2d[x=\(shapeName(shape)),k=\(sizeLabel(kernel)),stride=\(sizeLabel(stride)),pad=\(sizeLabel(padding))"
             if dilation != 1 { name += ",dilation=\(sizeLabel(dilation))" }
             if ceilMode { name += ",ceil" }
             cases.append(GradCheckCase(name + "]", inputs: [distinctTensor(shape, seed: 1200 + UInt64(index))],
@@ -202,7 +202,7 @@ extension Catalog {
         ]
         for (index, (shape, kernel, stride, padding, ceilMode)) in averageConfigurations.enumerated() {
             for countIncludePad in [true, false] where countIncludePad || padding != 0 || ceilMode {
-                var name = "avgpool2d[x=\(shapeName(shape)),k=\(sizeLabel(kernel)),stride=\(sizeLabel(stride)),pad=\(sizeLabel(padding))"
+                var name = "avgPool2d[x=\(shapeName(shape)),k=\(sizeLabel(kernel)),stride=\(sizeLabel(stride)),pad=\(sizeLabel(padding))"
                 if !countIncludePad { name += ",exclude-pad" }
                 if ceilMode { name += ",ceil" }
                 cases.append(GradCheckCase(name + "]", inputs: [Inputs.tensor(shape, seed: 1300 + UInt64(index))],
@@ -216,7 +216,7 @@ extension Catalog {
             }
         }
         cases += [
-            GradCheckCase("globalavgpool[x=2x3x2x3]", inputs: [Inputs.tensor([2, 3, 2, 3], seed: 1350)],
+            GradCheckCase("globalAveragePool[x=2x3x2x3]", inputs: [Inputs.tensor([2, 3, 2, 3], seed: 1350)],
                           reference: { v in v[0].sum(alongAxes: [3]).sum(alongAxes: [2]) / 6 }) { v in v[0].globalAveragePool() },
             GradCheckCase("flatten[x=2x3x2x2,start=1]", inputs: [Inputs.tensor([2, 3, 2, 2], seed: 1351)]) { v in
                 v[0].flattened()

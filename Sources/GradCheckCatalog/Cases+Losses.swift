@@ -7,7 +7,7 @@ extension Catalog {
         var cases: [GradCheckCase] = []
         let pair = Inputs.tensors([[3, 4], [3, 4]], seed: 31)
         for reduction in LossReduction.allCases {
-            cases.append(GradCheckCase("mseLoss[3x4,\(reduction)]", inputs: pair) { meanSquaredError($0[0], $0[1], reduction: reduction) })
+            cases.append(GradCheckCase("meanSquaredError[3x4,\(reduction)]", inputs: pair) { meanSquaredError($0[0], $0[1], reduction: reduction) })
             // predictions and targets apart, so |x − y| stays away from its kink at 0
             cases.append(GradCheckCase("l1Loss[3x4,\(reduction)]", inputs: [pair[0] + 5, pair[1]]) { l1Loss($0[0], $0[1], reduction: reduction) })
         }

@@ -10,7 +10,7 @@ extension Catalog {
             cases.append(GradCheckCase("sqrt[\(s)]", inputs: Inputs.tensors([shape], domain: .positive)) { $0[0].sqrt() })
             cases.append(GradCheckCase("rsqrt[\(s)]", inputs: Inputs.tensors([shape], domain: .positive)) { $0[0].rsqrt() })
             cases.append(GradCheckCase("abs[\(s)]", inputs: Inputs.tensors([shape], domain: .awayFromZero)) { $0[0].abs() })
-            cases.append(GradCheckCase("square[\(s)]", inputs: Inputs.tensors([shape])) { $0[0].squared() })
+            cases.append(GradCheckCase("squared[\(s)]", inputs: Inputs.tensors([shape])) { $0[0].squared() })
         }
         cases.append(GradCheckCase("clamp[3x4,-1...1]", inputs: Inputs.tensors([[3, 4]], domain: .awayFromZero).map { x in
             // keep values away from the clamp bounds too

@@ -64,7 +64,7 @@ extension Catalog {
         for (shape, normalized, eps) in configurations {
             for affine in AffineOption.allCases {
                 seed += 3
-                let name = "layernorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine.label)\(epsLabel(eps, default: 1e-5))]"
+                let name = "layerNorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine.label)\(epsLabel(eps, default: 1e-5))]"
                 cases.append(affineCase(name, shape: shape, affineShape: normalized, affine: affine, seed: seed,
                                         reference: { x, w, b in x.layerNormReference(normalizedShape: normalized, weight: w, bias: b, eps: eps) }) { x, w, b in
                     x.layerNorm(normalizedShape: normalized, weight: w, bias: b, eps: eps)
@@ -75,7 +75,7 @@ extension Catalog {
         for (shape, normalized) in [([3, 4], [4]), ([2, 2, 3], [2, 3])] as [([Int], [Int])] {
             for affine in [AffineOption.affine, .none] {
                 seed += 3
-                let name = "layernorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine.label),annotated-transformer,eps=1e-06]"
+                let name = "layerNorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine.label),annotated-transformer,eps=1e-06]"
                 cases.append(affineCase(name, shape: shape, affineShape: normalized, affine: affine, seed: seed,
                                         reference: { x, w, b in x.layerNormReference(normalizedShape: normalized, weight: w, bias: b, eps: 1e-6, variant: .annotatedTransformer) }) { x, w, b in
                     x.layerNorm(normalizedShape: normalized, weight: w, bias: b, eps: 1e-6, variant: .annotatedTransformer)
@@ -95,7 +95,7 @@ extension Catalog {
         for (shape, normalized, eps) in configurations {
             for affine in [AffineOption.weightOnly, .none] {
                 seed += 3
-                let name = "rmsnorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine == .none ? "no-affine" : "affine")\(eps.map { ",eps=\($0)" } ?? "")]"
+                let name = "rmsNorm[shape=\(shapeName(shape)),normalized=\(shapeName(normalized)),\(affine == .none ? "no-affine" : "affine")\(eps.map { ",eps=\($0)" } ?? "")]"
                 cases.append(affineCase(name, shape: shape, affineShape: normalized, affine: affine, seed: seed, domain: .awayFromZero,
                                         reference: { x, w, b in x.rmsNormReference(normalizedShape: normalized, weight: w, eps: eps) }) { x, w, b in
                     x.rmsNorm(normalizedShape: normalized, weight: w, eps: eps)
@@ -116,7 +116,7 @@ extension Catalog {
         for (shape, groups, eps) in configurations {
             for affine in AffineOption.allCases {
                 seed += 3
-                let name = "groupnorm[shape=\(shapeName(shape)),groups=\(groups),\(affine.label)\(epsLabel(eps, default: 1e-5))]"
+                let name = "groupNorm[shape=\(shapeName(shape)),groups=\(groups),\(affine.label)\(epsLabel(eps, default: 1e-5))]"
                 cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
                                         reference: { x, w, b in x.groupNormReference(numGroups: groups, weight: w, bias: b, eps: eps) }) { x, w, b in
                     x.groupNorm(numGroups: groups, weight: w, bias: b, eps: eps)
@@ -135,7 +135,7 @@ extension Catalog {
         for (shape, eps) in configurations {
             for affine in AffineOption.allCases {
                 seed += 3
-                let name = "instancenorm[shape=\(shapeName(shape)),\(affine.label)\(epsLabel(eps, default: 1e-5)),train]"
+                let name = "instanceNorm[shape=\(shapeName(shape)),\(affine.label)\(epsLabel(eps, default: 1e-5)),train]"
                 cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
                                         reference: { x, w, b in x.instanceNormReference(weight: w, bias: b, eps: eps) }) { x, w, b in
                     x.instanceNorm(weight: w, bias: b, eps: eps)
@@ -147,7 +147,7 @@ extension Catalog {
             seed += 3
             let runningMean = Inputs.tensor([shape[1]], seed: seed &+ 5)
             let runningVariance = Inputs.tensor([shape[1]], seed: seed &+ 6, domain: .positive)
-            let name = "instancenorm[shape=\(shapeName(shape)),\(affine.label),eval,running-stats]"
+            let name = "instanceNorm[shape=\(shapeName(shape)),\(affine.label),eval,running-stats]"
             cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
                                     reference: { x, w, b in x.batchNormReference(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b) }) { x, w, b in
                 x.instanceNorm(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b)
@@ -157,7 +157,7 @@ extension Catalog {
         for momentum in [0.1, nil] as [Double?] {
             let shape = [2, 2, 3]
             let training = (0..<3).map { Inputs.tensor(shape, seed: 650 &+ UInt64($0)) }
-            let name = "instancenorm[shape=\(shapeName(shape)),module,track-running-stats,momentum=\(momentum.map { "\($0)" } ?? "nil"),3-steps,eval]"
+            let name = "instanceNorm[shape=\(shapeName(shape)),module,track-running-stats,momentum=\(momentum.map { "\($0)" } ?? "nil"),3-steps,eval]"
             cases.append(GradCheckCase(name, inputs: [Inputs.tensor(shape, seed: 660)],
                                        reference: { v in
                                            let layer = trainedInstanceNorm(channels: 2, momentum: momentum, batches: training)
@@ -180,7 +180,7 @@ extension Catalog {
         for (shape, eps) in configurations {
             for affine in AffineOption.allCases {
                 seed += 3
-                let name = "batchnorm[shape=\(shapeName(shape)),\(affine.label)\(epsLabel(eps, default: 1e-5)),train]"
+                let name = "batchNorm[shape=\(shapeName(shape)),\(affine.label)\(epsLabel(eps, default: 1e-5)),train]"
                 cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
                                         reference: { x, w, b in x.batchNormReference(weight: w, bias: b, eps: eps) }) { x, w, b in
                     x.batchNorm(weight: w, bias: b, eps: eps)
@@ -192,7 +192,7 @@ extension Catalog {
             seed += 3
             let runningMean = Inputs.tensor([shape[1]], seed: seed &+ 5)
             let runningVariance = Inputs.tensor([shape[1]], seed: seed &+ 6, domain: .positive)
-            let name = "batchnorm[shape=\(shapeName(shape)),\(affine.label),eval,running-stats]"
+            let name = "batchNorm[shape=\(shapeName(shape)),\(affine.label),eval,running-stats]"
             cases.append(affineCase(name, shape: shape, affineShape: [shape[1]], affine: affine, seed: seed,
                                     reference: { x, w, b in x.batchNormReference(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b) }) { x, w, b in
                 x.batchNorm(runningMean: runningMean, runningVariance: runningVariance, weight: w, bias: b)
@@ -203,7 +203,7 @@ extension Catalog {
         for momentum in [0.1, nil] as [Double?] {
             let shape = [3, 2, 2]
             let training = (0..<3).map { Inputs.tensor(shape, seed: 750 &+ UInt64($0)) }
-            let name = "batchnorm[shape=\(shapeName(shape)),module,momentum=\(momentum.map { "\($0)" } ?? "nil"),3-steps,eval]"
+            let name = "batchNorm[shape=\(shapeName(shape)),module,momentum=\(momentum.map { "\($0)" } ?? "nil"),3-steps,eval]"
             cases.append(GradCheckCase(name, inputs: [Inputs.tensor(shape, seed: 760)],
                                        reference: { v in
                                            let layer = trainedBatchNorm(channels: 2, momentum: momentum, batches: training)
@@ -213,7 +213,7 @@ extension Catalog {
             })
         }
         let shape = [3, 2, 2]
-        cases.append(GradCheckCase("batchnorm[shape=\(shapeName(shape)),module,no-running-stats,eval]", inputs: [Inputs.tensor(shape, seed: 770)],
+        cases.append(GradCheckCase("batchNorm[shape=\(shapeName(shape)),module,no-running-stats,eval]", inputs: [Inputs.tensor(shape, seed: 770)],
                                    reference: { v in v[0].batchNormReference() }) { v in
             let layer = BatchNorm<Double>(numFeatures: 2, affine: false, trackRunningStats: false)
             layer.eval()
@@ -232,7 +232,7 @@ extension Catalog {
         for (shape, batchSize) in configurations {
             for affine in [AffineOption.affine, .none] {
                 seed += 3
-                let name = "batchlayernorm[shape=\(shapeName(shape)),\(affine.label)\(batchSize.map { ",batch-size=\($0)" } ?? ""),train]"
+                let name = "batchLayerNorm[shape=\(shapeName(shape)),\(affine.label)\(batchSize.map { ",batch-size=\($0)" } ?? ""),train]"
                 let features = [shape[shape.count - 1]]
                 cases.append(affineCase(name, shape: shape, affineShape: features, affine: affine, seed: seed,
                                         reference: { x, w, b in x.batchLayerNormReference(weight: w, bias: b, batchSize: batchSize) }) { x, w, b in
@@ -247,7 +247,7 @@ extension Catalog {
             let shape = [2, 2, 3]
             let batchStatistics = (mean: Inputs.tensor([2, 3], seed: seed &+ 5), variance: Inputs.tensor([2, 3], seed: seed &+ 6, domain: .positive))
             let featureStatistics = (mean: Inputs.tensor([2, 2], seed: seed &+ 7), variance: Inputs.tensor([2, 2], seed: seed &+ 8, domain: .positive))
-            let name = "batchlayernorm[shape=\(shapeName(shape)),affine,eval,\(allPopulation ? "population-all" : "population-batch")]"
+            let name = "batchLayerNorm[shape=\(shapeName(shape)),affine,eval,\(allPopulation ? "population-all" : "population-batch")]"
             cases.append(GradCheckCase(name, inputs: normalizationInputs(shape, affineShape: [3], affine: .affine, seed: seed),
                                        reference: { v in
                                            v[0].batchLayerNormReference(weight: v[1], bias: v[2], batchStatistics: batchStatistics,

@@ -12,8 +12,9 @@ public enum Catalog {
             + normalizationCases + layerCases + convolutionCases + attentionCases
     }
 
-    /// The cases whose name contains `filter` (all when it is empty).
+    /// The cases whose name contains `filter`, ignoring case (all when it is empty).
     public static func cases(matching filter: String) -> [GradCheckCase] {
-        filter.isEmpty ? all : all.filter { $0.name.contains(filter) }
+        let needle = filter.lowercased()
+        return needle.isEmpty ? all : all.filter { $0.name.lowercased().contains(needle) }
     }
 }

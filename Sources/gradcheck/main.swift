@@ -16,7 +16,7 @@ USAGE: gradcheck [--filter SUBSTRING] [--mode full|fast] [--order N] [--json] [-
 Runs the gradient-check catalog: every op and layer's tape gradient against central finite
 differences in Double (and, for fused layers, against their reference decomposition).
 
-  --filter SUBSTRING  run only cases whose name contains SUBSTRING
+  --filter SUBSTRING  run only cases whose name contains SUBSTRING (ignoring case)
   --mode full|fast    full Jacobian (default) or random projections
   --order N           the order of the derivative to check (default 1; 2 is PyTorch's gradgradcheck)
   --json              print a JSON array instead of the table

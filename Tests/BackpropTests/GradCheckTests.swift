@@ -125,6 +125,8 @@ struct GradCheckTests {
         #expect(!names.isEmpty)
         #expect(Set(names).count == names.count, "duplicates: \(Dictionary(grouping: names) { $0 }.filter { $0.value.count > 1 }.keys.sorted())")
         #expect(Catalog.cases(matching: "matmul[").allSatisfy { $0.name.contains("matmul[") })
+        #expect(Catalog.cases(matching: "LAYERNORM[").count == Catalog.cases(matching: "layerNorm[").count)
+        #expect(!Catalog.cases(matching: "layernorm[").isEmpty)
     }
 
     /// Every catalog case in full mode (the same list `swift run gradcheck` runs), at orders 1 and 2

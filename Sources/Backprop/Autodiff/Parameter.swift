@@ -19,6 +19,22 @@ public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
     /// The shape of the value.
     public var shape: [Int] { value.shape }
 
+    /// This parameter on the tape of `x`, for a module's forward pass: the tape's leaf for it (so
+    /// `backward()` adds to `grad`), or a constant when `x` has no tape (inside `withoutGradients`, or
+    /// for constant inputs) or the parameter is frozen.
+    ///
+    /// ```swift
+    /// final class Scale: Module {
+    ///     var isTraining = true
+    ///     let factor = Parameter(Tensor<Float>([2]))
+    ///     func callAsFunction(_ x: Variable<Float>) -> Variable<Float> { x * factor.variable(on: x) }
+    /// }
+    /// ```
+    public func variable(on x: Variable<Scalar>) -> Variable<Scalar> {
+        guard let tape = x.tape else { return Variable(value) }
+        return tape.variable(for: self)
+    }
+
     /// Clears the accumulated gradient (PyTorch's `zero_grad(set_to_none=True)`).
     public func zeroGradient() { grad = nil }
 

@@ -27,6 +27,15 @@ public struct Variable<Scalar: TensorScalar> {
     /// The rank of the value.
     public var rank: Int { value.rank }
 
+    /// The value of a one-element variable (PyTorch's `.item()`), for logging a loss or an accuracy.
+    /// Stops with a message naming the shape when the variable has more than one element.
+    public var item: Scalar {
+        guard value.count == 1 else {
+            shapeError("item", "only a one-element variable has an item; this one has shape \(shape) (\(value.count) elements)")
+        }
+        return value.scalars[0]
+    }
+
     /// Whether gradients flow back through this variable.
     public var requiresGradient: Bool { node >= 0 }
 

@@ -40,6 +40,8 @@ public struct GradientCheckOptions: Sendable {
 public struct GradientCheckReport: Sendable {
     /// The position of the input in the argument list.
     public var input: Int
+    /// The input's name when it has one (a module's parameter, `"input"` for its input); empty otherwise.
+    public var name: String = ""
     /// The input's shape.
     public var shape: [Int]
     /// The largest `|analytic − numeric|`.
@@ -90,7 +92,7 @@ public struct GradientCheckResult: Sendable, CustomStringConvertible {
         for r in reports {
             let at = mode == .full ? "input index \(r.worstIndex), output index \(r.worstOutputIndex)" : "projection \(r.worstIndex.first ?? 0)"
             let name = r.input < functionInputCount || order == 1
-                ? "input \(r.input)" : "upstream gradient \(r.input - functionInputCount + 1)"
+                ? (r.name.isEmpty ? "input \(r.input)" : r.name) : "upstream gradient \(r.input - functionInputCount + 1)"
             lines.append("  \(name) \(r.shape): \(r.passed ? "ok" : "MISMATCH") max abs \(r.maxAbsoluteError), max rel \(r.maxRelativeError); worst at \(at): analytic \(r.analytic), numeric \(r.numeric)")
         }
         return lines.joined(separator: "\n")
@@ -148,6 +150,45 @@ public func checkGradients(
         }
         return result
     }
+}
+
+/// Checks a module's derivatives with respect to its input and every parameter, at once, with the
+/// finite-difference verifier (see `checkGradients(at:differentiating:order:options:of:)`); the report
+/// names each parameter as its `state_dict` entry (`"input"` for the input).
+///
+/// The module must be deterministic: put dropout in evaluation mode. In training mode a BatchNorm
+/// normalizes with the batch's statistics (its running statistics change but do not enter the output).
+///
+/// ```swift
+/// let result = checkGradients(of: model, at: Tensor.randomNormal(shape: [4, 3], using: &generator))
+/// print(result)   // one line per parameter: "norm.weight [8]: ok max abs …"
+/// ```
+///
+/// - Parameters:
+///   - module: A module of `Double` parameters.
+///   - input: The input at which to check.
+///   - order: The order of the derivative (default 1).
+///   - options: Mode and tolerances.
+/// - Returns: One report for the input, then one per parameter that requires a gradient.
+public func checkGradients(of module: some Module<Double>, at input: Tensor<Double>, order: Int = 1,
+                           options: GradientCheckOptions = GradientCheckOptions()) -> GradientCheckResult {
+    let named = module.namedParameters.filter { $0.parameter.requiresGradient }
+    let original = named.map { $0.parameter.value }
+    defer { for (k, entry) in named.enumerated() { entry.parameter.value = original[k] } }
+    var result = checkGradients(at: [input] + original, order: order, options: options) { variables in
+        // Each parameter takes the value of its variable and, on a tape, is that variable's leaf.
+        for (k, entry) in named.enumerated() {
+            let variable = variables[k + 1]
+            entry.parameter.value = variable.value
+            if let tape = variable.tape, variable.node >= 0 { tape.parameterLeaves[ObjectIdentifier(entry.parameter)] = variable.node }
+        }
+        return module(variables[0])
+    }
+    let names = ["input"] + named.map(\.name)
+    for k in result.reports.indices where result.reports[k].input < names.count {
+        result.reports[k].name = names[result.reports[k].input]
+    }
+    return result
 }
 
 /// A derivative check of any order posed as a first-order check (the construction of PyTorch's

@@ -16,7 +16,7 @@
 /// Evaluation: `∂L/∂x = γ_c·rstd_c·dy` (the statistics are constants), same ∂γ and ∂β.
 ///
 /// Training with one value per channel (`N·∏spatial = 1`) is an error, as in PyTorch.
-public final class BatchNorm<Scalar: TensorScalar>: Module {
+public class BatchNorm<Scalar: TensorScalar>: Module {
     /// C, the size of axis 1.
     public let numFeatures: Int
     /// Added to the variance for stability.

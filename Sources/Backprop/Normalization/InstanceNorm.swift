@@ -16,7 +16,7 @@
 /// in evaluation with running statistics (BatchNorm's evaluation op), `∂L/∂x = γ_c·rstd_c·dy`.
 ///
 /// Using input statistics with a single spatial element is an error, as in PyTorch.
-public final class InstanceNorm<Scalar: TensorScalar>: Module {
+public class InstanceNorm<Scalar: TensorScalar>: Module {
     /// C, the size of axis 1.
     public let numFeatures: Int
     /// Added to the variance for stability.

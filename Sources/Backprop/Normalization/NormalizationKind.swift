@@ -16,6 +16,6 @@ public enum NormalizationKind: String, CaseIterable, Sendable {
     /// `BatchLayerNorm`.
     case batchLayerNorm
 
-    /// The prefix of this layer's catalog case names, for example `"layernorm["`.
-    public var catalogPrefix: String { rawValue.lowercased() + "[" }
+    /// The prefix of this layer's catalog case names, for example `"layerNorm["` (the op's name).
+    package var catalogPrefix: String { rawValue + "[" }
 }

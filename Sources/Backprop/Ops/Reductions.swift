@@ -56,6 +56,20 @@ extension Variable {
         }
     }
 
+    /// The standard deviation over axes, `√(Σ(x − μ)²/(n − correction))` (PyTorch's `std`, whose default
+    /// correction is 1: the unbiased estimate).
+    ///
+    /// Backward (that of `sqrt` after `variance`): ∂L/∂x = g·(x − μ)/((n − correction)·σ); NaN where
+    /// σ = 0, as PyTorch.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func std(alongAxes axes: [Int], correction: Int = 1, keepDims: Bool = false) -> Variable {
+        variance(alongAxes: axes, correction: correction, keepDims: keepDims).sqrt()
+    }
+
+    /// The standard deviation of all elements (correction 1 by default).
+    public func std(correction: Int = 1) -> Variable { std(alongAxes: Array(0..<rank), correction: correction) }
+
     /// The maximum along one axis.
     ///
     /// Backward: g flows to the first maximal element of each slice (the index `argmax` returns, as
