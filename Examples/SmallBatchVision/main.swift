@@ -54,6 +54,12 @@ func batch(_ indices: ArraySlice<Int>) -> (Tensor<Float>, [Int]) {
     (Tensor(shape: [indices.count, 1, 8, 8], scalars: indices.flatMap { digits.images[$0] }), indices.map { digits.labels[$0] })
 }
 
+/// The training split as a dataset, for the seeded mini-batch iterator.
+let trainingSet: TensorDataset<Float> = {
+    let (images, labels) = batch(trainIndices[...])
+    return TensorDataset(images, labels: labels)
+}()
+
 // MARK: Model
 
 enum Norm: String, CaseIterable {
@@ -116,22 +122,19 @@ let stepsPerRun = batchSizes.map { epochs * (trainIndices.count / $0) }
 let progress = Progress(total: Norm.allCases.count * stepsPerRun.reduce(0, +), label: "training", unit: "images")
 var done = 0, imagesSeen = 0
 print("small-batch-vision: \(trainIndices.count) training and \(testIndices.count) test images, \(epochs) epochs, SGD momentum 0.9, lr 0.1·B/32")
-for (batchSize, steps) in zip(batchSizes, stepsPerRun) {
+for batchSize in batchSizes {
     for norm in Norm.allCases {
         var generator = SeededGenerator(seed: seed &+ 1)
         let model = makeModel(norm, generator: &generator)
         // The linear scaling rule used by the GroupNorm paper's batch-size study: lr ∝ batch size.
         let optimizer = SGD(parameters: model.parameters, learningRate: 0.1 * Double(batchSize) / 32, momentum: 0.9, weightDecay: 1e-4)
-        var shuffle = SeededGenerator(seed: seed &+ 2)
         var accuracies: [Double] = []
         var recent: [Double] = []
-        for _ in 0..<epochs {
-            var epochOrder = trainIndices
-            epochOrder.shuffle(using: &shuffle)
-            for start in stride(from: 0, through: epochOrder.count - batchSize, by: batchSize) {
-                let (x, y) = batch(epochOrder[start..<(start + batchSize)])
+        for epoch in 0..<epochs {
+            // A new seeded shuffle each epoch; an incomplete last batch is left out.
+            for minibatch in MiniBatches(trainingSet, batchSize: batchSize, shuffle: true, seed: seed &+ 2, epoch: epoch, dropLast: true) {
                 let tape = Tape<Float>()
-                let loss = crossEntropy(logits: model(tape.constant(x)), targets: y)
+                let loss = crossEntropy(logits: model(tape.constant(minibatch.inputs)), targets: minibatch.labels)
                 optimizer.zeroGradients()
                 loss.backward()
                 optimizer.step()

@@ -120,7 +120,7 @@ extension Variable {
                 pullback: @escaping (Variable, BackwardContext<Scalar>) -> Variable) -> Variable {
         // The common case of a backward rule's own operations (recording off) without building an
         // input list.
-        guard node >= 0, let tape, GradientMode.isEnabled else {
+        guard node >= 0, tape != nil, GradientMode.isEnabled else {
             if AnomalyDetection.isEnabled { Variable.checkUnrecordedForAnomalies(name, [self], [value]) }
             return Variable(value: value, tape: tape, node: -1)
         }

@@ -35,7 +35,7 @@ extension NormalizationKernels {
     ) {
         let (outer, sets, inner, per) = (layout.outer, layout.sets, layout.inner, layout.innerPerAffine)
         guard let xb = x.baseAddress, let gb = g.baseAddress, layout.count > 0 else { return }
-        let wb = w?.baseAddress, wWeightB = wWeight?.baseAddress
+        let wb = w?.baseAddress
         let blocks = inner / per
         let setStride = sets * inner
         let n = Double(layout.countPerSet)
