@@ -2,21 +2,22 @@
 ///
 /// Operations on tensors and variables stop the program with this message (as Swift's own
 /// array subscript does), because a wrong shape is a programming error, never a recoverable
-/// condition. Loading files, which depends on data, throws typed errors instead.
-public struct BackpropError: Error, CustomStringConvertible, Sendable {
+/// condition; it is never thrown. Loading files, which depends on data, throws typed errors instead
+/// (`SafeTensorsError`, `CheckpointError`).
+package struct BackpropError: CustomStringConvertible, Sendable {
     /// The operation that rejected its input, for example `"matmul"`.
-    public var operation: String
+    package var operation: String
     /// What was wrong, naming the values and the rule.
-    public var message: String
+    package var message: String
 
     /// Creates an error for an operation.
-    public init(operation: String, message: String) {
+    package init(operation: String, message: String) {
         self.operation = operation
         self.message = message
     }
 
     /// `"operation: message"`.
-    public var description: String { "\(operation): \(message)" }
+    package var description: String { "\(operation): \(message)" }
 }
 
 /// Stops with a message naming the operation, the values and the broken rule.

@@ -87,11 +87,12 @@ extension Tensor {
     /// A mask of `lhs == rhs` against a scalar.
     public static func .== (lhs: Tensor, rhs: Scalar) -> Tensor { lhs .== Tensor(rhs) }
 
-    /// Chooses elements from `self` where `mask` is non-zero and from `other` elsewhere (all three broadcast).
+    /// This tensor with the elements where `mask` is non-zero replaced by `other`'s (all three broadcast):
+    /// `mask ? other : self` elementwise.
     ///
     /// - Parameters:
-    ///   - mask: Non-zero selects `self`.
-    ///   - other: The values used where `mask` is zero.
+    ///   - mask: Non-zero where an element is replaced.
+    ///   - other: The values used where `mask` is non-zero.
     public func replacing(where mask: Tensor, with other: Tensor) -> Tensor {
         Tensor.select(mask, other, self)
     }
