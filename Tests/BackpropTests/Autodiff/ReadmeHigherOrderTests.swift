@@ -25,6 +25,21 @@ struct ReadmeHigherOrderTests {
         expectClose(hessian(at: Tensor([1, 1]), of: Self.rosenbrock), tensor([2, 2], [802, -400, -400, 200]))
     }
 
+    @Test func hessianVectorProductOfALogisticRegressionLoss() {
+        // L(w) = mean(softplus(x·w) − y·(x·w)): H = Xᵀ·diag(p(1 − p))·X / n with p = σ(X·w).
+        let x = tensor([4, 3], [1, 0.5, -1, 0.2, 1, 2, -1.5, 0.3, 0.7, 0.4, -0.8, 1.1])
+        let y = Tensor<Double>([1, 0, 1, 0])
+        let w = Tensor<Double>([0.3, -0.2, 0.5])
+        let v = Tensor<Double>([1, 2, -1])
+        let hv = hessianVectorProduct(at: w, direction: v) { w in
+            let logits = Variable(x).matmul(w)
+            return (logits.softplus() - logits * Variable(y)).mean()
+        }
+        let p = x.matmul(w).sigmoid()
+        let expected = x.transposed().matmul(p * (1 - p) * x.matmul(v)) / 4
+        expectClose(hv, expected)
+    }
+
     @Test func secondDerivativeAndGradientPenalty() {
         let tape = Tape<Double>()
         let x = tape.variable(Tensor([0.5, 2]))
