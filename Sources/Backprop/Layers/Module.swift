@@ -20,7 +20,6 @@ public final class Buffer<Scalar: TensorScalar>: @unchecked Sendable {
 ///
 /// ```swift
 /// final class Block: Module {
-///     var isTraining = true
 ///     let norm1 = LayerNorm<Float>(normalizedShape: [8])
 ///     let linear = Linear<Float>(inputSize: 8, outputSize: 8, generator: &generator)
 ///     func callAsFunction(_ x: Variable<Float>) -> Variable<Float> { x + linear(norm1(x)).relu() }
@@ -31,7 +30,8 @@ public protocol Module<Scalar>: AnyObject {
     associatedtype Scalar: TensorScalar
 
     /// Whether the module is in training mode (true) or evaluation mode; set it for the whole tree
-    /// with `train()` and `eval()`.
+    /// with `train()` and `eval()`. Every module has it (see the default implementation); a type may
+    /// still store its own.
     var isTraining: Bool { get set }
 
     /// Applies the module to `x`, recording on `x.tape` (parameters become constants when `x` has no tape).

@@ -141,3 +141,27 @@ struct ConvenienceTests {
         #expect(lines.last == "train step 20/20  loss 0.5000  1 steps/s  ETA 0s\n")
     }
 }
+
+/// The training mode lives in one place for every module: custom modules declare nothing.
+@Suite("Module mode")
+struct ModuleModeTests {
+    final class Plain: Module {
+        let inner = Dropout<Float>(probability: 0.5, seed: 1)
+        func callAsFunction(_ x: Variable<Float>) -> Variable<Float> { inner(x) }
+    }
+
+    @Test func trainAndEvalReachModulesThatDeclareNoMode() {
+        let model = Plain()
+        #expect(model.isTraining && model.inner.isTraining)
+        model.eval()
+        #expect(!model.isTraining && !model.inner.isTraining)
+        let x = Tensor<Float>(ones: [4, 8])
+        // Dropout is off in evaluation: the identity.
+        #expect(withoutGradients { model(Variable(x)) }.value == x)
+        model.train()
+        #expect(model.isTraining && model.inner.isTraining)
+        #expect(withoutGradients { model(Variable(x)) }.value != x)
+        // A new module starts in training mode whatever happened to others.
+        #expect(Plain().isTraining)
+    }
+}
