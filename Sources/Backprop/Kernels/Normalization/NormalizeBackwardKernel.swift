@@ -28,10 +28,7 @@ extension NormalizationKernels {
         let setStride = sets * inner
         let n = Double(layout.countPerSet)
         let affineCount = affineCount(layout)
-        // At most 64 chunks, so the per-chunk parameter partials (zeroed, then summed in order)
-        // stay small next to the data; still fixed by the layout alone.
-        let grain = Swift.max(setsPerChunk(layout), (sets + 63) / 64)
-        let chunks = (sets + grain - 1) / grain
+        let (grain, chunks) = partialChunks(layout)
         let needParameters = dWeight != nil || dBias != nil
         // Per-chunk partial Σ dy·x̂ and Σ dy per affine index, summed over the chunks in order afterwards.
         var partials = [Double](repeating: 0, count: needParameters ? 2 * affineCount * chunks : 0)

@@ -40,8 +40,7 @@ extension NormalizationKernels {
         let setStride = sets * inner
         let n = Double(layout.countPerSet)
         let affineCount = affineCount(layout)
-        let grain = Swift.max(setsPerChunk(layout), (sets + 63) / 64)
-        let chunks = (sets + grain - 1) / grain
+        let (grain, chunks) = partialChunks(layout)
         let needWeight = dWeight != nil && wb != nil
         var partials = [Double](repeating: 0, count: needWeight ? affineCount * chunks : 0)
         let (scaleTable, _) = affineTables(count: affineCount, coefficient: coefficient, weight: weight, bias: nil)

@@ -6,6 +6,14 @@ enum NormalizationKernels {
     /// whatever the worker count.
     static let chunkElements = 1 << 15
 
+    /// The chunks of a backward kernel that accumulates per-chunk parameter partials: whole sets per
+    /// chunk and the number of chunks. At most 64 chunks, so the partials (zeroed, then summed in
+    /// order) stay small next to the data; still fixed by the layout alone.
+    static func partialChunks(_ layout: NormalizationLayout) -> (grain: Int, chunks: Int) {
+        let grain = Swift.max(setsPerChunk(layout), (layout.sets + 63) / 64)
+        return (grain, (layout.sets + grain - 1) / grain)
+    }
+
     /// The number of whole sets per parallel chunk for `layout`.
     static func setsPerChunk(_ layout: NormalizationLayout) -> Int {
         Swift.max(1, chunkElements / Swift.max(1, layout.countPerSet))
