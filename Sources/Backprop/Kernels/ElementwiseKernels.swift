@@ -252,7 +252,7 @@ enum Elementwise {
     @_specialize(where Scalar == Double)
     static func apply<Scalar: TensorScalar>(_ kernel: BinaryKernel, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, op: String) -> Tensor<Scalar> {
         let outShape = broadcastShape(a.shape, b.shape, op: op)
-        let n = outShape.reduce(1, *)
+        let n = TensorSize.elementCount(of: outShape, scalar: Scalar.self, op: op)
         let scalars = [Scalar](unsafeUninitializedCapacity: n) { out, initialized in
             a.scalars.withUnsafeBufferPointer { ab in
                 b.scalars.withUnsafeBufferPointer { bb in
@@ -321,6 +321,9 @@ func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
         } else {
             shapeError(op, "shapes \(a) and \(b) cannot be broadcast: axis \(i - rank) has sizes \(da) and \(db) (sizes must be equal or one of them 1)")
         }
+    }
+    if TensorSize.product(result) == nil {
+        shapeError(op, "shapes \(a) and \(b) broadcast to \(result), whose element count \(result.reduce(1.0) { $0 * Double($1) }) overflows Int")
     }
     return result
 }

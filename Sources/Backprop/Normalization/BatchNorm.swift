@@ -50,6 +50,7 @@ public final class BatchNorm<Scalar: TensorScalar>: Module {
                 trackRunningStats: Bool = true, bias: Bool = true) {
         guard numFeatures > 0 else { shapeError("BatchNorm", "numFeatures \(numFeatures) must be positive") }
         checkEps(eps, op: "BatchNorm")
+        Hyperparameter.checkNormalizationMomentum(momentum, op: "BatchNorm")
         self.numFeatures = numFeatures
         self.eps = eps
         self.momentum = momentum

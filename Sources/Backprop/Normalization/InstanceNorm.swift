@@ -49,6 +49,7 @@ public final class InstanceNorm<Scalar: TensorScalar>: Module {
                 trackRunningStats: Bool = false, bias: Bool = true) {
         guard numFeatures > 0 else { shapeError("InstanceNorm", "numFeatures \(numFeatures) must be positive") }
         checkEps(eps, op: "InstanceNorm")
+        Hyperparameter.checkNormalizationMomentum(momentum, op: "InstanceNorm")
         self.numFeatures = numFeatures
         self.eps = eps
         self.momentum = momentum

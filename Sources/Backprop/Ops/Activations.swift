@@ -154,9 +154,7 @@ extension Variable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func dropout(probability: Scalar, isTraining: Bool, using generator: inout SeededGenerator) -> Variable {
-        guard probability >= 0 && probability <= 1 else {
-            shapeError("dropout", "probability \(probability) must be in [0, 1]")
-        }
+        Hyperparameter.checkProbability(probability, name: "probability", op: "dropout")
         guard isTraining && probability > 0 else { return self }
         let keep = 1 - Double(probability)
         let scale: Scalar = keep > 0 ? Scalar(1 / keep) : 0

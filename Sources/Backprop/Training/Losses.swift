@@ -122,9 +122,7 @@ private func reduce<Scalar: TensorScalar>(_ losses: [Scalar], shape: [Int], redu
 public func crossEntropy<Scalar>(logits: Variable<Scalar>, targets: [Int], labelSmoothing: Scalar = 0,
                                  ignoreIndex: Int = -100, reduction: LossReduction = .mean) -> Variable<Scalar> {
     let op = "crossEntropy"
-    guard labelSmoothing >= 0 && labelSmoothing <= 1 else {
-        shapeError(op, "labelSmoothing \(labelSmoothing) must be in [0, 1]")
-    }
+    Hyperparameter.checkProbability(labelSmoothing, name: "labelSmoothing", op: op)
     let layout = ClassLayout(op, shape: logits.shape, targets: targets, ignoreIndex: ignoreIndex)
     let (outer, classes, inner) = (layout.outer, layout.classes, layout.inner)
     let x = logits.value.scalars

@@ -211,7 +211,7 @@ enum BadInput: String, CaseIterable, Codable, Sendable {
         case .scalarCountMismatch: "Tensor.init(shape:scalars:): shape [2, 3] holds 6 elements but 3 scalars were given"
         case .selectIncompatibleShapes: "where: shapes [2] and [2, 3] cannot be broadcast: axis -1 has sizes 2 and 3 (sizes must be equal or one of them 1)"
         case .sgdGradientShapeChanged: "SGD: parameter 0 has shape [3] but its gradient has shape [4]; a gradient must have its parameter's shape"
-        case .sgdNegativeLearningRate: "SGD: learningRate -0.1 must be ≥ 0"
+        case .sgdNegativeLearningRate: "SGD: learningRate -0.1 must be finite and ≥ 0"
         case .sliceAxisOutOfRange: "slice: axis 2 is out of range for a tensor of rank 2"
         case .sliceRangeOutOfBounds: "slice: range 1..<5 is out of bounds for axis 1 of size 3 (shape [2, 3])"
         case .softmaxAxisOutOfRange: "softmax: axis 2 is out of range for a tensor of rank 2"
