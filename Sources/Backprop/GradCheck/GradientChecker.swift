@@ -200,14 +200,14 @@ public struct GradientCheckProblem {
                     shapeError("checkGradients", "the output shape \(y.shape) differs from the upstream gradient's \(upstream.shape)")
                 }
                 guard y.tape != nil else { return Variable(value: Tensor(zeros: [checked.reduce(0) { $0 + xs[$1].value.count }]), tape: tape, node: -1) }
-                return flattened(tape.gradients(of: y, withRespectTo: checked.map { xs[$0] }, seed: upstream, createGraph: true))
+                return flattened(tape.gradients(of: y, withRespectTo: checked.map { xs[$0] }, seed: upstream, createGraph: true, allowUnused: true))
             }
             return withGradients {
                 let tape = Tape<Double>()
                 let leaves = xs.enumerated().map { i, x in checked.contains(i) ? tape.variable(x.value) : tape.constant(x.value) }
                 let y = f(leaves)
                 guard y.requiresGradient else { return Variable(Tensor(zeros: [checked.reduce(0) { $0 + xs[$1].value.count }])) }
-                let gradients = tape.gradients(of: y, withRespectTo: checked.map { leaves[$0] }, seed: upstream.value)
+                let gradients = tape.gradients(of: y, withRespectTo: checked.map { leaves[$0] }, seed: upstream.value, allowUnused: true)
                 return Variable(Tensor.concatenate(gradients.map { $0.reshaped(to: [$0.count]) }, alongAxis: 0))
             }
         }
@@ -243,7 +243,7 @@ private func firstOrderCheck(
     let checkedVariables = checked.map { variables[$0] }
     func analyticGradients(seed: Tensor<Double>) -> [Tensor<Double>] {
         guard y.requiresGradient else { return checkedVariables.map { Tensor(zerosLike: $0.value) } }
-        return tape.gradients(of: y, withRespectTo: checkedVariables, seed: seed, retainGraph: true)
+        return tape.gradients(of: y, withRespectTo: checkedVariables, seed: seed, retainGraph: true, allowUnused: true)
     }
     func perturbed(_ input: Int, _ direction: Tensor<Double>, _ step: Double) -> Tensor<Double>? {
         var point = inputs

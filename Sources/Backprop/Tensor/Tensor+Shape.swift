@@ -180,8 +180,8 @@ extension Tensor {
     public func gathering(_ indices: [Int], alongAxis axis: Int) -> Tensor {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "gather")
         let size = shape[a]
-        for index in indices where index < 0 || index >= size {
-            shapeError("gather", "index \(index) is out of range for axis \(axis) of size \(size) (shape \(shape))")
+        for (position, index) in indices.enumerated() where index < 0 || index >= size {
+            shapeError("gather", "index \(index) at position \(position) is out of range for axis \(axis) of size \(size) (shape \(shape))")
         }
         let outer = shape[..<a].reduce(1, *)
         let inner = shape[(a + 1)...].reduce(1, *)
