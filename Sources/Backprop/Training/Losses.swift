@@ -352,7 +352,8 @@ private func binaryCrossEntropyBackward<Scalar: TensorScalar>(
         let sigmoidNegative = x[k] >= 0 ? Scalar.exp(-x[k]) / (1 + Scalar.exp(-x[k])) : 1 / (1 + Scalar.exp(x[k]))
         let w = weights.map { 1 + ($0[k] - 1) * y[k] } ?? 1
         dx[k] = upstream * ((1 - y[k]) - w * sigmoidNegative)
-        dy[k] = upstream * (-x[k] + (weights.map { $0[k] - 1 } ?? 0) * softplusNegative[k])
+        // The softplus term exists only with a positive weight (0·softplus(−x) would be NaN at x = −∞).
+        dy[k] = upstream * (weights.map { -x[k] + ($0[k] - 1) * softplusNegative[k] } ?? -x[k])
     }
     let (sx, sy, sg) = (logits.saved, targets.saved, g.saved)
     let positiveExtra = weights.map { w in Tensor(shape: shape, scalars: w.map { $0 - 1 }) }
