@@ -134,6 +134,11 @@ public func checkGradients(
     of function: ([Variable<Double>]) -> Variable<Double>
 ) -> GradientCheckResult {
     guard order >= 1 else { shapeError("checkGradients", "order \(order) must be at least 1") }
+    // The options are plain stored properties; they are checked here, where every check starts.
+    guard options.eps.isFinite && options.eps > 0 else { shapeError("checkGradients", "eps \(options.eps) must be finite and > 0") }
+    Hyperparameter.checkNonNegative(options.absoluteTolerance, name: "absoluteTolerance", op: "checkGradients")
+    Hyperparameter.checkNonNegative(options.relativeTolerance, name: "relativeTolerance", op: "checkGradients")
+    Hyperparameter.checkPositive(options.projections, name: "projections", op: "checkGradients")
     return withoutActuallyEscaping(function) { function in
         let problem = GradientCheckProblem(at: inputs, differentiating: differentiating, order: order, seed: options.seed,
                                            of: function)

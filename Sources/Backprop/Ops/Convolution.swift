@@ -166,7 +166,8 @@ func convolutionGeometry(input: [Int], weight: [Int], bias: [Int]?, stride: Wind
         shapeError(op, "groups \(groups) does not divide the weight's \(outChannels) output channels (weight shape \(weight))")
     }
     guard channels / groups == weight[1] else {
-        shapeError(op, "input shape \(input) has \(channels) channels but weight shape \(weight) with groups \(groups) expects \(weight[1]) · \(groups) = \(weight[1] * groups)")
+        let expected = weight[1].multipliedReportingOverflow(by: groups)
+        shapeError(op, "input shape \(input) has \(channels) channels but weight shape \(weight) with groups \(groups) expects \(weight[1]) · \(groups) = \(expected.overflow ? "more than Int.max" : "\(expected.partialValue)")")
     }
     guard weight[2] > 0 && weight[3] > 0 else { shapeError(op, "weight shape \(weight) has an empty kernel") }
     if let bias, bias != [outChannels] {

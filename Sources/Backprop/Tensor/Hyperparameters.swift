@@ -8,8 +8,8 @@
 enum Hyperparameter {
     /// A learning rate: finite and ≥ 0 (PyTorch rejects negative and NaN rates; an infinite rate turns
     /// every parameter into ±∞ or NaN at the first step).
-    static func checkLearningRate<Value: BinaryFloatingPoint>(_ value: Value, op: String) {
-        guard value.isFinite && value >= 0 else { shapeError(op, "learningRate \(value) must be finite and ≥ 0") }
+    static func checkLearningRate<Value: BinaryFloatingPoint>(_ value: Value, name: String = "learningRate", op: String) {
+        guard value.isFinite && value >= 0 else { shapeError(op, "\(name) \(value) must be finite and ≥ 0") }
     }
 
     /// A setting that must be finite and ≥ 0 (momentum, weight decay, ε, a clipping norm's bound).

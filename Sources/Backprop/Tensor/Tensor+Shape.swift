@@ -157,7 +157,8 @@ extension Tensor {
         if let negative = sizes.first(where: { $0 < 0 }) {
             shapeError("split", "sizes \(sizes) include the negative size \(negative); sizes must be ≥ 0")
         }
-        guard sizes.reduce(0, +) == shape[a] else {
+        // Checked: sizes near Int.max would overflow an unchecked sum.
+        guard TensorSize.sum(sizes) == shape[a] else {
             shapeError("split", "sizes \(sizes) do not add up to the size \(shape[a]) of axis \(axis) (shape \(shape))")
         }
         var start = 0

@@ -27,6 +27,17 @@ enum TensorSize {
         return overflowed ? nil : result
     }
 
+    /// The sum of `values`, or `nil` when it overflows `Int`.
+    static func sum(_ values: some Sequence<Int>) -> Int? {
+        var result = 0
+        for value in values {
+            let (next, overflow) = result.addingReportingOverflow(value)
+            if overflow { return nil }
+            result = next
+        }
+        return result
+    }
+
     /// The number of elements of `shape` for a tensor of `Scalar`: every size must be non-negative, the
     /// count must fit `Int`, and its bytes must fit this machine's memory (RAM + swap).
     ///

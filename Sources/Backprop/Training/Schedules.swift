@@ -16,7 +16,7 @@ public protocol LearningRateSchedule: Sendable {
 /// Multiplies the rate by γ every `stepSize` steps (PyTorch's `StepLR`): `γ₀·γ^⌊t/stepSize⌋`.
 public struct StepDecay: LearningRateSchedule {
     /// The rate γ₀ at step 0 (finite, ≥ 0).
-    public var initial: Double { didSet { Hyperparameter.checkLearningRate(initial, op: "StepDecay") } }
+    public var initial: Double { didSet { Hyperparameter.checkLearningRate(initial, name: "initial", op: "StepDecay") } }
     /// How many steps between decays (positive).
     public var stepSize: Int { didSet { Hyperparameter.checkPositive(stepSize, name: "stepSize", op: "StepDecay") } }
     /// The factor γ applied at each decay (default 0.1; finite, ≥ 0).
@@ -26,7 +26,7 @@ public struct StepDecay: LearningRateSchedule {
     /// checks run when a property is set later.
     public init(initial: Double, stepSize: Int, gamma: Double = 0.1) {
         Hyperparameter.checkPositive(stepSize, name: "stepSize", op: "StepDecay")
-        Hyperparameter.checkLearningRate(initial, op: "StepDecay")
+        Hyperparameter.checkLearningRate(initial, name: "initial", op: "StepDecay")
         Hyperparameter.checkNonNegative(gamma, name: "gamma", op: "StepDecay")
         self.initial = initial
         self.stepSize = stepSize
@@ -46,7 +46,7 @@ public struct StepDecay: LearningRateSchedule {
 /// should stay at the minimum should not be stepped past `period`.
 public struct CosineAnnealing: LearningRateSchedule {
     /// The rate η₀ at step 0 (finite, ≥ 0).
-    public var initial: Double { didSet { Hyperparameter.checkLearningRate(initial, op: "CosineAnnealing") } }
+    public var initial: Double { didSet { Hyperparameter.checkLearningRate(initial, name: "initial", op: "CosineAnnealing") } }
     /// The number of steps T from η₀ down to η_min (positive).
     public var period: Int { didSet { Hyperparameter.checkPositive(period, name: "period", op: "CosineAnnealing") } }
     /// The rate η_min at step T (default 0; finite, ≥ 0).
@@ -56,7 +56,7 @@ public struct CosineAnnealing: LearningRateSchedule {
     /// run when a property is set later.
     public init(initial: Double, period: Int, minimum: Double = 0) {
         Hyperparameter.checkPositive(period, name: "period", op: "CosineAnnealing")
-        Hyperparameter.checkLearningRate(initial, op: "CosineAnnealing")
+        Hyperparameter.checkLearningRate(initial, name: "initial", op: "CosineAnnealing")
         Hyperparameter.checkNonNegative(minimum, name: "minimum", op: "CosineAnnealing")
         self.initial = initial
         self.period = period
@@ -73,7 +73,7 @@ public struct CosineAnnealing: LearningRateSchedule {
 /// `end_factor = 1`): `peak·(s + (1 − s)·min(t, W)/W)` with start factor s.
 public struct LinearWarmup: LearningRateSchedule {
     /// The rate reached at step W and kept afterwards (finite, ≥ 0).
-    public var peak: Double { didSet { Hyperparameter.checkLearningRate(peak, op: "LinearWarmup") } }
+    public var peak: Double { didSet { Hyperparameter.checkLearningRate(peak, name: "peak", op: "LinearWarmup") } }
     /// The number of warmup steps W (positive).
     public var warmupSteps: Int { didSet { Hyperparameter.checkPositive(warmupSteps, name: "warmupSteps", op: "LinearWarmup") } }
     /// The fraction s of `peak` at step 0 (default 0; in [0, 1]).
@@ -83,7 +83,7 @@ public struct LinearWarmup: LearningRateSchedule {
     /// in [0, 1]. The same checks run when a property is set later.
     public init(peak: Double, warmupSteps: Int, startFactor: Double = 0) {
         Hyperparameter.checkPositive(warmupSteps, name: "warmupSteps", op: "LinearWarmup")
-        Hyperparameter.checkLearningRate(peak, op: "LinearWarmup")
+        Hyperparameter.checkLearningRate(peak, name: "peak", op: "LinearWarmup")
         Hyperparameter.checkProbability(startFactor, name: "startFactor", op: "LinearWarmup")
         self.peak = peak
         self.warmupSteps = warmupSteps
