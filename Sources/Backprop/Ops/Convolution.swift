@@ -61,7 +61,7 @@ func checkedWindowSpans(_ op: String, axis: String, size: Int, kernel: Int, padd
     let padded = TensorSize.adding(size, TensorSize.multiplying(2, padding, op: op, "2 · padding \(padding) along the \(axis)"),
                                    op: op, "the padded \(axis) \(size) + 2 · \(padding)")
     let effective = TensorSize.adding(TensorSize.multiplying(dilation, kernel - 1, op: op, "the \(axis) span of the kernel, dilation \(dilation) · (\(kernel) − 1)"),
-                                      1, op: op, "the \(axis) span of the kernel")
+                                      1, op: op, "the \(axis) span of the kernel, dilation \(dilation) · (\(kernel) − 1) + 1")
     return (padded, effective)
 }
 
