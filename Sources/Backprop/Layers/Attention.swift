@@ -169,6 +169,7 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
         guard embedDimension > 0, headCount > 0, embedDimension % headCount == 0 else {
             shapeError("MultiHeadAttention", "headCount \(headCount) must be positive and divide embedDimension \(embedDimension) (> 0)")
         }
+        Tensor<Scalar>.validate(shape: [3, embedDimension, embedDimension], op: "MultiHeadAttention")   // before 3E, 4E are formed
         let bound = Scalar((6 / Double(4 * embedDimension)).squareRoot())
         inProjWeight = Parameter(Tensor.randomUniform(shape: [3 * embedDimension, embedDimension], in: -bound..<bound, using: &generator))
         inProjBias = bias ? Parameter(Tensor(zeros: [3 * embedDimension])) : nil

@@ -42,7 +42,10 @@ extension Variable {
     /// Backward: each output's gradient flows to the first maximal element of its window in
     /// row-major order (PyTorch's choice); a NaN counts as the maximum (the window's last NaN, as
     /// PyTorch's CPU kernel), so it propagates. The backward is a scatter whose own backward is the
-    /// gather of the same elements, so higher derivatives follow the same selection.
+    /// gather of the same elements, so higher derivatives follow the same selection. A dilated window
+    /// that lies entirely in the padding has output −∞ and passes its gradient nowhere — a deliberate
+    /// difference: PyTorch's CPU kernel adds it to the element at the window's clipped start, which is
+    /// not in the window (the next row or plane).
     ///
     /// - Parameters:
     ///   - kernelSize: The window's height and width.

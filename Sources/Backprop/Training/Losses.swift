@@ -108,7 +108,8 @@ private func reduce<Scalar: TensorScalar>(_ losses: [Scalar], shape: [Int], redu
 /// so logits of ±1e4 give exact, finite results.
 ///
 /// Backward: ∂L/∂x_c = g·s·(p_c − (1 − ε)·[c = y] − ε/C), with s = 1/kept for the mean, 1 otherwise,
-/// and 0 for ignored samples.
+/// and exactly 0 for ignored samples — even when their logits are NaN or ±∞, a deliberate difference:
+/// PyTorch computes log_softmax over every sample first, so such an ignored sample gets NaN there.
 ///
 /// - Parameters:
 ///   - logits: `[C]`, `[N, C]` or `[N, C, d₁, …]` unnormalized scores.

@@ -204,6 +204,22 @@ extension AdversarialCase {
             let batches = MiniBatches(TensorDataset(Tensor<Double>(zeros: [5, 2])), batchSize: Int.max)
             require(batches.count == 1 && batches[0].tensors[0].shape == [5, 2], "\(batches.count) batches")
         },
+        .init("stackOfNoVariables", .tensors, .stops("stack: needs at least one variable")) {
+            _ = Variable<Double>.stack([])
+        },
+        .init("concatenateOfNoVariables", .tensors, .stops("concatenate: needs at least one tensor")) {
+            _ = Variable<Double>.concatenate([], alongAxis: 0)
+        },
+        .init("flattenOfAScalar", .tensors, .stops("flatten: axis 1 is out of range for a tensor of rank 0")) {
+            _ = Variable(Tensor<Double>(3)).flattened()
+        },
+        .init("identityOfSizeZero", .tensors, .rightValue) {
+            require(Tensor<Double>.identity(0).shape == [0, 0], "identity(0)")
+        },
+        .init("argmaxAndArgminFindNaN", .tensors, .rightValue) {
+            let t = Tensor<Double>([1, .nan, 3, .nan])
+            require(t.argmax() == 1 && t.argmin(alongAxis: 0) == [1], "argmax \(t.argmax()) (PyTorch: the first NaN, 1)")
+        },
         .init("scalarCountOfEmptyShape", .tensors, .rightValue) {
             let t = Tensor<Double>(shape: [3, 0, Int.max], scalars: [])
             require(t.count == 0 && t.shape == [3, 0, Int.max], "\(t.shape)")
@@ -611,6 +627,25 @@ extension AdversarialCase {
             var schedule = WarmupCosine(peak: 0.1, warmupSteps: 5, totalSteps: 10)
             schedule.totalSteps = 3
         },
+        .init("leakyReluSlopeNaN", .settings, .stops("leakyRelu: negativeSlope nan must be finite")) {
+            _ = LeakyReLU<Double>(negativeSlope: .nan)(Variable(m23))
+        },
+        .init("eluAlphaInfinite", .settings, .stops("elu: alpha inf must be finite")) {
+            _ = Variable(m23).elu(alpha: .infinity)
+        },
+        .init("softplusBetaZero", .settings, .stops("softplus: beta 0.0 must be finite and not zero")) {
+            _ = Softplus<Double>(beta: 0)(Variable(m23))
+        },
+        .init("softplusThresholdNaN", .settings, .stops("softplus: threshold nan must not be NaN")) {
+            _ = Variable(m23).softplus(threshold: .nan)
+        },
+        .init("checkpointNegativeStep", .settings, .throwsTypedError) {
+            let path = scratchDirectory("negative-step") + "/run.safetensors"
+            requireThrows(CheckpointError.invalidMetadata(key: "step", reason: "step -1 must be ≥ 0")) {
+                try Checkpoint.save(Linear<Double>(weight: Tensor(ones: [1, 1])), info: CheckpointInfo(step: -1), toPath: path)
+            }
+            require(!FileManager.default.fileExists(atPath: path), "an unloadable checkpoint was written")
+        },
         .init("gradientCheckEpsZero", .settings, .stops("checkGradients: eps 0.0 must be finite and > 0")) {
             _ = checkGradients(at: [Tensor([1.0])], options: GradientCheckOptions(eps: 0)) { $0[0].sum() }
         },
@@ -927,6 +962,23 @@ extension AdversarialCase {
             var generator = SeededGenerator(seed: 0)
             let block = TransformerBlock<Double>(embedDimension: 2, headCount: 1, feedForwardDimension: 3, generator: &generator)
             require(block(Variable(Tensor(zeros: [1, 0, 2]))).shape == [1, 0, 2], "shape")
+        },
+        .init("multiHeadAttentionOfHugeEmbedding", .layers, .stops("MultiHeadAttention: shape [3, 4611686018427387904, 4611686018427387904] has")) {
+            var generator = SeededGenerator(seed: 0)
+            _ = MultiHeadAttention<Float>(embedDimension: 1 << 62, headCount: 1, generator: &generator)
+        },
+        .init("transformerHeadsNotDividingTheEmbedding", .layers, .stops("MultiHeadAttention: headCount 3 must be positive and divide embedDimension 4 (> 0)")) {
+            var generator = SeededGenerator(seed: 0)
+            _ = TransformerBlock<Double>(embedDimension: 4, headCount: 3, feedForwardDimension: 2, generator: &generator)
+        },
+        .init("layerNormModuleOfHugeShape", .layers, .stops("Tensor(repeating:shape:): shape [1099511627776, 1099511627776] has 1.2089258196146292e+24 elements")) {
+            _ = LayerNorm<Double>(normalizedShape: [1 << 40, 1 << 40])
+        },
+        .init("averagePoolStrideZero", .layers, .stops("avgPool2d: stride [0, 1] must be positive")) {
+            _ = Variable(Tensor<Double>(zeros: [1, 1, 2, 2])).avgPool2d(kernelSize: 2, stride: WindowSize(0, 1))
+        },
+        .init("crossEntropyOverZeroClasses", .layers, .stops("crossEntropy: target 0 at position 0 is out of range for 0 classes (and is not ignoreIndex -100)")) {
+            _ = crossEntropy(logits: Variable(Tensor<Double>(zeros: [2, 0])), targets: [0, 0])
         },
         .init("flattenedStartAfterEnd", .layers, .stops("flatten: startAxis 2 comes after endAxis 1 for shape [1, 2, 3]")) {
             _ = Variable(Tensor<Double>(zeros: [1, 2, 3])).flattened(startAxis: 2, endAxis: 1)
