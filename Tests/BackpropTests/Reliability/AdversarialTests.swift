@@ -32,6 +32,33 @@ struct AdversarialTests {
         }
     }
 
+    /// The examples of issue 15, each with the cases that show it fixed; every one of these fails on the
+    /// code before the fix (a bare trap, a wrong number, zeros, or a vague message).
+    static let issueExamples: [(example: String, cases: [String])] = [
+        ("an element count that overflows: Tensor(zeros:), Tensor(shape:scalars:), reshaped(to:)",
+         ["zerosElementCountOverflows", "shapeScalarsElementCountOverflows", "reshapeElementCountOverflows"]),
+        ("pow's gradients at x = 0", ["powZeroExponentGradientAtZero", "powTensorZeroExponentGradientAtZero", "powExponentGradientAtZeroBase"]),
+        ("gradients with respect to a constant", ["gradientWithRespectToAConstant"]),
+        ("embedding ids given as floating point: 1.7, −0.5, NaN", ["embeddingFractionalId", "embeddingNegativeFractionalId", "embeddingNaNId"]),
+        ("a learning rate set after construction: NaN, −1", ["sgdLearningRateSetToNaN", "adamLearningRateSetNegative"]),
+        ("the functional rmsNorm(eps:)", ["functionalRMSNormEpsNaN", "functionalRMSNormEpsNegative"]),
+        ("BatchNorm momentum NaN or 2", ["batchNormMomentumNaN", "batchNormMomentumTwo"]),
+        ("one NaN in a BatchNorm channel: running_var", ["batchNormRunningVarianceSeesNaN"]),
+        ("scaledDotProductAttention with every key masked", ["attentionWithEveryKeyMaskedIsZero"]),
+        ("a 4 TB allocation", ["zerosOfFourTebibytes"]),
+        ("arange(to: .nan)", ["arangeToNaN"]),
+        ("logSoftmax on a [2, 0] tensor", ["logSoftmaxOverAnEmptyAxis"]),
+        ("the temporary file of a killed save", ["killedSaveIsCleanedUpByTheNextSave", "staleTemporaryFileRemovedBySave"]),
+        ("canonically equivalent Unicode names", ["canonicallyEquivalentNamesAreDistinct"]),
+        ("a path ending in /", ["writingToAPathEndingInSlash"]),
+    ]
+
+    @Test func everyExampleOfTheIssueHasItsCases() {
+        for (example, cases) in Self.issueExamples {
+            for name in cases { #expect(AdversarialCase.byName[name] != nil, "\(example): no case \(name)") }
+        }
+    }
+
     /// The suite's size and make-up: at least 150 cases, each with a unique name, in every area.
     @Test func suiteCoversEveryArea() {
         let all = AdversarialCase.all
