@@ -57,7 +57,8 @@ public struct DistributedSampler: Sampler, Sendable {
 
     /// The number of samples each rank gets per epoch.
     public var samplesPerReplica: Int {
-        dropLast ? count / replicas : (count + replicas - 1) / replicas
+        // Not (count + replicas − 1)/replicas, which overflows for a replica count near Int.max.
+        dropLast ? count / replicas : count / replicas + (count % replicas == 0 ? 0 : 1)
     }
 
     /// The epoch order shared by all ranks (before sharding).

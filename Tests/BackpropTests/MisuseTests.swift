@@ -155,7 +155,7 @@ struct MisuseTests {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tape<Double>().variable(Tensor(zeros: [4, 2])).gathering([1, 4], alongAxis: 0)
         }
-        #expect(standardError(of: result).contains("gather: index 4 is out of range for axis 0 of size 4 (shape [4, 2])"))
+        #expect(standardError(of: result).contains("gather: index 4 at position 1 is out of range for axis 0 of size 4 (shape [4, 2])"))
     }
 
     @Test func sliceOutOfBounds() async {

@@ -1,6 +1,8 @@
 // Functional transforms, named as Swift's differentiable programming and Swift for TensorFlow name
 // them. Each records the function on a tape of its own (recording on, even inside
-// `withoutGradients`) and returns tensors.
+// `withoutGradients`) and returns tensors. A derivative with respect to an input the function does
+// not use is zero here (as JAX's transforms and `torch.autograd.functional` give it), so the sweeps
+// pass `allowUnused`.
 
 /// The gradient of a scalar-valued function at `x`.
 ///
@@ -53,7 +55,7 @@ public func valueWithGradient<Scalar: TensorScalar>(at inputs: [Tensor<Scalar>],
             shapeError("gradient(at:of:)", "the function returned a variable of another tape")
         }
         guard y.tape != nil else { return (y.value, inputs.map { Tensor(zerosLike: $0) }) }
-        return (y.value, tape.gradients(of: y, withRespectTo: variables))
+        return (y.value, tape.gradients(of: y, withRespectTo: variables, allowUnused: true))
     }
 }
 
@@ -76,7 +78,7 @@ public func valueWithPullback<Scalar: TensorScalar>(at x: Tensor<Scalar>, of f: 
                 shapeError("pullback(at:of:)", "the vector of shape \(seed.shape) must have the output's shape \(y.shape)")
             }
             guard y.requiresGradient else { return Tensor(zerosLike: x) }
-            return withGradients { tape.gradients(of: y, withRespectTo: [input], seed: seed, retainGraph: true)[0] }
+            return withGradients { tape.gradients(of: y, withRespectTo: [input], seed: seed, retainGraph: true, allowUnused: true)[0] }
         })
     }
 }
@@ -105,8 +107,8 @@ public func jvp<Scalar: TensorScalar>(at x: Tensor<Scalar>, direction v: Tensor<
         let y = f(input)
         guard y.requiresGradient else { return Tensor(zeros: y.shape) }
         let seed = tape.variable(Tensor(zeros: y.shape))
-        let vjp = tape.gradients(of: y, withRespectTo: [input], seed: seed, createGraph: true)[0]
-        return tape.gradients(of: (vjp * tape.constant(v)).sum(), withRespectTo: [seed])[0]
+        let vjp = tape.gradients(of: y, withRespectTo: [input], seed: seed, createGraph: true, allowUnused: true)[0]
+        return tape.gradients(of: (vjp * tape.constant(v)).sum(), withRespectTo: [seed], allowUnused: true)[0]
     }
 }
 
@@ -144,12 +146,12 @@ public func hessian<Scalar: TensorScalar>(at x: Tensor<Scalar>, of f: (Variable<
         var rows: [Scalar] = []
         rows.reserveCapacity(x.count * x.count)
         guard y.requiresGradient else { return Tensor(zeros: x.shape + x.shape) }
-        let g = tape.gradients(of: y, withRespectTo: [input], createGraph: true)[0].reshaped(to: [x.count])
+        let g = tape.gradients(of: y, withRespectTo: [input], createGraph: true, allowUnused: true)[0].reshaped(to: [x.count])
         for i in 0..<x.count {
             guard g.requiresGradient else { rows += [Scalar](repeating: 0, count: x.count); continue }
             var seed = Tensor<Scalar>(zeros: [x.count])
             seed.scalars[i] = 1
-            rows += tape.gradients(of: g, withRespectTo: [input], seed: seed, retainGraph: true)[0].scalars
+            rows += tape.gradients(of: g, withRespectTo: [input], seed: seed, retainGraph: true, allowUnused: true)[0].scalars
         }
         return Tensor(shape: x.shape + x.shape, scalars: rows)
     }
@@ -172,10 +174,10 @@ public func hessianVectorProduct<Scalar: TensorScalar>(at x: Tensor<Scalar>, dir
         let input = tape.variable(x)
         let y = scalarOutput(f(input), "hessianVectorProduct(at:direction:of:)")
         guard y.requiresGradient else { return Tensor(zerosLike: x) }
-        let g = tape.gradients(of: y, withRespectTo: [input], createGraph: true)[0]
+        let g = tape.gradients(of: y, withRespectTo: [input], createGraph: true, allowUnused: true)[0]
         let directional = (g * tape.constant(v)).sum()
         guard directional.requiresGradient else { return Tensor(zerosLike: x) }
-        return tape.gradients(of: directional, withRespectTo: [input])[0]
+        return tape.gradients(of: directional, withRespectTo: [input], allowUnused: true)[0]
     }
 }
 

@@ -323,11 +323,21 @@ public final class Tape<Scalar: TensorScalar> {
     ///   - seed: The gradient of the final quantity with respect to `output` (defaults to ones for a
     ///     one-element output).
     ///   - retainGraph: Keep the records so the tape can be swept again (as in PyTorch).
-    /// - Returns: One gradient per input, with the input's shape; zeros where `output` does not depend on it.
+    ///   - allowUnused: Return zeros for an input that does not require a gradient or that `output` does
+    ///     not depend on, and for every input when `output` itself does not require a gradient, instead
+    ///     of stopping (PyTorch's `allow_unused=True` with `materialize_grads=True`).
+    /// - Returns: One gradient per input, with the input's shape. An input that `output` depends on
+    ///   only through operations with a zero derivative (a `relu` in its flat part) gets zeros.
+    ///
+    /// Asking for the gradient with respect to something that does not require one (a constant, a
+    /// `detached()` value, a result computed inside `withoutGradients`), of an output that does not
+    /// require one, or with respect to a variable the output was not computed from, is an error that
+    /// names the input (PyTorch raises "does not require grad" and "appears to not have been used in the
+    /// graph"), unless `allowUnused` is true.
     public func gradients(of output: Variable<Scalar>, withRespectTo inputs: [Variable<Scalar>],
-                          seed: Tensor<Scalar>? = nil, retainGraph: Bool = false) -> [Tensor<Scalar>] {
+                          seed: Tensor<Scalar>? = nil, retainGraph: Bool = false, allowUnused: Bool = false) -> [Tensor<Scalar>] {
         gradients(of: output, withRespectTo: inputs, seed: seed.map { Variable($0) }, retainGraph: retainGraph,
-                  createGraph: false).map(\.value)
+                  createGraph: false, allowUnused: allowUnused).map(\.value)
     }
 
     /// The gradients of `output` with respect to each of `inputs`, as variables on this tape (PyTorch's
@@ -348,21 +358,57 @@ public final class Tape<Scalar: TensorScalar> {
     ///     leaf, to differentiate the result with respect to the seed: a Jacobian-vector product).
     ///   - retainGraph: Keep the records for another sweep; defaults to `createGraph`.
     ///   - createGraph: Record the backward rules so the gradients are differentiable.
-    /// - Returns: One gradient per input, with the input's shape; zeros (constants) where `output` does
-    ///   not depend on it.
+    ///   - allowUnused: Return zeros (constants) for an input that does not require a gradient or that
+    ///     `output` does not depend on, and for every input when `output` does not require a gradient,
+    ///     instead of stopping (PyTorch's `allow_unused=True` with `materialize_grads=True`). Loops over
+    ///     derivatives of several orders need it: the derivative of a linear function is a constant.
+    /// - Returns: One gradient per input, with the input's shape (zeros where `output` depends on the
+    ///   input only through operations with a zero derivative).
+    ///
+    /// Without `allowUnused`, a gradient with respect to something that does not require one (a
+    /// constant, a `detached()` value, a result computed inside `withoutGradients`), of an output that
+    /// does not require one, or with respect to a variable the output was not computed from, stops with
+    /// a message naming the input, as PyTorch raises "does not require grad" and "appears to not have
+    /// been used in the graph".
     public func gradients(of output: Variable<Scalar>, withRespectTo inputs: [Variable<Scalar>],
-                          seed: Variable<Scalar>? = nil, retainGraph: Bool? = nil, createGraph: Bool) -> [Variable<Scalar>] {
+                          seed: Variable<Scalar>? = nil, retainGraph: Bool? = nil, createGraph: Bool,
+                          allowUnused: Bool = false) -> [Variable<Scalar>] {
         for (i, input) in inputs.enumerated() where input.tape !== self && input.node >= 0 {
             shapeError("gradients", "input \(i) belongs to a different tape than the output")
         }
+        if !allowUnused {
+            for (i, input) in inputs.enumerated() where input.node < 0 {
+                shapeError("gradients", "input \(i) (shape \(input.shape)) does not require a gradient: it is a constant (tape.constant, Variable(_:), detached(), or computed inside withoutGradients or from constants only); differentiate with respect to tape.variable(_:) leaves or results computed from them, or pass allowUnused: true to get zeros for it")
+            }
+            if output.node < 0 {
+                shapeError("gradients", "the output (shape \(output.shape)) does not require a gradient: it was computed from constants only, or inside withoutGradients; pass allowUnused: true to get zeros")
+            }
+        }
         let wanted = Set(inputs.map { $0.node }.filter { $0 >= 0 })
         let found = reverseSweep(from: output, seed: seed, wanted: wanted, createGraph: createGraph)
+        if !allowUnused {
+            for (i, input) in inputs.enumerated() where found[input.node] == nil && !lies(input.node, onAPathInto: output.node) {
+                shapeError("gradients", "input \(i) (shape \(input.shape)) was not used to compute the output; pass allowUnused: true to get zeros for it")
+            }
+        }
         if !(retainGraph ?? createGraph) { release() }
         return inputs.map { found[$0.node] ?? Variable(value: Tensor(zerosLike: $0.value), tape: self, node: -1) }
     }
 
+    /// Whether record `target` is `top` or an input, directly or through other records, of `top`.
+    private func lies(_ target: Int, onAPathInto top: Int) -> Bool {
+        guard target >= 0, top >= target else { return false }
+        var reached = [Bool](repeating: false, count: top - target + 1)
+        reached[top - target] = true
+        for index in stride(from: top, to: target, by: -1) where reached[index - target] {
+            for input in records[index].inputs where input >= target { reached[input - target] = true }
+        }
+        return reached[0]
+    }
+
     /// Sweeps back from `output`, accumulating gradients into every leaf: `parameter.grad` for
-    /// parameters, `grad` for other leaves. Releases the tape unless `retainGraph` is true.
+    /// parameters, `grad` for other leaves. Releases the tape unless `retainGraph` is true. An output
+    /// that does not require a gradient (computed from constants only) is an error, as in PyTorch.
     ///
     /// - Parameters:
     ///   - output: A variable on this tape; it must hold one element unless `seed` is given.
@@ -372,6 +418,9 @@ public final class Tape<Scalar: TensorScalar> {
     ///     differentiable variable on this tape (read it with `accumulatedGradient(for:)`).
     public func backward(from output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, retainGraph: Bool? = nil,
                          createGraph: Bool = false) {
+        if output.node < 0 && output.tape === self {
+            shapeError("backward", "the output (shape \(output.shape)) does not require a gradient: it was computed from constants only, or inside withoutGradients, so no leaf can receive one (PyTorch: \"element 0 of tensors does not require grad\")")
+        }
         let hook = onParameterGradientReady
         _ = reverseSweep(from: output, seed: seed.map { Variable($0) }, wanted: nil, createGraph: createGraph) { node, gradient in
             guard case .leaf(let parameter) = self.records[node].rule else { return }

@@ -136,6 +136,11 @@ public func checkGradients(
     of function: ([Variable<Double>]) -> Variable<Double>
 ) -> GradientCheckResult {
     guard order >= 1 else { shapeError("checkGradients", "order \(order) must be at least 1") }
+    // The options are plain stored properties; they are checked here, where every check starts.
+    guard options.eps.isFinite && options.eps > 0 else { shapeError("checkGradients", "eps \(options.eps) must be finite and > 0") }
+    Hyperparameter.checkNonNegative(options.absoluteTolerance, name: "absoluteTolerance", op: "checkGradients")
+    Hyperparameter.checkNonNegative(options.relativeTolerance, name: "relativeTolerance", op: "checkGradients")
+    Hyperparameter.checkPositive(options.projections, name: "projections", op: "checkGradients")
     return withoutActuallyEscaping(function) { function in
         let problem = GradientCheckProblem(at: inputs, differentiating: differentiating, order: order, seed: options.seed,
                                            of: function)
@@ -218,7 +223,7 @@ public struct GradientCheckProblem {
         self.function = function
         var generator = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
         for _ in 1..<Swift.max(order, 1) {
-            let outputShape = withoutGradients { self.function(self.inputs.map { Variable($0) }).shape }
+            let outputShape = withGradients { self.function(self.inputs.map { Variable($0) }).shape }
             let upstream = Tensor<Double>.randomUniform(shape: outputShape, in: -1..<1, using: &generator)
             self.function = Self.gradientFunction(of: self.function, differentiating: self.differentiating)
             self.differentiating.append(self.inputs.count)
@@ -241,14 +246,14 @@ public struct GradientCheckProblem {
                     shapeError("checkGradients", "the output shape \(y.shape) differs from the upstream gradient's \(upstream.shape)")
                 }
                 guard y.tape != nil else { return Variable(value: Tensor(zeros: [checked.reduce(0) { $0 + xs[$1].value.count }]), tape: tape, node: -1) }
-                return flattened(tape.gradients(of: y, withRespectTo: checked.map { xs[$0] }, seed: upstream, createGraph: true))
+                return flattened(tape.gradients(of: y, withRespectTo: checked.map { xs[$0] }, seed: upstream, createGraph: true, allowUnused: true))
             }
             return withGradients {
                 let tape = Tape<Double>()
                 let leaves = xs.enumerated().map { i, x in checked.contains(i) ? tape.variable(x.value) : tape.constant(x.value) }
                 let y = f(leaves)
                 guard y.requiresGradient else { return Variable(Tensor(zeros: [checked.reduce(0) { $0 + xs[$1].value.count }])) }
-                let gradients = tape.gradients(of: y, withRespectTo: checked.map { leaves[$0] }, seed: upstream.value)
+                let gradients = tape.gradients(of: y, withRespectTo: checked.map { leaves[$0] }, seed: upstream.value, allowUnused: true)
                 return Variable(Tensor.concatenate(gradients.map { $0.reshaped(to: [$0.count]) }, alongAxis: 0))
             }
         }
@@ -286,7 +291,7 @@ private func firstOrderCheck(
     let checkedVariables = checked.map { variables[$0] }
     func analyticGradients(seed: Tensor<Double>) -> [Tensor<Double>] {
         guard y.requiresGradient else { return checkedVariables.map { Tensor(zerosLike: $0.value) } }
-        return tape.gradients(of: y, withRespectTo: checkedVariables, seed: seed, retainGraph: true)
+        return tape.gradients(of: y, withRespectTo: checkedVariables, seed: seed, retainGraph: true, allowUnused: true)
     }
     func perturbed(_ input: Int, _ direction: Tensor<Double>, _ step: Double) -> Tensor<Double>? {
         var point = inputs

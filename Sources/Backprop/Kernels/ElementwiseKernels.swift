@@ -106,7 +106,8 @@ enum Elementwise {
         case .tanh: for i in 0..<n { o[i] = Scalar.tanh(s[i]) }
         case .sigmoid, .sigmoidOfInput:
             for i in 0..<n { o[i] = stableSigmoid(s[i]) }
-        case .relu: for i in 0..<n { o[i] = s[i] > 0 ? s[i] : 0 }
+        // max(x, 0) with NaN propagated (and −0 kept), as PyTorch's clamp_min.
+        case .relu: for i in 0..<n { o[i] = s[i] < 0 ? 0 : s[i] }
         case .sign: for i in 0..<n { o[i] = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0) }
         case .reciprocal: for i in 0..<n { o[i] = 1 / s[i] }
         case .sin: for i in 0..<n { o[i] = Scalar.sin(s[i]) }
@@ -136,13 +137,18 @@ enum Elementwise {
             let c = Scalar(c)
             for i in 0..<n { o[i] = c - s[i] }
         case .powScalar(let p):
+            // PyTorch's special exponents (pow_tensor_scalar_optimized_kernel), so results agree to the
+            // bit, including the sign of ∞ at x = −0 (rsqrt(−0) = −∞ where pow(−0, −0.5) = +∞).
             let e = Scalar(p)
-            if p == 2 {
-                for i in 0..<n { o[i] = s[i] * s[i] }
-            } else if p == 1 {
-                for i in 0..<n { o[i] = s[i] }
-            } else {
-                for i in 0..<n { o[i] = Scalar.pow(s[i], e) }
+            switch p {
+            case 2: for i in 0..<n { o[i] = s[i] * s[i] }
+            case 1: for i in 0..<n { o[i] = s[i] }
+            case 3: for i in 0..<n { o[i] = s[i] * s[i] * s[i] }
+            case 0.5: for i in 0..<n { o[i] = s[i].squareRoot() }
+            case -0.5: for i in 0..<n { o[i] = 1 / s[i].squareRoot() }
+            case -1: for i in 0..<n { o[i] = 1 / s[i] }
+            case -2: for i in 0..<n { o[i] = 1 / (s[i] * s[i]) }
+            default: for i in 0..<n { o[i] = Scalar.pow(s[i], e) }
             }
         case .geluExact:
             let r: Scalar = 1 / Scalar(2).squareRoot()
@@ -154,7 +160,8 @@ enum Elementwise {
                 o[i] = 0.5 * x * (1 + Scalar.tanh(c * (x + 0.044715 * x * x * x)))
             }
         case .silu: for i in 0..<n { o[i] = s[i] * stableSigmoid(s[i]) }
-        case .reluDerivative: for i in 0..<n { o[i] = s[i] > 0 ? 1 : 0 }
+        // PyTorch's threshold_backward: 0 where x ≤ 0, else 1 (so a NaN input passes the gradient).
+        case .reluDerivative: for i in 0..<n { o[i] = s[i] <= 0 ? 0 : 1 }
         case .leakyReluDerivative(let slope):
             let a = Scalar(slope)
             for i in 0..<n { o[i] = s[i] > 0 ? 1 : a }
@@ -252,7 +259,7 @@ enum Elementwise {
     @_specialize(where Scalar == Double)
     static func apply<Scalar: TensorScalar>(_ kernel: BinaryKernel, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, op: String) -> Tensor<Scalar> {
         let outShape = broadcastShape(a.shape, b.shape, op: op)
-        let n = outShape.reduce(1, *)
+        let n = TensorSize.elementCount(of: outShape, scalar: Scalar.self, op: op)
         let scalars = [Scalar](unsafeUninitializedCapacity: n) { out, initialized in
             a.scalars.withUnsafeBufferPointer { ab in
                 b.scalars.withUnsafeBufferPointer { bb in
@@ -321,6 +328,9 @@ func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
         } else {
             shapeError(op, "shapes \(a) and \(b) cannot be broadcast: axis \(i - rank) has sizes \(da) and \(db) (sizes must be equal or one of them 1)")
         }
+    }
+    if TensorSize.product(result) == nil {
+        shapeError(op, "shapes \(a) and \(b) broadcast to \(result), whose element count \(result.reduce(1.0) { $0 * Double($1) }) overflows Int")
     }
     return result
 }

@@ -100,21 +100,21 @@ enum Shape {
         guard joint == target else {
             shapeError(op, "shape \(x.shape) cannot be expanded to \(target) (each size must equal the target size or be 1)")
         }
-        return x.broadcastFill(to: target, from: x)
+        return x.broadcastFill(to: target, from: x, op: op)
     }
 }
 
 extension Tensor {
     /// Copies `source` into a new tensor of shape `target` along broadcast strides.
-    fileprivate func broadcastFill(to target: [Int], from source: Tensor) -> Tensor {
+    fileprivate func broadcastFill(to target: [Int], from source: Tensor, op: String) -> Tensor {
         let strides = broadcastStrides(source.shape, to: target)
         let rank = target.count
-        let n = target.reduce(1, *)
+        let n = TensorSize.elementCount(of: target, scalar: Scalar.self, op: op)
         guard n > 0 else { return Tensor(unchecked: target, scalars: []) }
         if rank == 0 { return Tensor(unchecked: target, scalars: [source.scalars[0]]) }
         let inner = target[rank - 1]
         let innerStride = strides[rank - 1]
-        return Tensor(shape: target) { out in
+        return Tensor(shape: target, op: op) { out in
             source.scalars.withUnsafeBufferPointer { buffer in
                 let s = buffer.baseAddress!
                 let o = out.baseAddress!

@@ -27,7 +27,10 @@ func attentionMask<Scalar: TensorScalar>(batchSize: Int, queryLength: Int, keyLe
 /// backward passes are already verified.
 ///
 /// Masked scores are set to −∞ before the softmax, as PyTorch does, so masked keys get weight exactly
-/// 0; a query whose keys are all masked gets NaN weights, also as in PyTorch.
+/// 0. A query whose keys are all masked attends to nothing: its output row and the gradients through
+/// it are 0, as PyTorch 2.x's `scaled_dot_product_attention` returns (a plain softmax over −∞ only
+/// would give NaN); `multiHeadAttention` inherits this, as `nn.MultiheadAttention` with
+/// `need_weights=False` (which calls `scaled_dot_product_attention`).
 ///
 /// - Parameters:
 ///   - query: `[N, H, L, d]`.
@@ -48,12 +51,17 @@ public func scaledDotProductAttention<Scalar: TensorScalar>(
         shapeError("scaledDotProductAttention", "query [N, H, L, d], key [N, H, S, d] and value [N, H, S, dᵥ] must agree, got \(query.shape), \(key.shape) and \(value.shape)")
     }
     let (batchSize, queryLength, keyLength, headDimension) = (query.shape[0], query.shape[2], key.shape[2], query.shape[3])
-    var scores = query.matmul(key.transposed()) * Scalar(1 / Double(headDimension).squareRoot())
+    let scores = query.matmul(key.transposed()) * Scalar(1 / Double(headDimension).squareRoot())
+    var weights: Variable<Scalar>
     if let mask: Tensor<Scalar> = attentionMask(batchSize: batchSize, queryLength: queryLength, keyLength: keyLength,
                                                 causal: causal, keyPaddingMask: keyPaddingMask, op: "scaledDotProductAttention") {
-        scores = scores.maskedFill(where: mask, with: -Scalar.infinity)
+        // Rows with every key masked keep their scores (so their softmax is finite) and are zeroed below.
+        let fullyMasked = mask.sum(alongAxes: [mask.rank - 1], keepDims: true) .== Tensor(Scalar(keyLength))
+        weights = scores.maskedFill(where: mask * (1 - fullyMasked), with: -Scalar.infinity).softmax(alongAxis: -1)
+            .maskedFill(where: fullyMasked, with: 0)
+    } else {
+        weights = scores.softmax(alongAxis: -1)
     }
-    var weights = scores.softmax(alongAxis: -1)
     if let attentionDropout { weights = attentionDropout(weights) }
     return weights.matmul(value)
 }
@@ -161,6 +169,7 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
         guard embedDimension > 0, headCount > 0, embedDimension % headCount == 0 else {
             shapeError("MultiHeadAttention", "headCount \(headCount) must be positive and divide embedDimension \(embedDimension) (> 0)")
         }
+        Tensor<Scalar>.validate(shape: [3, embedDimension, embedDimension], op: "MultiHeadAttention")   // before 3E, 4E are formed
         let bound = Scalar((6 / Double(4 * embedDimension)).squareRoot())
         inProjWeight = Parameter(Tensor.randomUniform(shape: [3 * embedDimension, embedDimension], in: -bound..<bound, using: &generator))
         inProjBias = bias ? Parameter(Tensor(zeros: [3 * embedDimension])) : nil

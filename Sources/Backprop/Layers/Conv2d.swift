@@ -47,9 +47,11 @@ public final class Conv2d<Scalar: TensorScalar>: Module {
         guard groups > 0, inputChannels % groups == 0, outputChannels % groups == 0 else {
             shapeError("Conv2d", "groups \(groups) must be positive and divide inputChannels \(inputChannels) and outputChannels \(outputChannels)")
         }
+        let weightShape = [outputChannels, inputChannels / groups, kernelSize.height, kernelSize.width]
+        // Checked first: with outputChannels ≥ 1, a weight that fits makes the fan-in product fit too.
+        Tensor<Scalar>.validate(shape: weightShape, op: "Conv2d")
         let fanIn = inputChannels / groups * kernelSize.height * kernelSize.width
         let bound = Scalar(1 / Double(fanIn).squareRoot())
-        let weightShape = [outputChannels, inputChannels / groups, kernelSize.height, kernelSize.width]
         weight = Parameter(Tensor.randomUniform(shape: weightShape, in: -bound..<bound, using: &generator))
         self.bias = bias ? Parameter(Tensor.randomUniform(shape: [outputChannels], in: -bound..<bound, using: &generator)) : nil
         self.stride = stride

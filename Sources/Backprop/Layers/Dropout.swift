@@ -16,9 +16,7 @@ public final class Dropout<Scalar: TensorScalar>: Module {
     ///   - probability: The chance of zeroing each element, in `[0, 1]` (PyTorch's default 0.5).
     ///   - seed: The seed of the module's mask generator.
     public init(probability: Scalar = 0.5, seed: UInt64 = 0) {
-        guard probability >= 0 && probability <= 1 else {
-            shapeError("Dropout", "probability \(probability) must be in [0, 1]")
-        }
+        Hyperparameter.checkProbability(probability, name: "probability", op: "Dropout")
         self.probability = probability
         generator = SeededGenerator(seed: seed)
     }

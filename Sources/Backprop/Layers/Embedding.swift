@@ -17,25 +17,21 @@ public final class Embedding<Scalar: TensorScalar>: Module {
     ///
     /// Backward: each row's gradient is the sum of the output gradients at the positions that chose it.
     public func callAsFunction(_ ids: [Int], idShape: [Int]) -> Variable<Scalar> {
-        let vocabularySize = weight.shape[0]
-        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
-            shapeError("Embedding", "id \(bad) is outside 0..<\(vocabularySize)")
-        }
+        IndexValidation.checkRange(ids, size: weight.shape[0], name: "id", op: "Embedding")
         return Variable(weight.value).embeddingLookup(ids, idShape: idShape)
     }
 
     /// The rows for `ids`, reading the table on `tape` so that it receives gradients.
     public func callAsFunction(_ ids: [Int], idShape: [Int], on tape: Tape<Scalar>) -> Variable<Scalar> {
-        let vocabularySize = weight.shape[0]
-        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
-            shapeError("Embedding", "id \(bad) is outside 0..<\(vocabularySize)")
-        }
+        IndexValidation.checkRange(ids, size: weight.shape[0], name: "id", op: "Embedding")
         return tape.variable(for: weight).embeddingLookup(ids, idShape: idShape)
     }
 
-    /// The rows for ids stored as (integral) values of `x`, on `x`'s tape.
+    /// The rows for ids stored as values of `x`, on `x`'s tape. Each value must be a whole number in
+    /// `0..<vocabularySize`: 1.7, −0.5, NaN or ±∞ stop with a message naming the id and its position
+    /// (nothing is truncated).
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
-        let ids = x.value.scalars.map { Int($0) }
+        let ids = IndexValidation.integers(x.value, size: weight.shape[0], name: "id", op: "Embedding")
         guard let tape = x.tape else { return self(ids, idShape: x.shape) }
         return self(ids, idShape: x.shape, on: tape)
     }

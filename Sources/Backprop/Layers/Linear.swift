@@ -60,7 +60,7 @@ extension Variable {
     func affine(weight: Variable, bias: Variable?) -> Variable {
         let inputShape = shape
         let (outputs, inputs) = (weight.shape[0], weight.shape[1])
-        let rows = value.count / inputs
+        let rows = inputShape.dropLast().reduce(1, *)   // not count / inputs: inputs may be 0
         let x2 = Tensor(shape: [rows, inputs], scalars: value.scalars)
         let w = weight.value
         var y = Tensor.matmul(x2, transposingFirst: false, w, transposingSecond: true, op: "Linear")

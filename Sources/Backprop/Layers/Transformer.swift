@@ -182,9 +182,11 @@ public final class TokenAndPositionEmbedding<Scalar: TensorScalar>: Module {
                                          positionTable: table(positionEmbedding.weight))
     }
 
-    /// The embeddings of ids stored as (integral) values of `x` `[N, L]`, on `x`'s tape.
+    /// The embeddings of ids stored as values of `x` `[N, L]`, on `x`'s tape; each must be a whole
+    /// number in `0..<vocabularySize` (nothing is truncated).
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
-        self(x.value.scalars.map { Int($0) }, shape: x.shape, on: x.tape)
+        self(IndexValidation.integers(x.value, size: tokenEmbedding.weight.shape[0], name: "id", op: "TokenAndPositionEmbedding"),
+             shape: x.shape, on: x.tape)
     }
 }
 
@@ -196,7 +198,7 @@ public final class TokenAndPositionEmbedding<Scalar: TensorScalar>: Module {
 public func tokenAndPositionEmbedding<Scalar: TensorScalar>(_ ids: [Int], shape: [Int], tokenTable: Variable<Scalar>,
                                                             positionTable: Variable<Scalar>) -> Variable<Scalar> {
     let op = "TokenAndPositionEmbedding"
-    guard shape.count == 2, shape[0] * shape[1] == ids.count else {
+    guard shape.count == 2, TensorSize.product(shape) == ids.count else {
         shapeError(op, "ids must have shape [N, L] with N·L = \(ids.count) ids, got shape \(shape)")
     }
     guard tokenTable.rank == 2, positionTable.rank == 2, tokenTable.shape[1] == positionTable.shape[1] else {
@@ -205,8 +207,6 @@ public func tokenAndPositionEmbedding<Scalar: TensorScalar>(_ ids: [Int], shape:
     guard shape[1] <= positionTable.shape[0] else {
         shapeError(op, "sequence length \(shape[1]) exceeds maximumLength \(positionTable.shape[0])")
     }
-    if let bad = ids.first(where: { $0 < 0 || $0 >= tokenTable.shape[0] }) {
-        shapeError(op, "id \(bad) is outside 0..<\(tokenTable.shape[0])")
-    }
+    IndexValidation.checkRange(ids, size: tokenTable.shape[0], name: "id", op: op)
     return tokenTable.embeddingLookup(ids, idShape: shape) + positionTable.slice(alongAxis: 0, range: 0..<shape[1])
 }

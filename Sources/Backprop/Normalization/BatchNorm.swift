@@ -50,6 +50,7 @@ public class BatchNorm<Scalar: TensorScalar>: Module {
                 trackRunningStats: Bool = true, bias: Bool = true) {
         guard numFeatures > 0 else { shapeError("BatchNorm", "numFeatures \(numFeatures) must be positive") }
         checkEps(eps, op: "BatchNorm")
+        Hyperparameter.checkNormalizationMomentum(momentum, op: "BatchNorm")
         self.numFeatures = numFeatures
         self.eps = eps
         self.momentum = momentum
@@ -79,6 +80,8 @@ public class BatchNorm<Scalar: TensorScalar>: Module {
         let (y, statistics) = x.batchNormWithStatistics(weight: weight, bias: bias, eps: eps)
         if isTraining, let runningMean, let runningVar, let numBatchesTracked {
             numBatchesTracked.value = numBatchesTracked.value + 1
+            // An empty batch has no statistics; PyTorch leaves the running averages as they are.
+            guard statistics.countPerSet > 0 else { return y }
             let factor = momentum ?? 1 / Double(numBatchesTracked.value.scalar)
             let n = Double(statistics.countPerSet)
             runningMean.value = updated(runningMean.value, with: statistics.mean, factor: factor)
@@ -151,7 +154,8 @@ extension Variable {
     func batchNormWithStatistics(weight: Variable?, bias: Variable?, eps: Double) -> (output: Variable, statistics: ChannelStatistics) {
         checkChannelArguments("batchNorm", weight: weight, bias: bias, eps: eps)
         let valuesPerChannel = value.count / shape[1]
-        guard valuesPerChannel > 1 else {
+        // PyTorch's check is for exactly one value (an empty batch is accepted and gives an empty output).
+        guard valuesPerChannel != 1 else {
             shapeError("batchNorm", "expected more than 1 value per channel when training, got input shape \(shape)")
         }
         let configuration = channelConfiguration("batchNorm", source: .input(centered: true, scale: .biased(eps: eps)))

@@ -98,8 +98,9 @@ extension Variable {
         guard channels % numGroups == 0 else {
             shapeError(op, "the number of channels \(channels) in input shape \(shape) must be divisible by numGroups \(numGroups)")
         }
-        // PyTorch's check, run in training and evaluation: N·(C/G)·∏spatial must exceed 1.
-        guard shape[0] * (channels / numGroups) * elementCount(shape, from: 2) > 1 else {
+        // PyTorch's check, run in training and evaluation: N·(C/G)·∏spatial must not be 1 (0, an empty
+        // batch, gives an empty output).
+        guard shape[0] * (channels / numGroups) * elementCount(shape, from: 2) != 1 else {
             shapeError(op, "expected more than 1 value per channel group, got input shape \(shape) with numGroups \(numGroups) (N·(C/G)·∏spatial = 1)")
         }
         NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: bias?.shape, affineShape: [channels],

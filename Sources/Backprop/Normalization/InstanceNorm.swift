@@ -49,6 +49,7 @@ public class InstanceNorm<Scalar: TensorScalar>: Module {
                 trackRunningStats: Bool = false, bias: Bool = true) {
         guard numFeatures > 0 else { shapeError("InstanceNorm", "numFeatures \(numFeatures) must be positive") }
         checkEps(eps, op: "InstanceNorm")
+        Hyperparameter.checkNormalizationMomentum(momentum, op: "InstanceNorm")
         self.numFeatures = numFeatures
         self.eps = eps
         self.momentum = momentum
@@ -74,7 +75,7 @@ public class InstanceNorm<Scalar: TensorScalar>: Module {
             return x.instanceNorm(runningMean: runningMean.value, runningVariance: runningVar.value, weight: weight, bias: bias, eps: eps)
         }
         let (y, statistics) = x.instanceNormWithStatistics(weight: weight, bias: bias, eps: eps)
-        if isTraining, let runningMean, let runningVar {
+        if isTraining, let runningMean, let runningVar, statistics.countPerSet > 0 {
             let (batch, channels) = (x.shape[0], x.shape[1])
             let m = Double(statistics.countPerSet)
             var meanOverBatch = [Double](repeating: 0, count: channels)
@@ -118,7 +119,7 @@ extension Variable {
     func instanceNormWithStatistics(weight: Variable?, bias: Variable?, eps: Double) -> (output: Variable, statistics: ChannelStatistics) {
         checkChannelArguments("instanceNorm", weight: weight, bias: bias, eps: eps)
         let spatial = elementCount(shape, from: 2)
-        guard spatial > 1 else {
+        guard spatial != 1 else {   // PyTorch's check; 0 (no spatial element) gives an empty output
             shapeError("instanceNorm", "expected more than 1 spatial element when training, got input shape \(shape)")
         }
         // Each (sample, channel) plane is a set; γ and β follow the channel.

@@ -3,7 +3,7 @@
 enum NormalizationArguments {
     /// Stops unless `eps` is finite and non-negative.
     static func checkEps(_ eps: Double, op: String) {
-        guard eps >= 0 && eps.isFinite else { shapeError(op, "eps \(eps) must be finite and ≥ 0") }
+        Hyperparameter.checkNonNegative(eps, name: "eps", op: op)
     }
 
     /// Stops unless γ and β (when given) have `affineShape`; `rule` says where that shape comes from.

@@ -52,7 +52,7 @@ extension Variable {
     ///   - weight: γ of shape `normalizedShape`, or `nil` for 1.
     ///   - eps: The stabilizer, or `nil` for the machine epsilon of `Scalar`.
     public func rmsNorm(normalizedShape: [Int], weight: Variable? = nil, eps: Double? = nil) -> Variable {
-        checkRMSNormArguments("rmsNorm", normalizedShape: normalizedShape, weight: weight)
+        checkRMSNormArguments("rmsNorm", normalizedShape: normalizedShape, weight: weight, eps: eps)
         // Each leading index is a set of the n trailing elements, normalized without centring.
         let n = elementCount(normalizedShape)
         let layout = NormalizationLayout(outer: 1, sets: value.count / n, inner: n, affinePeriod: 1, affineStride: 0, innerPerAffine: 1)
@@ -66,13 +66,14 @@ extension Variable {
     /// RMS normalization composed from primitive tape ops (squared, mean, rsqrt, multiplication), the
     /// reference the fused `rmsNorm` is checked against.
     public func rmsNormReference(normalizedShape: [Int], weight: Variable? = nil, eps: Double? = nil) -> Variable {
-        checkRMSNormArguments("rmsNormReference", normalizedShape: normalizedShape, weight: weight)
+        checkRMSNormArguments("rmsNormReference", normalizedShape: normalizedShape, weight: weight, eps: eps)
         let axes = Array((rank - normalizedShape.count)..<rank)
         let y = self * (squared().mean(alongAxes: axes, keepDims: true) + Scalar(eps ?? Self.defaultRMSNormEps)).rsqrt()
         return y.applyingAffine(weight: weight, bias: nil, broadcastShape: normalizedShape)
     }
 
-    private func checkRMSNormArguments(_ op: String, normalizedShape: [Int], weight: Variable?) {
+    private func checkRMSNormArguments(_ op: String, normalizedShape: [Int], weight: Variable?, eps: Double?) {
+        if let eps { checkEps(eps, op: op) }
         NormalizationArguments.checkTrailing(op, input: shape, normalizedShape: normalizedShape)
         NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: nil, affineShape: normalizedShape,
                                            rule: "equal to normalizedShape \(normalizedShape)")

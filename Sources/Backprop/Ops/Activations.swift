@@ -26,7 +26,8 @@ extension Variable {
         }
     }
 
-    /// `max(x, 0)`. Backward: ∂L/∂x = g where x > 0, else 0 (a constant mask: higher derivatives are 0).
+    /// `max(x, 0)`, NaN kept (PyTorch's `relu`). Backward: ∂L/∂x = 0 where x ≤ 0, else g — so a NaN
+    /// input passes g, as PyTorch's `threshold_backward` (a constant mask: higher derivatives are 0).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func relu() -> Variable {
@@ -38,6 +39,7 @@ extension Variable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func leakyRelu(negativeSlope: Scalar = 0.01) -> Variable {
+        Hyperparameter.checkFinite(negativeSlope, name: "negativeSlope", op: "leakyRelu")
         let x = value
         let slope = Double(negativeSlope)
         return record("leakyRelu", x.applying(.leakyRelu(slope))) { g, tape in
@@ -47,10 +49,13 @@ extension Variable {
 
     /// `x` for x > 0, `α(eˣ − 1)` otherwise.
     ///
-    /// Backward: ∂L/∂x = g·D(x) with D(x) = x > 0 ? 1 : α·eˣ; D′(x) = x ≤ 0 ? D(x) : 0.
+    /// Backward: ∂L/∂x = g·D(x) with D(x) = x > 0 ? 1 : α·eˣ; D′(x) = x ≤ 0 ? D(x) : 0. At x = NaN the
+    /// gradient is NaN — a deliberate difference: PyTorch's CPU `elu_backward` gives NaN in its
+    /// vectorized loop but g in its scalar remainder, so its answer depends on the tensor's size.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func elu(alpha: Scalar = 1) -> Variable {
+        Hyperparameter.checkFinite(alpha, name: "alpha", op: "elu")
         let x = saved
         let a = Double(alpha)
         return record("elu", value.applying(.elu(a))) { g, tape in g * tape[x].eluDerivative(alpha: a) }
@@ -133,6 +138,9 @@ extension Variable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func softplus(beta: Scalar = 1, threshold: Scalar = 20) -> Variable {
+        // β = 0 divides by zero; a NaN threshold would make every element take the log branch silently.
+        guard beta.isFinite && beta != 0 else { shapeError("softplus", "beta \(beta) must be finite and not zero") }
+        guard !threshold.isNaN else { shapeError("softplus", "threshold \(threshold) must not be NaN") }
         let x = saved
         let z = value * beta
         let linear = z .> Tensor(threshold)
@@ -154,9 +162,7 @@ extension Variable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func dropout(probability: Scalar, isTraining: Bool, using generator: inout SeededGenerator) -> Variable {
-        guard probability >= 0 && probability <= 1 else {
-            shapeError("dropout", "probability \(probability) must be in [0, 1]")
-        }
+        Hyperparameter.checkProbability(probability, name: "probability", op: "dropout")
         guard isTraining && probability > 0 else { return self }
         let keep = 1 - Double(probability)
         let scale: Scalar = keep > 0 ? Scalar(1 / keep) : 0

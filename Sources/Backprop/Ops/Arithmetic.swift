@@ -79,7 +79,11 @@ extension Variable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public static func / (x: Variable, c: Scalar) -> Variable { x.record("divideScalar", x.value / c) { g, _ in g / c } }
-    /// Divides a scalar by every element. Backward: ∂L/∂x = −g·c/x² = −g·y/x.
+    /// Divides a scalar by every element (a true division).
+    ///
+    /// Backward: ∂L/∂x = −g·c/x², computed as −(g·y)/x with y = c/x, which never forms 1/x²: it is 0
+    /// for c = 0 and ±∞ for c = ±∞ at any x ≠ 0. (PyTorch computes c/x as reciprocal(x)·c, whose
+    /// output is NaN for c = 0 at subnormal x and whose gradient is NaN wherever 1/x² overflows.)
     public static func / (c: Scalar, x: Variable) -> Variable {
         let sx = x.saved
         let y = c / x.value
@@ -88,18 +92,26 @@ extension Variable {
 
     /// Elementwise power with a scalar exponent.
     ///
-    /// Backward: ∂L/∂x = g·p·x^(p−1).
+    /// Backward: ∂L/∂x = g·p·x^(p−1), and 0 (zeros, whatever g) when p = 0: xᵖ is then the constant 1,
+    /// while the formula would give 0·x⁻¹ = NaN at x = 0 (PyTorch's `pow_backward` convention).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func pow(_ exponent: Scalar) -> Variable {
         let x = saved
-        return record("powScalar", value.pow(exponent)) { g, tape in g * tape[x].pow(exponent - 1) * exponent }
+        return record("powScalar", value.pow(exponent)) { g, tape in
+            exponent == 0 ? tape.constant(Tensor(zeros: x.shape)) : g * tape[x].pow(exponent - 1) * exponent
+        }
     }
 
-    /// Elementwise power with a tensor exponent (broadcasting); the base must be positive where the
-    /// exponent's gradient is needed.
+    /// Elementwise power with a tensor exponent (broadcasting).
     ///
-    /// Backward: ∂L/∂x = sumToShape(g·p·x^(p−1)), ∂L/∂p = sumToShape(g·xᵖ·log x).
+    /// Backward, PyTorch's conventions where the formula has a removable 0·∞:
+    /// ∂L/∂x = sumToShape(where(p = 0, 0, g·p·x^(p−1))),
+    /// ∂L/∂p = sumToShape(g·where(x = 0 and p ≥ 0, 0, xᵖ·log x)): at x = 0 with p ≥ 0 the true
+    /// contribution of the exponent is 0 (0ᵖ does not change with p > 0), while xᵖ·log x would give
+    /// 0·(−∞) = NaN (or −∞ at p = 0). Where the formula is genuinely infinite or undefined (x = 0 with
+    /// p < 1, p ≠ 0, for ∂x; x < 0 for ∂p) its ±∞ or NaN is kept, as in PyTorch. Each branch is written
+    /// in `Variable` ops, so every order stays differentiable.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func pow(_ exponent: Variable) -> Variable {
@@ -107,8 +119,19 @@ extension Variable {
         let y = value.pow(exponent.value)
         return Variable.record("pow", self, exponent, value: y) { g, tape in
             let (base, power) = (tape[x], tape[p])
-            return [tape.needs(0) ? (g * power * base.pow(power - 1)).summed(toShape: x.shape) : nil,
-                    tape.needs(1) ? (g * tape.output(y) * base.log()).summed(toShape: p.shape) : nil]
+            let zero = tape.constant(Tensor(0))
+            var gradients: [Variable?] = [nil, nil]
+            if tape.needs(0) {
+                let exponentIsZero = power.value .== Tensor(0)
+                let dx = Variable.select(exponentIsZero, zero, g * power * base.pow(power - 1))
+                gradients[0] = dx.summed(toShape: x.shape)
+            }
+            if tape.needs(1) {
+                let constantBase = (base.value .== Tensor(0)) * (power.value .>= Tensor(0))
+                let dp = g * Variable.select(constantBase, zero, tape.output(y) * base.log())
+                gradients[1] = dp.summed(toShape: p.shape)
+            }
+            return gradients
         }
     }
 }

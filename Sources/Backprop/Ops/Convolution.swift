@@ -41,12 +41,28 @@ public struct WindowSize: Sendable, Hashable, CustomStringConvertible,
 /// The output extent of a sliding window along one axis, PyTorch's rule:
 /// `⌊(size + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1`, or with `ceilMode` the ceiling,
 /// dropping a last window that would start inside the right padding.
+///
+/// The callers have checked (with `checkedWindowSpans`) that the padded size and the dilated kernel
+/// fit `Int` and that the kernel fits the padded input, so `span ≥ 0`; the rounding is written so that
+/// no intermediate overflows for any stride.
 func slidingWindowCount(size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool = false) -> Int {
     let span = size + 2 * padding - dilation * (kernel - 1) - 1
     guard ceilMode else { return span / stride + 1 }
-    var count = (span + stride - 1) / stride + 1
-    if (count - 1) * stride >= size + padding { count -= 1 }
+    var count = span / stride + (span % stride == 0 ? 0 : 1) + 1
+    let (lastStart, overflow) = (count - 1).multipliedReportingOverflow(by: stride)
+    if overflow || lastStart >= size + padding { count -= 1 }
     return count
+}
+
+/// The padded input extent `size + 2·padding` and the dilated kernel extent `dilation·(kernel − 1) + 1`
+/// along one axis, in checked arithmetic (a huge padding or dilation stops with a message instead of
+/// overflowing).
+func checkedWindowSpans(_ op: String, axis: String, size: Int, kernel: Int, padding: Int, dilation: Int) -> (padded: Int, effective: Int) {
+    let padded = TensorSize.adding(size, TensorSize.multiplying(2, padding, op: op, "2 · padding \(padding) along the \(axis)"),
+                                   op: op, "the padded \(axis) \(size) + 2 · \(padding)")
+    let effective = TensorSize.adding(TensorSize.multiplying(dilation, kernel - 1, op: op, "the \(axis) span of the kernel, dilation \(dilation) · (\(kernel) − 1)"),
+                                      1, op: op, "the \(axis) span of the kernel, dilation \(dilation) · (\(kernel) − 1) + 1")
+    return (padded, effective)
 }
 
 /// The geometry of one 2-D convolution: every size `conv2d`'s kernels need.
@@ -149,15 +165,18 @@ func convolutionGeometry(input: [Int], weight: [Int], bias: [Int]?, stride: Wind
     guard outChannels % groups == 0 else {
         shapeError(op, "groups \(groups) does not divide the weight's \(outChannels) output channels (weight shape \(weight))")
     }
-    guard weight[1] * groups == channels else {
-        shapeError(op, "input shape \(input) has \(channels) channels but weight shape \(weight) with groups \(groups) expects \(weight[1]) · \(groups) = \(weight[1] * groups)")
+    guard channels / groups == weight[1] else {
+        let expected = weight[1].multipliedReportingOverflow(by: groups)
+        shapeError(op, "input shape \(input) has \(channels) channels but weight shape \(weight) with groups \(groups) expects \(weight[1]) · \(groups) = \(expected.overflow ? "more than Int.max" : "\(expected.partialValue)")")
     }
     guard weight[2] > 0 && weight[3] > 0 else { shapeError(op, "weight shape \(weight) has an empty kernel") }
     if let bias, bias != [outChannels] {
         shapeError(op, "bias shape \(bias) must be [\(outChannels)] to match weight shape \(weight)")
     }
-    let paddedHeight = input[2] + 2 * padding.height, paddedWidth = input[3] + 2 * padding.width
-    let effectiveHeight = dilation.height * (weight[2] - 1) + 1, effectiveWidth = dilation.width * (weight[3] - 1) + 1
+    let (paddedHeight, effectiveHeight) = checkedWindowSpans(op, axis: "height", size: input[2], kernel: weight[2],
+                                                             padding: padding.height, dilation: dilation.height)
+    let (paddedWidth, effectiveWidth) = checkedWindowSpans(op, axis: "width", size: input[3], kernel: weight[3],
+                                                           padding: padding.width, dilation: dilation.width)
     guard effectiveHeight <= paddedHeight && effectiveWidth <= paddedWidth else {
         shapeError(op, "kernel \(weight[2])x\(weight[3]) with dilation \(dilation) spans \(effectiveHeight)x\(effectiveWidth), larger than the padded input \(paddedHeight)x\(paddedWidth) (input shape \(input), padding \(padding))")
     }
@@ -198,6 +217,11 @@ public func conv2d<Scalar>(_ input: Variable<Scalar>, weight: Variable<Scalar>, 
                            groups: Int = 1) -> Variable<Scalar> {
     let g = convolutionGeometry(input: input.shape, weight: weight.shape, bias: bias?.shape, stride: stride,
                                 padding: padding, dilation: dilation, groups: groups)
+    TensorSize.elementCount(of: g.outputShape, scalar: Scalar.self, op: "conv2d")
+    // The im2col buffer of one sample's group, [C/groups·kH·kW, Ho·Wo], checked as the shape
+    // [C/groups, kH, kW, Ho, Wo] so that no product is formed before it is known to fit.
+    TensorSize.elementCount(of: [g.inputChannelsPerGroup, g.kernelHeight, g.kernelWidth, g.outputHeight, g.outputWidth],
+                            scalar: Scalar.self, op: "conv2d (im2col buffer)")
     return Convolution.forward(input, weight: weight, bias: bias, geometry: g)
 }
 

@@ -53,13 +53,14 @@ extension Variable {
 
     /// Clamps into `[lowerBound, upperBound]`.
     ///
-    /// Backward: ∂L/∂x = g where lowerBound ≤ x ≤ upperBound, 0 outside (PyTorch's convention).
+    /// Backward: ∂L/∂x = g where lowerBound < x < upperBound, 0 elsewhere, on the bounds themselves
+    /// included (PyTorch 2.15's convention: an element sitting exactly on a bound gets no gradient).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func clamped(to range: ClosedRange<Scalar>) -> Variable {
         let x = value
         return record("clamp", x.clamped(to: range)) { g, tape in
-            g * tape.constant(x .>= Tensor(range.lowerBound)) * tape.constant(x .<= Tensor(range.upperBound))
+            g * tape.constant((x .> Tensor(range.lowerBound)) * (x .< Tensor(range.upperBound)))
         }
     }
 }

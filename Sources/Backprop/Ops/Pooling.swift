@@ -18,8 +18,10 @@ private func poolingGeometry(_ op: String, input: [Int], kernel: WindowSize, str
           padding.height <= kernel.height / 2 && padding.width <= kernel.width / 2 else {
         shapeError(op, "padding \(padding) must be non-negative and at most half of kernelSize \(kernel)")
     }
-    let effectiveHeight = dilation.height * (kernel.height - 1) + 1, effectiveWidth = dilation.width * (kernel.width - 1) + 1
-    let paddedHeight = input[2] + 2 * padding.height, paddedWidth = input[3] + 2 * padding.width
+    let (paddedHeight, effectiveHeight) = checkedWindowSpans(op, axis: "height", size: input[2], kernel: kernel.height,
+                                                             padding: padding.height, dilation: dilation.height)
+    let (paddedWidth, effectiveWidth) = checkedWindowSpans(op, axis: "width", size: input[3], kernel: kernel.width,
+                                                           padding: padding.width, dilation: dilation.width)
     guard effectiveHeight <= paddedHeight && effectiveWidth <= paddedWidth else {
         shapeError(op, "kernelSize \(kernel) with dilation \(dilation) spans \(effectiveHeight)x\(effectiveWidth), larger than the padded input \(paddedHeight)x\(paddedWidth) (input shape \(input), padding \(padding))")
     }
@@ -40,7 +42,10 @@ extension Variable {
     /// Backward: each output's gradient flows to the first maximal element of its window in
     /// row-major order (PyTorch's choice); a NaN counts as the maximum (the window's last NaN, as
     /// PyTorch's CPU kernel), so it propagates. The backward is a scatter whose own backward is the
-    /// gather of the same elements, so higher derivatives follow the same selection.
+    /// gather of the same elements, so higher derivatives follow the same selection. A dilated window
+    /// that lies entirely in the padding has output −∞ and passes its gradient nowhere — a deliberate
+    /// difference: PyTorch's CPU kernel adds it to the element at the window's clipped start, which is
+    /// not in the window (the next row or plane).
     ///
     /// - Parameters:
     ///   - kernelSize: The window's height and width.
@@ -55,7 +60,8 @@ extension Variable {
                           dilation: WindowSize = 1, ceilMode: Bool = false) -> Variable {
         let g = poolingGeometry("maxPool2d", input: shape, kernel: kernelSize, stride: stride, padding: padding,
                                 dilation: dilation, ceilMode: ceilMode)
-        let outputArea = g.outputHeight * g.outputWidth
+        TensorSize.elementCount(of: [shape[0], shape[1], g.outputHeight, g.outputWidth], scalar: Scalar.self, op: "maxPool2d")
+        let outputArea = g.outputHeight &* g.outputWidth   // wrapping: only used when the output is not empty
         // The flat index in its plane of each output's selected element.
         var selected = [Int](repeating: 0, count: g.planes * outputArea)
         let x = value
@@ -119,7 +125,8 @@ extension Variable {
                           countIncludePad: Bool = true, ceilMode: Bool = false) -> Variable {
         let g = poolingGeometry("avgPool2d", input: shape, kernel: kernelSize, stride: stride, padding: padding,
                                 dilation: 1, ceilMode: ceilMode)
-        let outputArea = g.outputHeight * g.outputWidth
+        TensorSize.elementCount(of: [shape[0], shape[1], g.outputHeight, g.outputWidth], scalar: Scalar.self, op: "avgPool2d")
+        let outputArea = g.outputHeight &* g.outputWidth   // wrapping: only used when the output is not empty
         /// The input rows, columns and divisor of output position `(oh, ow)`, PyTorch's rule.
         func window(_ oh: Int, _ ow: Int) -> (rows: Range<Int>, columns: Range<Int>, divisor: Scalar) {
             let top = oh * g.stride.height - g.padding.height, left = ow * g.stride.width - g.padding.width

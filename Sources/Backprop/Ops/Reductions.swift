@@ -36,9 +36,10 @@ extension Variable {
         }
     }
 
-    /// The variance over axes, `Σ(x − μ)²/(n − correction)`.
+    /// The variance over axes, `Σ(x − μ)²/(n − correction)` (NaN when n ≤ correction, as PyTorch).
     ///
-    /// Backward: ∂L/∂x = g·2(x − μ)/(n − correction).
+    /// Backward: ∂L/∂x = g·2(x − μ)/(n − correction), with the signed n − correction as PyTorch's
+    /// `var_backward` (so n < correction gives a finite gradient, and n = correction 0·∞ = NaN).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func variance(alongAxes axes: [Int], correction: Int = 1, keepDims: Bool = false) -> Variable {
@@ -48,7 +49,7 @@ extension Variable {
         for a in resolved { kept[a] = 1 }
         let n = resolved.reduce(1) { $0 * x.shape[$1] }
         let y = value.variance(alongAxes: resolved, correction: correction, keepDims: keepDims)
-        let scale = 2 / Scalar(Swift.max(n - correction, 0))
+        let scale = 2 / Scalar(n - correction)
         return record("variance", y) { g, tape in
             let x = tape[x]
             let centered = x - x.mean(alongAxes: resolved, keepDims: true)

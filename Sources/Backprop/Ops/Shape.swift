@@ -112,7 +112,8 @@ extension Variable {
     @_specialize(where Scalar == Double)
     public func split(sizes: [Int], alongAxis axis: Int) -> [Variable] {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "split")
-        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[a] else {
+        guard sizes.allSatisfy({ $0 >= 0 }),
+              TensorSize.sum(sizes) == shape[a] else {
             shapeError("split", "sizes \(sizes) do not add up to the size \(shape[a]) of axis \(axis) (shape \(shape))")
         }
         var start = 0

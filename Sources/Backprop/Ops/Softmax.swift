@@ -1,9 +1,11 @@
 extension Tensor {
     /// `log Σ exp(x)` over the axes, computed as `m + log Σ exp(x − m)` with `m` the maximum so that
-    /// large inputs do not overflow (an all −∞ slice gives −∞).
+    /// large inputs do not overflow (an all −∞ slice gives −∞). Over an empty axis the sum is empty and
+    /// the result is log 0 = −∞, as PyTorch's `logsumexp`.
     public func logSumExp(alongAxes axes: [Int], keepDims: Bool = false) -> Tensor {
         let resolved = Tensor.normalize(axes: axes, rank: rank, op: "logSumExp")
-        let m = max(alongAxes: resolved, keepDims: true)
+        // The kernel itself: `max(alongAxes:)` refuses empty axes, while an empty slice's maximum is −∞ here.
+        let m = Reduction.reduce(self, axes: resolved, kind: .max)
         let shift = Tensor(unchecked: m.shape, scalars: m.scalars.map { $0.isFinite ? $0 : 0 })
         let result = (self - shift).exp().sum(alongAxes: resolved, keepDims: true).log() + shift
         return keepDims ? result : Tensor(unchecked: Tensor.removing(resolved, from: shape), scalars: result.scalars)
@@ -16,10 +18,12 @@ extension Tensor {
         return SoftmaxKernels.forward(self, axis: a)
     }
 
-    /// `x − logSumExp(x)` along an axis.
+    /// `(x − m) − log Σ exp(x − m)` along an axis, `m` the maximum, as PyTorch's `log_softmax`: a slice
+    /// holding +∞ (or only −∞, or a NaN) gives NaN throughout, and an empty axis an empty result.
     public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "logSoftmax")
-        return self - logSumExp(alongAxes: [a], keepDims: true)
+        let shifted = self - Reduction.reduce(self, axes: [a], kind: .max)
+        return shifted - shifted.exp().sum(alongAxes: [a], keepDims: true).log()
     }
 }
 
@@ -98,8 +102,8 @@ enum SoftmaxKernels {
         }
     }
 
-    /// `y = exp(x − m)·(1/Σ exp(x − m))` per slice, `m` its maximum (0 when the maximum is not
-    /// finite, so an all −∞ or a +∞ slice gives NaN as the unfused formula does).
+    /// `y = exp(x − m)·(1/Σ exp(x − m))` per slice, `m` its maximum (0 when it is −∞), so that a slice
+    /// of only −∞, one holding +∞ (exp(∞ − ∞)) or one holding a NaN gives NaN throughout, as PyTorch.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func forward<Scalar: TensorScalar>(_ x: Tensor<Scalar>, axis: Int) -> Tensor<Scalar> {
@@ -115,7 +119,7 @@ enum SoftmaxKernels {
                         let v = xb[base + j * inner]
                         if v > m || v.isNaN { m = v }
                     }
-                    if !m.isFinite { m = 0 }
+                    if m == -.infinity { m = 0 }
                     var sum = 0.0
                     for j in 0..<length {
                         let e = Scalar.exp(xb[base + j * inner] - m)

@@ -76,6 +76,8 @@ public enum Checkpoint {
         if let key = info.metadata.keys.sorted().first(where: { reservedMetadataKeys.contains($0) }) {
             throw .invalidMetadata(key: key, reason: "reserved by Checkpoint; use CheckpointInfo.step")
         }
+        // `load` accepts only a non-negative step, so a negative one would make an unloadable file.
+        guard info.step >= 0 else { throw .invalidMetadata(key: "step", reason: "step \(info.step) must be ≥ 0") }
         let state = module.stateDictionary
         if let name = state.keys.sorted().first(where: { $0.hasPrefix(optimizerPrefix) }) { throw .reservedName(name) }
         var entries = state.mapValues { SafeTensorsEntry($0) }

@@ -100,7 +100,7 @@ struct JSONParser {
         defer { depth -= 1 }
         position += 1
         var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
+        var seen = Set<[UInt8]>()   // keys compared as bytes: Swift's String equates canonically equivalent ones
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -110,7 +110,7 @@ struct JSONParser {
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let key = try string()
-            guard seen.insert(key).inserted else { throw error("duplicate key \"\(key)\"") }
+            guard seen.insert(Array(key.utf8)).inserted else { throw error("duplicate key \"\(key)\"") }
             skipWhitespace()
             try expect(":")
             members.append((key, try value()))

@@ -118,6 +118,9 @@ public struct SafeTensorsFile: Sendable, Equatable {
     public var tensors: [String: SafeTensorsEntry]
     /// Free-form string metadata (`__metadata__`).
     public var metadata: [String: String]
+    /// Tensors whose names are canonically equivalent to a key of `tensors` but other byte strings
+    /// (names are compared as bytes; see `tensorNames`), by their UTF-8 bytes.
+    var canonicallyEquivalentTensors: [[UInt8]: NamedEntry] = [:]
 
     /// Creates a file's contents in memory.
     public init(tensors: [String: SafeTensorsEntry] = [:], metadata: [String: String] = [:]) {
@@ -134,7 +137,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
     ///
     /// - Throws: `.missingTensor` or `.wrongDType`.
     public func tensor<Scalar: TensorScalar>(named name: String, as type: Scalar.Type = Scalar.self) throws(SafeTensorsError) -> Tensor<Scalar> {
-        guard let entry = tensors[name] else { throw .missingTensor(name: name) }
+        guard let entry = entry(named: name) else { throw .missingTensor(name: name) }
         return try entry.tensor(as: Scalar.self, name: name)
     }
 
@@ -153,13 +156,13 @@ public struct SafeTensorsFile: Sendable, Equatable {
                                               allowingUnexpected: Bool = false) throws(SafeTensorsError) -> [String: Tensor<Scalar>] {
         var result: [String: Tensor<Scalar>] = [:]
         for name in expectedShapes.keys.sorted() {
-            guard let entry = tensors[name] else { throw .missingTensor(name: name) }
+            guard let entry = entry(named: name) else { throw .missingTensor(name: name) }
             guard entry.shape == expectedShapes[name]! else {
                 throw .shapeMismatch(tensor: name, expected: expectedShapes[name]!, found: entry.shape)
             }
             result[name] = try entry.tensor(as: Scalar.self, name: name)
         }
-        if !allowingUnexpected, let extra = tensors.keys.sorted().first(where: { expectedShapes[$0] == nil }) {
+        if !allowingUnexpected, let extra = tensorNames.sorted().first(where: { expectedShapes[$0] == nil }) {
             throw .unexpectedTensor(name: extra)
         }
         return result
@@ -177,9 +180,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
 
     /// The file's bytes.
     public func serialized() throws(SafeTensorsError) -> [UInt8] {
-        for name in tensors.keys where name.isEmpty || name == "__metadata__" { throw .invalidName(name) }
-        let ordered = tensors.sorted { a, b in
-            a.value.dtype.byteSize != b.value.dtype.byteSize ? a.value.dtype.byteSize > b.value.dtype.byteSize : a.key < b.key
+        for name in tensorNames where name.isEmpty || name == "__metadata__" { throw .invalidName(name) }
+        let ordered = allEntries.sorted { a, b in
+            if a.value.dtype.byteSize != b.value.dtype.byteSize { return a.value.dtype.byteSize > b.value.dtype.byteSize }
+            // Canonically equivalent names are equal as Strings: order those by their bytes.
+            return a.key != b.key ? a.key < b.key : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
         }
         var members: [(key: String, value: JSONValue)] = []
         if !metadata.isEmpty {
@@ -206,12 +211,15 @@ public struct SafeTensorsFile: Sendable, Equatable {
     }
 
     /// Writes the file atomically: to a temporary file in the same directory, flushed to disk, then
-    /// renamed over `path`, so readers see the old file or the new one, never a partial one.
+    /// renamed over `path`, so readers see the old file or the new one, never a partial one. Temporary
+    /// files of `path` left by killed processes are removed first; a path that ends in `/` or names a
+    /// directory is an error.
     public func write(toPath path: String) throws(SafeTensorsError) {
+        if let problem = SafeTensorsFiles.directoryProblem(path) { throw .unwritableFile(path: path, reason: problem) }
         let bytes = try serialized()
         let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        SafeTensorsFiles.removeStaleTemporaryFiles(for: url)
+        let temporary = SafeTensorsFiles.temporaryFile(for: url)
         do {
             try Data(bytes).write(to: temporary)
             let handle = try FileHandle(forUpdating: temporary)
@@ -233,7 +241,10 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// Reads and validates a file.
     ///
     /// The header length is checked against the file's size before anything is allocated for it.
+    /// Temporary files of `path` left by killed writers are removed.
     public init(contentsOfPath path: String) throws(SafeTensorsError) {
+        if let problem = SafeTensorsFiles.directoryProblem(path) { throw .unreadableFile(path: path, reason: problem) }
+        SafeTensorsFiles.removeStaleTemporaryFiles(for: URL(fileURLWithPath: path))
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw .unreadableFile(path: path, reason: "no such file or permission denied")
         }
@@ -285,6 +296,10 @@ public struct SafeTensorsFile: Sendable, Equatable {
                 guard case .object(let pairs) = value else { throw .invalidMetadata(reason: "expected an object, found \(value.kind)") }
                 for (key, item) in pairs {
                     guard case .string(let text) = item else { throw .invalidMetadata(reason: "value of '\(key)' is \(item.kind), not a string") }
+                    if let index = metadata.index(forKey: key) {
+                        // Different byte strings (the JSON parser compares bytes) that Swift's String equates.
+                        throw .invalidMetadata(reason: "keys '\(metadata[index].key)' (UTF-8 \(Array(metadata[index].key.utf8))) and '\(key)' (UTF-8 \(Array(key.utf8))) are canonically equivalent Unicode; a [String: String] cannot hold both")
+                    }
                     metadata[key] = text
                 }
                 continue
@@ -346,11 +361,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
         }
         guard cursor == bufferSize else { throw .trailingBytes(dataEnd: cursor, bufferSize: bufferSize) }
 
-        var tensors: [String: SafeTensorsEntry] = [:]
+        var file = SafeTensorsFile(metadata: metadata)
         for item in layout {
             let bytes = Array(bytes[(dataStart + item.begin)..<(dataStart + item.end)])
-            tensors[item.name] = SafeTensorsEntry(dtype: item.dtype, shape: item.shape, bytes: bytes)
+            file.insert(SafeTensorsEntry(dtype: item.dtype, shape: item.shape, bytes: bytes), named: item.name)
         }
-        self.init(tensors: tensors, metadata: metadata)
+        self = file
     }
 }

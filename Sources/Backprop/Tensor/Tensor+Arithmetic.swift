@@ -22,8 +22,9 @@ extension Tensor {
     public static func * (lhs: Scalar, rhs: Tensor) -> Tensor { rhs.applying(.multiplyScalar(Double(lhs))) }
     /// Divides every element by a scalar.
     public static func / (lhs: Tensor, rhs: Scalar) -> Tensor { lhs * (1 / rhs) }
-    /// Divides a scalar by every element.
-    public static func / (lhs: Scalar, rhs: Tensor) -> Tensor { rhs.applying(.reciprocal) * lhs }
+    /// Divides a scalar by every element (a true division, one rounding: c·(1/x) would overflow 1/x for
+    /// subnormal x and give 0·∞ = NaN for c = 0).
+    public static func / (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) / rhs }
     /// Negates every element.
     public static prefix func - (x: Tensor) -> Tensor { x.applying(.negate) }
 

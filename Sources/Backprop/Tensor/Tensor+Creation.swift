@@ -3,8 +3,8 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public init(zeros shape: [Int]) {
-        Self.validate(shape: shape, op: "Tensor(zeros:)")
-        self.init(unchecked: shape, scalars: [Scalar](repeating: 0, count: shape.reduce(1, *)))
+        let count = Self.validate(shape: shape, op: "Tensor(zeros:)")
+        self.init(unchecked: shape, scalars: [Scalar](repeating: 0, count: count))
     }
 
     /// A tensor of the given shape filled with ones.
@@ -16,8 +16,8 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public init(repeating value: Scalar, shape: [Int]) {
-        Self.validate(shape: shape, op: "Tensor(repeating:shape:)")
-        self.init(unchecked: shape, scalars: [Scalar](repeating: value, count: shape.reduce(1, *)))
+        let count = Self.validate(shape: shape, op: "Tensor(repeating:shape:)")
+        self.init(unchecked: shape, scalars: [Scalar](repeating: value, count: count))
     }
 
     /// A tensor with the same shape as `other`, filled with zeros.
@@ -29,19 +29,31 @@ extension Tensor {
 
     /// The values `start, start + step, …` below `end` (above it for a negative step), as a rank-1 tensor.
     ///
+    /// The count is `⌈(end − start)/step⌉` (0 when that is negative), computed in `Double`, as PyTorch.
+    ///
     /// - Parameters:
-    ///   - start: The first value.
-    ///   - end: The bound, excluded.
-    ///   - step: The increment; must not be zero.
+    ///   - start: The first value; finite.
+    ///   - end: The bound, excluded; finite.
+    ///   - step: The increment; finite and not zero.
     public static func arange(from start: Scalar = 0, to end: Scalar, step: Scalar = 1) -> Tensor {
+        guard start.isFinite && end.isFinite else {
+            shapeError("arange", "start \(start) and end \(end) must be finite")
+        }
         guard step != 0 else { shapeError("arange", "step must not be zero") }
-        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
+        guard step.isFinite else { shapeError("arange", "step \(step) must be finite") }
+        let exact = ((Double(end) - Double(start)) / Double(step)).rounded(.up)
+        guard exact < Double(Int.max) else {
+            shapeError("arange", "from \(start) to \(end) in steps of \(step) makes \(exact) values, more than Int.max = \(Int.max)")
+        }
+        let n = Swift.max(0, Int(exact))
+        validate(shape: [n], op: "arange")
         return Tensor([Scalar]((0..<n).map { start + Scalar($0) * step }))
     }
 
     /// `count` evenly spaced values from `start` through `end` inclusive, as a rank-1 tensor.
     public static func linspace(from start: Scalar, through end: Scalar, count: Int) -> Tensor {
         guard count >= 0 else { shapeError("linspace", "count \(count) must be non-negative") }
+        validate(shape: [count], op: "linspace")
         if count == 1 { return Tensor([start]) }
         let step = (end - start) / Scalar(Swift.max(count - 1, 1))
         return Tensor((0..<count).map { i in i == count - 1 ? end : start + Scalar(i) * step })
@@ -50,6 +62,7 @@ extension Tensor {
     /// The `n × n` identity matrix.
     public static func identity(_ n: Int) -> Tensor {
         guard n >= 0 else { shapeError("identity", "size \(n) must be non-negative") }
+        validate(shape: [n, n], op: "identity")
         var result = Tensor(zeros: [n, n])
         for i in 0..<n { result.scalars[i * n + i] = 1 }
         return result
@@ -65,7 +78,7 @@ extension Tensor {
         }
         let width = Double(range.upperBound - range.lowerBound)
         let low = Double(range.lowerBound)
-        return Tensor(shape: shape, initializingWith: { out in
+        return Tensor(shape: shape, op: "randomUniform", initializingWith: { out in
             for i in out.indices { out.initializeElement(at: i, to: Scalar(low + width * generator.nextUnit())) }
         })
     }
@@ -79,7 +92,7 @@ extension Tensor {
             shapeError("randomNormal", "standardDeviation \(standardDeviation) must be finite and ≥ 0, and mean \(mean) finite")
         }
         let m = Double(mean), s = Double(standardDeviation)
-        return Tensor(shape: shape, initializingWith: { out in
+        return Tensor(shape: shape, op: "randomNormal", initializingWith: { out in
             for i in out.indices { out.initializeElement(at: i, to: Scalar(m + s * generator.nextNormal())) }
         })
     }

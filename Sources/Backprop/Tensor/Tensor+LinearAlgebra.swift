@@ -34,11 +34,13 @@ extension Tensor {
         let aMatrix = aShape[aShape.count - 2] * aShape[aShape.count - 1]
         let bMatrix = bShape[bShape.count - 2] * bShape[bShape.count - 1]
         var outShape = batch + [m, n]
+        TensorSize.elementCount(of: outShape, scalar: Scalar.self, op: op)
         // A stack of small products runs one product per chunk, each on one thread; a large
         // product is spread over the workers by GEMM itself. Either way each output element is
-        // computed the same way, whatever the worker count.
-        let batchParallel = batchCount > 1 && m * n * k < GEMM.batchItemThreshold
-        let result = Tensor(shape: outShape) { out in
+        // computed the same way, whatever the worker count. (The work m·n·k is compared in Double:
+        // it can exceed Int when the output is large.)
+        let batchParallel = batchCount > 1 && Double(m) * Double(n) * Double(k) < Double(GEMM.batchItemThreshold)
+        let result = Tensor(shape: outShape, op: op) { out in
             a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in
                     let baseA = pa.baseAddress!, baseB = pb.baseAddress!, baseC = out.baseAddress!

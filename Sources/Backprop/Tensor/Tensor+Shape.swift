@@ -14,15 +14,18 @@ extension Tensor {
         for size in newShape where size < -1 {
             shapeError("reshape", "shape \(newShape) has a negative size \(size)")
         }
-        let known = newShape.filter { $0 != -1 }.reduce(1, *)
+        // Checked: a product that overflows cannot equal the (representable) count.
+        guard let known = TensorSize.product(newShape.filter { $0 != -1 }) else {
+            shapeError("reshape", "cannot reshape \(shape) (\(count) elements) to \(newShape): its element count \(newShape.reduce(1.0) { $0 * Double($1) }) overflows Int")
+        }
         if let axis = inferred.first {
             guard known != 0, count % known == 0 else {
                 shapeError("reshape", "cannot infer the -1 size in \(newShape) for \(count) elements (input shape \(shape))")
             }
             resolved[axis] = count / known
         }
-        guard resolved.reduce(1, *) == count else {
-            shapeError("reshape", "cannot reshape \(shape) (\(count) elements) to \(newShape) (\(resolved.reduce(1, *)) elements)")
+        guard known == count || inferred.first != nil else {
+            shapeError("reshape", "cannot reshape \(shape) (\(count) elements) to \(newShape) (\(known) elements)")
         }
         return resolved
     }
@@ -122,10 +125,10 @@ extension Tensor {
         }
         let outer = first.shape[..<a].reduce(1, *)
         let inner = first.shape[(a + 1)...].reduce(1, *)
-        let total = tensors.reduce(0) { $0 + $1.shape[a] }
+        let total = tensors.reduce(0) { TensorSize.adding($0, $1.shape[a], op: "concatenate", "the total size of axis \(a) of \(tensors.count) tensors") }
         var newShape = first.shape
         newShape[a] = total
-        return Tensor(shape: newShape) { out in
+        return Tensor(shape: newShape, op: "concatenate") { out in
             var offset = 0
             for t in tensors {
                 let width = t.shape[a] * inner
@@ -154,7 +157,8 @@ extension Tensor {
         if let negative = sizes.first(where: { $0 < 0 }) {
             shapeError("split", "sizes \(sizes) include the negative size \(negative); sizes must be ≥ 0")
         }
-        guard sizes.reduce(0, +) == shape[a] else {
+        // Checked: sizes near Int.max would overflow an unchecked sum.
+        guard TensorSize.sum(sizes) == shape[a] else {
             shapeError("split", "sizes \(sizes) do not add up to the size \(shape[a]) of axis \(axis) (shape \(shape))")
         }
         var start = 0
@@ -177,14 +181,14 @@ extension Tensor {
     public func gathering(_ indices: [Int], alongAxis axis: Int) -> Tensor {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "gather")
         let size = shape[a]
-        for index in indices where index < 0 || index >= size {
-            shapeError("gather", "index \(index) is out of range for axis \(axis) of size \(size) (shape \(shape))")
+        for (position, index) in indices.enumerated() where index < 0 || index >= size {
+            shapeError("gather", "index \(index) at position \(position) is out of range for axis \(axis) of size \(size) (shape \(shape))")
         }
         let outer = shape[..<a].reduce(1, *)
         let inner = shape[(a + 1)...].reduce(1, *)
         var newShape = shape
         newShape[a] = indices.count
-        return Tensor(shape: newShape) { out in
+        return Tensor(shape: newShape, op: "gather") { out in
             scalars.withUnsafeBufferPointer { s in
                 for o in 0..<outer {
                     for (j, index) in indices.enumerated() {

@@ -21,8 +21,7 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
     ///   - shape: The size of each axis; every size must be non-negative.
     ///   - scalars: The elements in row-major order; their count must equal the product of `shape`.
     public init(shape: [Int], scalars: [Scalar]) {
-        Self.validate(shape: shape, op: "Tensor.init(shape:scalars:)")
-        let count = shape.reduce(1, *)
+        let count = TensorSize.elementCount(of: shape, scalar: Scalar.self, op: "Tensor.init(shape:scalars:)")
         guard scalars.count == count else {
             shapeError("Tensor.init(shape:scalars:)",
                        "shape \(shape) holds \(count) elements but \(scalars.count) scalars were given")
@@ -59,10 +58,10 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
 
     /// Creates a tensor of the given shape by filling uninitialized storage.
     ///
-    /// `body` must initialize every one of the `shape.reduce(1, *)` elements.
-    @inlinable
-    init(shape: [Int], initializingWith body: (UnsafeMutableBufferPointer<Scalar>) -> Void) {
-        let count = shape.reduce(1, *)
+    /// `body` must initialize every one of the `shape.reduce(1, *)` elements. The element count is
+    /// checked (`TensorSize`); `op` names the operation in the message.
+    init(shape: [Int], op: String = "Tensor", initializingWith body: (UnsafeMutableBufferPointer<Scalar>) -> Void) {
+        let count = TensorSize.elementCount(of: shape, scalar: Scalar.self, op: op)
         let scalars = [Scalar](unsafeUninitializedCapacity: count) { buffer, initialized in
             body(buffer)
             initialized = count
@@ -96,7 +95,9 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
         var running = 1
         for axis in stride(from: shape.count - 1, through: 0, by: -1) {
             strides[axis] = running
-            running *= shape[axis]
+            // Wrapping: the product of all sizes fits `Int` (the element count is checked where a
+            // tensor is created), except for an empty tensor, whose strides address nothing.
+            running &*= shape[axis]
         }
         return strides
     }
@@ -124,11 +125,11 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
         return offset
     }
 
-    /// Checks that every size in a shape is non-negative.
-    static func validate(shape: [Int], op: String) {
-        for size in shape where size < 0 {
-            shapeError(op, "shape \(shape) has a negative size \(size)")
-        }
+    /// Checks that every size in a shape is non-negative and that the element count and its bytes fit
+    /// (`TensorSize.elementCount`), returning the count.
+    @discardableResult
+    static func validate(shape: [Int], op: String) -> Int {
+        TensorSize.elementCount(of: shape, scalar: Scalar.self, op: op)
     }
 
     /// Resolves a possibly negative axis against `rank`, failing with a clear message when out of range.

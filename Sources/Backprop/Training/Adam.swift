@@ -114,12 +114,10 @@ struct AdamCore<Scalar: TensorScalar> {
     }
 
     static func validate(_ op: String, learningRate: Double, betas: (Double, Double), epsilon: Double, weightDecay: Double) {
-        guard learningRate >= 0 else { shapeError(op, "learningRate \(learningRate) must be ≥ 0") }
-        guard (0..<1).contains(betas.0), (0..<1).contains(betas.1) else {
-            shapeError(op, "betas (\(betas.0), \(betas.1)) must each be in [0, 1)")
-        }
-        guard epsilon >= 0 else { shapeError(op, "epsilon \(epsilon) must be ≥ 0") }
-        guard weightDecay >= 0 else { shapeError(op, "weightDecay \(weightDecay) must be ≥ 0") }
+        Hyperparameter.checkLearningRate(learningRate, op: op)
+        Hyperparameter.checkBetas(betas, op: op)
+        Hyperparameter.checkNonNegative(epsilon, name: "epsilon", op: op)
+        Hyperparameter.checkNonNegative(weightDecay, name: "weightDecay", op: op)
     }
 
     /// One step; `l2` is added to the gradient as λθ, `decoupled` shrinks θ by (1 − γλ) first.
@@ -200,8 +198,10 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
     private var core: AdamCore<Scalar>
     /// The parameters updated by `step()`.
     public var parameters: [Parameter<Scalar>] { core.parameters }
-    /// The learning rate γ.
-    public var learningRate: Double
+    /// The learning rate γ: finite and ≥ 0, checked whenever it is set.
+    public var learningRate: Double {
+        didSet { Hyperparameter.checkLearningRate(learningRate, op: "Adam") }
+    }
     /// The decay rates (β₁, β₂) of the first and second moment estimates.
     public let betas: (Double, Double)
     /// ε, added to the denominator outside the square root.
@@ -253,8 +253,10 @@ public final class AdamW<Scalar: TensorScalar>: Optimizer {
     private var core: AdamCore<Scalar>
     /// The parameters updated by `step()`.
     public var parameters: [Parameter<Scalar>] { core.parameters }
-    /// The learning rate γ.
-    public var learningRate: Double
+    /// The learning rate γ: finite and ≥ 0, checked whenever it is set.
+    public var learningRate: Double {
+        didSet { Hyperparameter.checkLearningRate(learningRate, op: "AdamW") }
+    }
     /// The decay rates (β₁, β₂).
     public let betas: (Double, Double)
     /// ε, added to the denominator outside the square root.

@@ -108,7 +108,8 @@ private func reduce<Scalar: TensorScalar>(_ losses: [Scalar], shape: [Int], redu
 /// so logits of ±1e4 give exact, finite results.
 ///
 /// Backward: ∂L/∂x_c = g·s·(p_c − (1 − ε)·[c = y] − ε/C), with s = 1/kept for the mean, 1 otherwise,
-/// and 0 for ignored samples.
+/// and exactly 0 for ignored samples — even when their logits are NaN or ±∞, a deliberate difference:
+/// PyTorch computes log_softmax over every sample first, so such an ignored sample gets NaN there.
 ///
 /// - Parameters:
 ///   - logits: `[C]`, `[N, C]` or `[N, C, d₁, …]` unnormalized scores.
@@ -122,9 +123,7 @@ private func reduce<Scalar: TensorScalar>(_ losses: [Scalar], shape: [Int], redu
 public func crossEntropy<Scalar>(logits: Variable<Scalar>, targets: [Int], labelSmoothing: Scalar = 0,
                                  ignoreIndex: Int = -100, reduction: LossReduction = .mean) -> Variable<Scalar> {
     let op = "crossEntropy"
-    guard labelSmoothing >= 0 && labelSmoothing <= 1 else {
-        shapeError(op, "labelSmoothing \(labelSmoothing) must be in [0, 1]")
-    }
+    Hyperparameter.checkProbability(labelSmoothing, name: "labelSmoothing", op: op)
     let layout = ClassLayout(op, shape: logits.shape, targets: targets, ignoreIndex: ignoreIndex)
     let (outer, classes, inner) = (layout.outer, layout.classes, layout.inner)
     let x = logits.value.scalars
@@ -354,7 +353,8 @@ private func binaryCrossEntropyBackward<Scalar: TensorScalar>(
         let sigmoidNegative = x[k] >= 0 ? Scalar.exp(-x[k]) / (1 + Scalar.exp(-x[k])) : 1 / (1 + Scalar.exp(x[k]))
         let w = weights.map { 1 + ($0[k] - 1) * y[k] } ?? 1
         dx[k] = upstream * ((1 - y[k]) - w * sigmoidNegative)
-        dy[k] = upstream * (-x[k] + (weights.map { $0[k] - 1 } ?? 0) * softplusNegative[k])
+        // The softplus term exists only with a positive weight (0·softplus(−x) would be NaN at x = −∞).
+        dy[k] = upstream * (weights.map { -x[k] + ($0[k] - 1) * softplusNegative[k] } ?? -x[k])
     }
     let (sx, sy, sg) = (logits.saved, targets.saved, g.saved)
     let positiveExtra = weights.map { w in Tensor(shape: shape, scalars: w.map { $0 - 1 }) }

@@ -218,7 +218,10 @@ public struct MiniBatches<Scalar: TensorScalar>: RandomAccessCollection {
     public var startIndex: Int { 0 }
 
     /// The number of batches: `⌈order.count / batchSize⌉`, or `⌊…⌋` with `dropLast`.
-    public var endIndex: Int { dropLast ? order.count / batchSize : (order.count + batchSize - 1) / batchSize }
+    public var endIndex: Int {
+        // Not (count + batchSize − 1)/batchSize, which overflows for a batchSize near Int.max.
+        dropLast ? order.count / batchSize : order.count / batchSize + (order.count % batchSize == 0 ? 0 : 1)
+    }
 
     /// The batch at `position`, gathered from the dataset when accessed.
     public subscript(position: Int) -> MiniBatch<Scalar> {

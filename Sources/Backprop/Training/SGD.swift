@@ -14,8 +14,10 @@ import BackpropKernelsC
 public final class SGD<Scalar: TensorScalar>: Optimizer {
     /// The parameters updated by `step()`.
     public let parameters: [Parameter<Scalar>]
-    /// The learning rate γ.
-    public var learningRate: Double
+    /// The learning rate γ: finite and ≥ 0, checked whenever it is set.
+    public var learningRate: Double {
+        didSet { Hyperparameter.checkLearningRate(learningRate, op: "SGD") }
+    }
     /// The momentum factor μ (0 for plain SGD).
     public let momentum: Double
     /// The dampening τ of the momentum.
@@ -33,16 +35,17 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
     ///
     /// - Parameters:
     ///   - parameters: The parameters to update.
-    ///   - learningRate: γ.
-    ///   - momentum: μ ≥ 0 (default 0).
-    ///   - dampening: τ (default 0).
+    ///   - learningRate: γ, finite and ≥ 0.
+    ///   - momentum: μ, finite and ≥ 0 (default 0).
+    ///   - dampening: τ, finite (default 0).
     ///   - nesterov: Use Nesterov momentum; needs μ > 0 and τ = 0.
-    ///   - weightDecay: λ ≥ 0 (default 0).
+    ///   - weightDecay: λ, finite and ≥ 0 (default 0).
     public init(parameters: [Parameter<Scalar>], learningRate: Double, momentum: Double = 0, dampening: Double = 0,
                 nesterov: Bool = false, weightDecay: Double = 0) {
-        guard learningRate >= 0 else { shapeError("SGD", "learningRate \(learningRate) must be ≥ 0") }
-        guard momentum >= 0 else { shapeError("SGD", "momentum \(momentum) must be ≥ 0") }
-        guard weightDecay >= 0 else { shapeError("SGD", "weightDecay \(weightDecay) must be ≥ 0") }
+        Hyperparameter.checkLearningRate(learningRate, op: "SGD")
+        Hyperparameter.checkNonNegative(momentum, name: "momentum", op: "SGD")
+        Hyperparameter.checkFinite(dampening, name: "dampening", op: "SGD")
+        Hyperparameter.checkNonNegative(weightDecay, name: "weightDecay", op: "SGD")
         guard !nesterov || (momentum > 0 && dampening == 0) else {
             shapeError("SGD", "Nesterov momentum requires momentum > 0 and zero dampening (got momentum \(momentum), dampening \(dampening))")
         }

@@ -15,16 +15,19 @@ public protocol LearningRateSchedule: Sendable {
 
 /// Multiplies the rate by γ every `stepSize` steps (PyTorch's `StepLR`): `γ₀·γ^⌊t/stepSize⌋`.
 public struct StepDecay: LearningRateSchedule {
-    /// The rate γ₀ at step 0.
-    public var initial: Double
-    /// How many steps between decays.
-    public var stepSize: Int
-    /// The factor γ applied at each decay (default 0.1).
-    public var gamma: Double
+    /// The rate γ₀ at step 0 (finite, ≥ 0).
+    public var initial: Double { didSet { Hyperparameter.checkLearningRate(initial, name: "initial", op: "StepDecay") } }
+    /// How many steps between decays (positive).
+    public var stepSize: Int { didSet { Hyperparameter.checkPositive(stepSize, name: "stepSize", op: "StepDecay") } }
+    /// The factor γ applied at each decay (default 0.1; finite, ≥ 0).
+    public var gamma: Double { didSet { Hyperparameter.checkNonNegative(gamma, name: "gamma", op: "StepDecay") } }
 
-    /// Creates a step-decay schedule; `stepSize` must be positive.
+    /// Creates a step-decay schedule; `stepSize` must be positive, the rates finite and ≥ 0. The same
+    /// checks run when a property is set later.
     public init(initial: Double, stepSize: Int, gamma: Double = 0.1) {
-        guard stepSize > 0 else { shapeError("StepDecay", "stepSize \(stepSize) must be positive") }
+        Hyperparameter.checkPositive(stepSize, name: "stepSize", op: "StepDecay")
+        Hyperparameter.checkLearningRate(initial, name: "initial", op: "StepDecay")
+        Hyperparameter.checkNonNegative(gamma, name: "gamma", op: "StepDecay")
         self.initial = initial
         self.stepSize = stepSize
         self.gamma = gamma
@@ -42,16 +45,19 @@ public struct StepDecay: LearningRateSchedule {
 /// Past `period` the closed form continues the cosine (it rises again, as in PyTorch); schedules that
 /// should stay at the minimum should not be stepped past `period`.
 public struct CosineAnnealing: LearningRateSchedule {
-    /// The rate η₀ at step 0.
-    public var initial: Double
-    /// The number of steps T from η₀ down to η_min.
-    public var period: Int
-    /// The rate η_min at step T (default 0).
-    public var minimum: Double
+    /// The rate η₀ at step 0 (finite, ≥ 0).
+    public var initial: Double { didSet { Hyperparameter.checkLearningRate(initial, name: "initial", op: "CosineAnnealing") } }
+    /// The number of steps T from η₀ down to η_min (positive).
+    public var period: Int { didSet { Hyperparameter.checkPositive(period, name: "period", op: "CosineAnnealing") } }
+    /// The rate η_min at step T (default 0; finite, ≥ 0).
+    public var minimum: Double { didSet { Hyperparameter.checkNonNegative(minimum, name: "minimum", op: "CosineAnnealing") } }
 
-    /// Creates a cosine schedule; `period` must be positive.
+    /// Creates a cosine schedule; `period` must be positive, the rates finite and ≥ 0. The same checks
+    /// run when a property is set later.
     public init(initial: Double, period: Int, minimum: Double = 0) {
-        guard period > 0 else { shapeError("CosineAnnealing", "period \(period) must be positive") }
+        Hyperparameter.checkPositive(period, name: "period", op: "CosineAnnealing")
+        Hyperparameter.checkLearningRate(initial, name: "initial", op: "CosineAnnealing")
+        Hyperparameter.checkNonNegative(minimum, name: "minimum", op: "CosineAnnealing")
         self.initial = initial
         self.period = period
         self.minimum = minimum
@@ -66,16 +72,19 @@ public struct CosineAnnealing: LearningRateSchedule {
 /// Linear warmup to `peak` over `warmupSteps` steps, then constant (PyTorch's `LinearLR` with
 /// `end_factor = 1`): `peak·(s + (1 − s)·min(t, W)/W)` with start factor s.
 public struct LinearWarmup: LearningRateSchedule {
-    /// The rate reached at step W and kept afterwards.
-    public var peak: Double
-    /// The number of warmup steps W.
-    public var warmupSteps: Int
-    /// The fraction s of `peak` at step 0 (default 0).
-    public var startFactor: Double
+    /// The rate reached at step W and kept afterwards (finite, ≥ 0).
+    public var peak: Double { didSet { Hyperparameter.checkLearningRate(peak, name: "peak", op: "LinearWarmup") } }
+    /// The number of warmup steps W (positive).
+    public var warmupSteps: Int { didSet { Hyperparameter.checkPositive(warmupSteps, name: "warmupSteps", op: "LinearWarmup") } }
+    /// The fraction s of `peak` at step 0 (default 0; in [0, 1]).
+    public var startFactor: Double { didSet { Hyperparameter.checkProbability(startFactor, name: "startFactor", op: "LinearWarmup") } }
 
-    /// Creates a warmup schedule; `warmupSteps` must be positive.
+    /// Creates a warmup schedule; `warmupSteps` must be positive, `peak` finite and ≥ 0, `startFactor`
+    /// in [0, 1]. The same checks run when a property is set later.
     public init(peak: Double, warmupSteps: Int, startFactor: Double = 0) {
-        guard warmupSteps > 0 else { shapeError("LinearWarmup", "warmupSteps \(warmupSteps) must be positive") }
+        Hyperparameter.checkPositive(warmupSteps, name: "warmupSteps", op: "LinearWarmup")
+        Hyperparameter.checkLearningRate(peak, name: "peak", op: "LinearWarmup")
+        Hyperparameter.checkProbability(startFactor, name: "startFactor", op: "LinearWarmup")
         self.peak = peak
         self.warmupSteps = warmupSteps
         self.startFactor = startFactor
@@ -91,17 +100,23 @@ public struct LinearWarmup: LearningRateSchedule {
 /// `SequentialLR` of `LinearLR` and `CosineAnnealingLR`), constant at `minimum` afterwards.
 public struct WarmupCosine: LearningRateSchedule {
     /// The warmup phase.
-    public var warmup: LinearWarmup
-    /// The total number of steps, warmup included.
-    public var totalSteps: Int
-    /// The rate at `totalSteps`.
-    public var minimum: Double
+    public var warmup: LinearWarmup { didSet { Self.check(totalSteps: totalSteps, warmupSteps: warmup.warmupSteps) } }
+    /// The total number of steps, warmup included (more than `warmup.warmupSteps`).
+    public var totalSteps: Int { didSet { Self.check(totalSteps: totalSteps, warmupSteps: warmup.warmupSteps) } }
+    /// The rate at `totalSteps` (finite, ≥ 0).
+    public var minimum: Double { didSet { Hyperparameter.checkNonNegative(minimum, name: "minimum", op: "WarmupCosine") } }
 
-    /// Creates the schedule; needs `0 < warmupSteps < totalSteps`.
-    public init(peak: Double, warmupSteps: Int, totalSteps: Int, minimum: Double = 0, startFactor: Double = 0) {
+    private static func check(totalSteps: Int, warmupSteps: Int) {
         guard totalSteps > warmupSteps else {
             shapeError("WarmupCosine", "totalSteps \(totalSteps) must exceed warmupSteps \(warmupSteps)")
         }
+    }
+
+    /// Creates the schedule; needs `0 < warmupSteps < totalSteps` and finite rates ≥ 0. The same checks
+    /// run when a property is set later.
+    public init(peak: Double, warmupSteps: Int, totalSteps: Int, minimum: Double = 0, startFactor: Double = 0) {
+        Self.check(totalSteps: totalSteps, warmupSteps: warmupSteps)
+        Hyperparameter.checkNonNegative(minimum, name: "minimum", op: "WarmupCosine")
         warmup = LinearWarmup(peak: peak, warmupSteps: warmupSteps, startFactor: startFactor)
         self.totalSteps = totalSteps
         self.minimum = minimum

@@ -135,9 +135,33 @@ extension NormalizationKernels {
                         case .uncentered: (meanGDy, meanGDyXhat) = (0, sumGDyXhat.sum() / n)
                         case .constant: (meanGDy, meanGDyXhat) = (0, 0)
                         }
+                        let rs = Scalar(r)
+                        if dependence == .centered && layout.countPerSet == 1 && coupling == nil && r.isFinite {
+                            // A one-element set normalizes to 0 whatever x: its input gradient is exactly 0
+                            // (the general formula leaves rounding noise amplified by rstd = 1/√ε).
+                            if overwrite {
+                                for o in 0..<outer { (dxb + o * setStride + s * inner).update(repeating: 0, count: inner) }
+                            }
+                            continue
+                        }
+                        if dependence == .constant {
+                            // Given statistics: dx = rstd·g·dy, with no x̂ term at all (a 0·x̂ term would
+                            // turn a NaN or infinite x into a NaN gradient where PyTorch gives rstd·g·dy).
+                            for o in 0..<outer {
+                                let start = o * setStride + s * inner
+                                let (dys, dxs) = (dyb + start, dxb + start)
+                                // Block b (of `per` elements; one element when per = 1) has affine index affineBase + b.
+                                for block in 0..<blocks {
+                                    let (gr, offset) = (rs * gt[affineBase + block], block * per)
+                                    for k in offset..<(offset + per) {
+                                        if overwrite { dxs[k] = gr * dys[k] } else { dxs[k] += gr * dys[k] }
+                                    }
+                                }
+                            }
+                            continue
+                        }
                         // Sweep 2: dx += rstd·(g·dy − mean(g·dy) − x̂·mean(g·dy·x̂)·coupling), in Scalar.
                         let muHi = Scalar(mu), muLo = Scalar(mu - Double(Scalar(mu)))
-                        let rs = Scalar(r)
                         let shift = Scalar(r * meanGDy)
                         let slope = Scalar(r * r * meanGDyXhat * (coupling?[s] ?? 1))
                         for o in 0..<outer {

@@ -101,7 +101,10 @@ enum NormalizationKernels {
             }
             let n = Double(layout.countPerSet)
             let (s1, s2) = (sums.sum(), squares.sum())
-            return (shift + s1 / n, Swift.max(0, s2 - s1 * (s1 / n)))
+            // Rounding can make M2 slightly negative; clamp that to 0 but let a NaN through (Swift.max(0,
+            // NaN) is 0, which would hide a NaN input from the variance and the running statistics).
+            let m2 = s2 - s1 * (s1 / n)
+            return (shift + s1 / n, m2 < 0 ? 0 : m2)
         }
         var acc = Lanes8()
         for o in 0..<outer { acc += centeredSquares(base + o * setStride + s * inner, inner, mean: 0) }
