@@ -3,10 +3,19 @@
 public final class Buffer<Scalar: TensorScalar>: @unchecked Sendable {
     /// The current value.
     public var value: Tensor<Scalar>
+    /// The dtype the buffer is written as in a state dict file, or `nil` for `Scalar`'s (`F32` or
+    /// `F64`). PyTorch's integer buffers, such as a step counter, are `.int64`; buffers named
+    /// `num_batches_tracked` are written as `I64` even when this is `nil`, as PyTorch registers them.
+    public var savedDType: SafeTensorsDType?
 
     /// Creates a buffer with an initial value.
-    public init(_ value: Tensor<Scalar>) {
+    ///
+    /// - Parameters:
+    ///   - value: The initial value.
+    ///   - savedDType: The dtype to write it as, or `nil` for `Scalar`'s.
+    public init(_ value: Tensor<Scalar>, savedDType: SafeTensorsDType? = nil) {
         self.value = value
+        self.savedDType = savedDType
     }
 }
 
