@@ -54,7 +54,22 @@ public protocol Module<Scalar>: AnyObject {
 
 extension Module {
     /// The stored properties of this object and its superclasses, names in snake case.
-    public var namedChildren: [(name: String, value: Any)] {
+    public var namedChildren: [(name: String, value: Any)] { reflectedChildren }
+
+    /// The stored properties with some names replaced, for a `namedChildren` that follows a foreign
+    /// layout: `reflectedChildren(renaming: ["layer_norm": "LayerNorm"])` names a property
+    /// `layerNorm` `LayerNorm`, as Hugging Face does. Keys are the snake-case names.
+    ///
+    /// ```swift
+    /// var namedChildren: [(name: String, value: Any)] { reflectedChildren(renaming: ["layer_norm": "LayerNorm"]) }
+    /// ```
+    public func reflectedChildren(renaming names: [String: String]) -> [(name: String, value: Any)] {
+        reflectedChildren.map { (names[$0.name] ?? $0.name, $0.value) }
+    }
+
+    /// The stored properties of this object and its superclasses, names in snake case, found by
+    /// reflection (what the default `namedChildren` returns).
+    public var reflectedChildren: [(name: String, value: Any)] {
         var result: [(name: String, value: Any)] = []
         var mirror: Mirror? = Mirror(reflecting: self)
         var levels: [[(name: String, value: Any)]] = []
