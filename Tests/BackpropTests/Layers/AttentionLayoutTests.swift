@@ -167,3 +167,61 @@ struct AttentionLayoutTests {
         #expect(standardError(of: result).contains("scaledDotProductAttention: attentionMask of shape [3, 2] does not broadcast against the scores [N, H, L, S] = [2, 2, 3, 3]"))
     }
 }
+
+/// The fused inference path (nothing recorded) against the recorded composition, in `Float`.
+@Suite("Multi-head attention inference path")
+struct AttentionInferenceTests {
+    /// A separate-layout layer E = 32, 4 heads, and x [3, 7, 32], from a seed.
+    static func setUp() -> (MultiHeadAttention<Float>, Tensor<Float>) {
+        var generator = SeededGenerator(seed: 31)
+        let layer = MultiHeadAttention<Float>(embedDimension: 32, headCount: 4, layout: .separate, generator: &generator)
+        return (layer, Tensor.randomNormal(shape: [3, 7, 32], using: &generator))
+    }
+
+    /// The layer's output with and without recording, and their largest difference.
+    static func compare(_ run: (Variable<Float>) -> Variable<Float>) -> Float {
+        let (_, x) = setUp()
+        let tape = Tape<Float>()
+        let recorded = run(tape.variable(x)).value
+        let fused = withoutGradients { run(Variable(x)).value }
+        #expect(recorded.shape == fused.shape)
+        var worst: Float = 0
+        for (a, b) in zip(recorded.scalars, fused.scalars) {
+            if a.isNaN || b.isNaN { #expect(a.isNaN && b.isNaN); continue }
+            worst = Swift.max(worst, Swift.abs(a - b) / Swift.max(1, Swift.abs(a)))
+        }
+        return worst
+    }
+
+    @Test func fusedPathComputesWhatTheRecordedOneDoes() {
+        let (layer, _) = Self.setUp()
+        let padding = [[false, false, false, false, false, true, true], [false, false, false, false, false, false, false],
+                       [false, true, false, false, false, false, true]]
+        var additive = [Float]()
+        for i in 0..<7 { for j in 0..<7 { additive.append(Float((i * 3 + j * 5) % 7) / 4 - 0.75) } }
+        let perHead = Tensor<Float>(shape: [12, 7, 7], scalars: (0..<(12 * 49)).map { Float($0 % 11) / 8 - 0.6 })
+        let blocked = Tensor<Float>(shape: [3, 1, 7, 7], scalars: (0..<147).map { $0 % 5 == 3 ? 1 : 0 })
+        let cases: [(String, (Variable<Float>) -> Variable<Float>)] = [
+            ("plain", { layer($0) }),
+            ("causal", { layer($0, causal: true) }),
+            ("padding", { layer($0, causal: false, keyPaddingMask: padding) }),
+            ("causal + padding", { layer($0, causal: true, keyPaddingMask: padding) }),
+            ("additive [L, S]", { layer($0, causal: false, attentionMask: .additive(Tensor(shape: [7, 7], scalars: additive))) }),
+            ("additive [N·H, L, S] + padding", { layer($0, causal: false, keyPaddingMask: padding, attentionMask: .additive(perHead)) }),
+            ("blocking [N, 1, L, S]", { layer($0, causal: false, attentionMask: .blocking(blocked)) }),
+            ("cross-attention", { x in layer(query: x.slice(alongAxis: 1, range: 0..<3), key: x, value: x) }),
+        ]
+        for (name, run) in cases {
+            let difference = Self.compare(run)
+            #expect(difference <= 2e-6, "\(name): largest difference \(difference)")
+        }
+    }
+
+    @Test func aQueryWithEveryKeyMaskedGivesNaNOnBothPaths() {
+        let (layer, _) = Self.setUp()
+        let padding = Array(repeating: Array(repeating: true, count: 7), count: 3)
+        _ = Self.compare { layer($0, causal: false, keyPaddingMask: padding) }
+        let fused = withoutGradients { layer(Variable(Self.setUp().1), causal: false, keyPaddingMask: padding).value }
+        #expect(fused.scalars.allSatisfy { $0.isNaN })
+    }
+}
