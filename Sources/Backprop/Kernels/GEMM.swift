@@ -105,6 +105,11 @@ enum GEMM {
             // columns of 32, 16, 8). They depend on m and n only.
             rowTiles = (m + 127) / 128
             columnTiles = rowTiles >= 4 ? (n + 1023) / 1024 : (n + 255) / 256
+            // A product of a few row tiles (576 rows make 5) would leave a worker idle at the end:
+            // cut columns until there are at least 8 tiles, none narrower than 128 columns.
+            if rowTiles * columnTiles < 8 {
+                columnTiles = Swift.max(columnTiles, Swift.min((8 + rowTiles - 1) / rowTiles, n / 128))
+            }
             tileRows = ((m + rowTiles - 1) / rowTiles + 11) / 12 * 12
             tileColumns = ((n + columnTiles - 1) / columnTiles + 31) / 32 * 32
             rowTiles = (m + tileRows - 1) / tileRows
