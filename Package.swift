@@ -15,7 +15,7 @@ let package = Package(
         .target(name: "GradCheckCatalog", dependencies: ["Backprop"]),
         .target(name: "BackpropBERT", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
-        .executableTarget(name: "benchmark", dependencies: ["Backprop"], exclude: ["RESULTS.md"]),
+        .executableTarget(name: "benchmark", dependencies: ["Backprop", "BackpropBERT"], exclude: ["RESULTS.md"]),
         .executableTarget(name: "soak", dependencies: ["Backprop"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog", "ExampleSupport", "BackpropBERT"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", path: "Examples/Support"),

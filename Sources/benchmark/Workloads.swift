@@ -92,6 +92,7 @@ var workloads: [Workload] {
             adamW.step()
         }
     })
+    list += miniLMWorkloads()
     return list
 }
 
