@@ -23,6 +23,7 @@ let package = Package(
         .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability", exclude: ["gradients-depth64.svg"]),
         .executableTarget(name: "small-batch-vision", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/SmallBatchVision", exclude: ["digits.csv"]),
         .executableTarget(name: "char-transformer", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/CharTransformer", exclude: ["genesis.txt"]),
+        .executableTarget(name: "sentence-embeddings", dependencies: ["Backprop", "BackpropBERT", "ExampleSupport"], path: "Examples/SentenceEmbeddings", exclude: ["pairs.tsv"]),
     ],
     swiftLanguageModes: [.v6]
 )
