@@ -139,6 +139,16 @@ void bp_attention_f32(int isa, const float *q, const float *k, const float *v, f
                       long o_batch, long o_row, float scale, const float *mask, long mask_n, long mask_h, long mask_l, long mask_s,
                       int causal, float *scratch, long task_begin, long task_end);
 
+/// A chunk of a parallel region: `function(context, chunk)`.
+typedef void (*bp_chunk_function)(void *context, long chunk);
+
+/// Runs `function(context, c)` for every `c` in `0..<chunks` on the calling thread and `workers − 1`
+/// helper threads of a small pool, and returns 1 when all have finished. Helpers spin for about
+/// 0.2 ms after a job before they sleep, so back-to-back regions start without a wake-up. Returns
+/// 0 without running anything when the pool is busy (another thread's region, or a region nested
+/// in a chunk) or `workers` or `chunks` is below 2; the caller then runs the region itself.
+int bp_parallel_run(long chunks, int workers, bp_chunk_function function, void *context);
+
 /// Makes glibc keep freed large blocks for reuse: blocks up to 32 MiB come from the heap instead of
 /// fresh `mmap`s, and the heap's free top is only returned past 1 GiB. Returns 1 when applied, 0
 /// where the C library is not glibc.
