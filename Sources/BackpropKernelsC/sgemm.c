@@ -130,6 +130,26 @@ pack_b(const float *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, p
         r6 = _mm256_permute2f128_ps(s2, s6, 0x31); r7 = _mm256_permute2f128_ps(s3, s7, 0x31);       \
     } while (0)
 
+// Packs 8 columns of a transposed op(B) (column j at s + j·b_col, contiguous along k) into a
+// panel of `nr` columns at `d`: 8 k steps × 8 columns transposed in registers at a time.
+__attribute__((target("avx2,fma"))) static inline void
+pack_8_transposed_columns(const float *s, ptrdiff_t b_col, ptrdiff_t kc, int nr, float *d) {
+    ptrdiff_t p = 0, kc8 = kc / 8 * 8;
+    for (; p < kc8; p += 8) {
+        __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + b_col + p),
+               r2 = _mm256_loadu_ps(s + 2 * b_col + p), r3 = _mm256_loadu_ps(s + 3 * b_col + p),
+               r4 = _mm256_loadu_ps(s + 4 * b_col + p), r5 = _mm256_loadu_ps(s + 5 * b_col + p),
+               r6 = _mm256_loadu_ps(s + 6 * b_col + p), r7 = _mm256_loadu_ps(s + 7 * b_col + p);
+        TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
+        float *o = d + p * nr;
+        _mm256_storeu_ps(o, r0); _mm256_storeu_ps(o + nr, r1); _mm256_storeu_ps(o + 2 * nr, r2);
+        _mm256_storeu_ps(o + 3 * nr, r3); _mm256_storeu_ps(o + 4 * nr, r4); _mm256_storeu_ps(o + 5 * nr, r5);
+        _mm256_storeu_ps(o + 6 * nr, r6); _mm256_storeu_ps(o + 7 * nr, r7);
+    }
+    for (; p < kc; p++)
+        for (int j = 0; j < 8; j++) d[p * nr + j] = s[j * b_col + p];
+}
+
 // pack_a for the AVX2 tile (6 rows). A row-major op(A) (a_col == 1) is transposed 8 k steps at a
 // time; everything else goes through the generic packer.
 __attribute__((target("avx2,fma"))) static void
@@ -167,7 +187,7 @@ pack_a_avx2(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdi
 __attribute__((target("avx2,fma"))) static void
 pack_b_avx2(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
             float *dst) {
-    ptrdiff_t full = n / 16 * 16, kc8 = kc / 8 * 8;
+    ptrdiff_t full = n / 16 * 16;
     if (b_col == 1) {
         // Row-major op(B): read each row once, front to back, and deal it out to the panels.
         for (ptrdiff_t p = 0; p < kc; p++) {
@@ -182,26 +202,9 @@ pack_b_avx2(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdi
         return;
     }
     if (b_row != 1) { pack_b(b, b_row, b_col, n, p0, kc, 16, dst); return; }
-    for (ptrdiff_t j0 = 0; j0 < full; j0 += 16) {
-        float *d = dst + j0 * kc;
-        for (int half = 0; half < 2; half++) {
-            const float *s = b + (j0 + half * 8) * b_col + p0;
-            ptrdiff_t p = 0;
-            for (; p < kc8; p += 8) {
-                __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + b_col + p),
-                       r2 = _mm256_loadu_ps(s + 2 * b_col + p), r3 = _mm256_loadu_ps(s + 3 * b_col + p),
-                       r4 = _mm256_loadu_ps(s + 4 * b_col + p), r5 = _mm256_loadu_ps(s + 5 * b_col + p),
-                       r6 = _mm256_loadu_ps(s + 6 * b_col + p), r7 = _mm256_loadu_ps(s + 7 * b_col + p);
-                TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
-                float *o = d + p * 16 + half * 8;
-                _mm256_storeu_ps(o, r0); _mm256_storeu_ps(o + 16, r1); _mm256_storeu_ps(o + 32, r2);
-                _mm256_storeu_ps(o + 48, r3); _mm256_storeu_ps(o + 64, r4); _mm256_storeu_ps(o + 80, r5);
-                _mm256_storeu_ps(o + 96, r6); _mm256_storeu_ps(o + 112, r7);
-            }
-            for (; p < kc; p++)
-                for (int j = 0; j < 8; j++) d[p * 16 + half * 8 + j] = s[j * b_col + p];
-        }
-    }
+    for (ptrdiff_t j0 = 0; j0 < full; j0 += 16)
+        for (int half = 0; half < 2; half++)
+            pack_8_transposed_columns(b + (j0 + half * 8) * b_col + p0, b_col, kc, 16, dst + j0 * kc + half * 8);
     if (full < n) pack_b(b + full * b_col, b_row, b_col, n - full, p0, kc, 16, dst + full * kc);
 }
 
@@ -262,7 +265,7 @@ pack_a_avx512(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptr
 __attribute__((target("avx2,fma"))) static void
 pack_b_avx512(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
               float *dst) {
-    ptrdiff_t full = n / 32 * 32, kc8 = kc / 8 * 8;
+    ptrdiff_t full = n / 32 * 32;
     if (b_col == 1) {
         for (ptrdiff_t p = 0; p < kc; p++) {
             const float *src = b + (p0 + p) * b_row;
@@ -275,26 +278,9 @@ pack_b_avx512(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptr
             }
         }
     } else if (b_row == 1) {
-        for (ptrdiff_t j0 = 0; j0 < full; j0 += 32) {
-            float *d = dst + j0 * kc;
-            for (int group = 0; group < 4; group++) {
-                const float *s = b + (j0 + group * 8) * b_col + p0;
-                ptrdiff_t p = 0;
-                for (; p < kc8; p += 8) {
-                    __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + b_col + p),
-                           r2 = _mm256_loadu_ps(s + 2 * b_col + p), r3 = _mm256_loadu_ps(s + 3 * b_col + p),
-                           r4 = _mm256_loadu_ps(s + 4 * b_col + p), r5 = _mm256_loadu_ps(s + 5 * b_col + p),
-                           r6 = _mm256_loadu_ps(s + 6 * b_col + p), r7 = _mm256_loadu_ps(s + 7 * b_col + p);
-                    TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
-                    float *o = d + p * 32 + group * 8;
-                    _mm256_storeu_ps(o, r0); _mm256_storeu_ps(o + 32, r1); _mm256_storeu_ps(o + 64, r2);
-                    _mm256_storeu_ps(o + 96, r3); _mm256_storeu_ps(o + 128, r4); _mm256_storeu_ps(o + 160, r5);
-                    _mm256_storeu_ps(o + 192, r6); _mm256_storeu_ps(o + 224, r7);
-                }
-                for (; p < kc; p++)
-                    for (int j = 0; j < 8; j++) d[p * 32 + group * 8 + j] = s[j * b_col + p];
-            }
-        }
+        for (ptrdiff_t j0 = 0; j0 < full; j0 += 32)
+            for (int group = 0; group < 4; group++)
+                pack_8_transposed_columns(b + (j0 + group * 8) * b_col + p0, b_col, kc, 32, dst + j0 * kc + group * 8);
     } else {
         full = 0;
     }
