@@ -142,7 +142,7 @@ enum GEMM {
         // only its own rows of A.
         let isa = Int32(level)
         let nr = Int(bp_sgemm_nr(isa))
-        PackingScratch.withFloats(bp_sgemm_packed_b_size(l.n, l.k)) { packedB in
+        PackingScratch.withSmallOrPooledFloats(bp_sgemm_packed_b_size(l.n, l.k)) { packedB in
             let panels = (l.n + nr - 1) / nr
             let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
             if !l.parallel || l.m * l.n * l.k < GEMM.parallelThreshold {
@@ -154,7 +154,7 @@ enum GEMM {
             }
             let scratchA = bp_sgemm_scratch_a(l.tileRows)
             l.forEachTile { i0, j0, rows, columns in
-                PackingScratch.withFloats(scratchA) { packedA in
+                PackingScratch.withSmallOrPooledFloats(scratchA) { packedA in
                     bp_sgemm_tile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
                                   c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
                 }
@@ -188,6 +188,21 @@ enum PackingScratch {
     private static let retainedCount = 8
     /// Larger buffers are freed instead of kept.
     private static let retainedByteLimit = 32 << 20
+
+    /// Buffers up to this many floats (64 KiB) live on the caller's stack.
+    static let stackFloatLimit = 1 << 14
+
+    /// Runs `body` with 64-byte-aligned scratch of at least `count` floats: on the stack when it is
+    /// small, else from the pool. The batched products of attention (36 × 32 matrices, hundreds per
+    /// call) spent their time taking the pool's lock twice per product, on both threads at once.
+    static func withSmallOrPooledFloats<Result>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
+        guard count <= stackFloatLimit else { return withFloats(count, body) }
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: count + 16) { buffer in
+            let address = UInt(bitPattern: buffer.baseAddress!)
+            let aligned = UnsafeMutablePointer<Float>(bitPattern: (address + 63) & ~UInt(63))!
+            return body(aligned)
+        }
+    }
 
     /// Runs `body` with a buffer of at least `count` floats, reusing a pooled one when one is large enough.
     static func withFloats<Result>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
