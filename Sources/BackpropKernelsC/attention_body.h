@@ -2,7 +2,7 @@
 // vmath_body.h and included with it for each instruction set.
 //
 // For each (sample, head) task the head's keys are transposed into scratch, zero-padded to a
-// multiple of 32 keys, so that the scores of a query against 2·VW keys are d FMAs of broadcast
+// multiple of VW keys, so that the scores of a query against VW keys are d FMAs of broadcast
 // query elements. Queries are taken four at a time, so the key and value loads are shared and the
 // FMA chains (4 queries × 2 vectors) are independent: a single chain would wait on FMA latency.
 // Then per query: the mask, the maximum, the exponentials (vmath's exp) and their sum, and the
@@ -27,11 +27,24 @@ static inline vf FN(maskvector)(const float *row, long stride, long j0, long key
     return values;
 }
 
+/// Stores the scores of keys `j0..<j0 + VW` of query `i`: scaled, masked (the mask row read as a
+/// vector), and −∞ where causality or the padding past the keys removes them. Mixing scalar and
+/// vector stores to the same scores would stall store forwarding, so each vector is stored once.
+static inline void FN(storescores)(vf acc, float *row, long j0, long i, float scale, const float *mask_nh, long mask_l,
+                                   long mask_s, long key_length, int causal) {
+    vf score = acc * scale;
+    if (mask_nh) score = score + FN(maskvector)(mask_nh + i * mask_l, mask_s, j0, key_length);
+    vi lane = FN(iota)() + (int)j0;
+    vi removed = lane >= (int)key_length;
+    if (causal) removed = removed | (lane > (int)i);
+    *(vfu *)(row + j0) = FN(select)(removed, FN(splat)(-__builtin_inff()), score);
+}
+
 static void FN(attention_f32)(const float *q, const float *k, const float *v, float *out, long heads, long query_length,
                               long key_length, long head_dim, long q_batch, long q_row, long k_batch, long k_row, long v_batch,
                               long v_row, long o_batch, long o_row, float scale, const float *mask, long mask_n, long mask_h,
                               long mask_l, long mask_s, int causal, float *scratch, long task_begin, long task_end) {
-    const long padded = (key_length + 31) / 32 * 32;
+    const long padded = (key_length + VW - 1) / VW * VW;
     float *keys = scratch;                        // [head_dim][padded], keys transposed
     float *p = scratch + head_dim * padded;       // [QUERY_BLOCK][padded] scores, then probabilities
     const float negative_infinity = -__builtin_inff();
@@ -51,11 +64,10 @@ static void FN(attention_f32)(const float *q, const float *k, const float *v, fl
             const float *qi[QUERY_BLOCK];
             for (int b = 0; b < QUERY_BLOCK; b++) qi[b] = qh + (i0 + (b < count ? b : count - 1)) * q_row;
 
-            // Scores, scaled, masked and stored once per vector: the mask row is read as vectors
-            // (element by element into a register only where it is strided or at the end of the
-            // keys), causal and padding positions become −∞ by lane comparisons. Mixing scalar
-            // and vector stores to the same scores would stall store forwarding.
-            for (long jb = 0; jb < padded; jb += 2 * VW) {
+            // Scores (see storescores), two vectors of keys at a time, then a last single one: eight independent FMA chains
+            // (four queries × two vectors) where there are enough keys.
+            long jb = 0;
+            for (; jb + 2 * VW <= padded; jb += 2 * VW) {
                 vf acc[QUERY_BLOCK][2];
                 for (int b = 0; b < QUERY_BLOCK; b++) acc[b][0] = acc[b][1] = FN(splat)(0.0f);
                 for (long c = 0; c < head_dim; c++) {
@@ -66,18 +78,20 @@ static void FN(attention_f32)(const float *q, const float *k, const float *v, fl
                         acc[b][1] = FN(fma)(qc, k1, acc[b][1]);
                     }
                 }
-                for (int half = 0; half < 2; half++) {
-                    const long j0 = jb + half * VW;
-                    vi lane = FN(iota)() + (int)j0;
-                    for (int b = 0; b < QUERY_BLOCK; b++) {
-                        const long i = i0 + (b < count ? b : count - 1);
-                        vf score = acc[b][half] * scale;
-                        if (mask_nh) score = score + FN(maskvector)(mask_nh + i * mask_l, mask_s, j0, key_length);
-                        vi removed = lane >= (int)key_length;
-                        if (causal) removed = removed | (lane > (int)i);
-                        *(vfu *)(p + b * padded + j0) = FN(select)(removed, FN(splat)(negative_infinity), score);
-                    }
+                for (int b = 0; b < QUERY_BLOCK; b++) {
+                    FN(storescores)(acc[b][0], p + b * padded, jb, i0 + (b < count ? b : count - 1), scale, mask_nh, mask_l, mask_s, key_length, causal);
+                    FN(storescores)(acc[b][1], p + b * padded, jb + VW, i0 + (b < count ? b : count - 1), scale, mask_nh, mask_l, mask_s, key_length, causal);
                 }
+            }
+            if (jb < padded) {
+                vf acc[QUERY_BLOCK];
+                for (int b = 0; b < QUERY_BLOCK; b++) acc[b] = FN(splat)(0.0f);
+                for (long c = 0; c < head_dim; c++) {
+                    vf k0 = *(const vfu *)(keys + c * padded + jb);
+                    for (int b = 0; b < QUERY_BLOCK; b++) acc[b] = FN(fma)(FN(splat)(qi[b][c]), k0, acc[b]);
+                }
+                for (int b = 0; b < QUERY_BLOCK; b++)
+                    FN(storescores)(acc[b], p + b * padded, jb, i0 + (b < count ? b : count - 1), scale, mask_nh, mask_l, mask_s, key_length, causal);
             }
 
             for (long b = 0; b < count; b++) {
