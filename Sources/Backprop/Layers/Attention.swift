@@ -226,7 +226,7 @@ func attentionOfProjections<Scalar: TensorScalar>(
     if request == nil, attentionDropout == nil,
        let fast = inferenceAttention(query: query, key: key, value: value, headCount: headCount, causal: causal,
                                      keyPaddingMask: keyPaddingMask, attentionMask: attentionMask) {
-        return (fast.affine(weight: outProjWeight, bias: outProjBias), nil)
+        return (inferenceAffine(fast, weight: outProjWeight, bias: outProjBias) ?? fast.affine(weight: outProjWeight, bias: outProjBias), nil)
     }
     let (heads, weights) = scaledDotProductAttentionWithWeights(
         query: splitHeads(query, headCount: headCount), key: splitHeads(key, headCount: headCount),
@@ -409,7 +409,8 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
             return (part(query, 0), part(key, 1), part(value, 2))
         case .separate(let q, let k, let v):
             func apply(_ layer: Linear<Scalar>, _ x: Variable<Scalar>) -> Variable<Scalar> {
-                x.affine(weight: lift(layer.weight, for: anchor)!, bias: lift(layer.bias, for: anchor))
+                let (w, b) = (lift(layer.weight, for: anchor)!, lift(layer.bias, for: anchor))
+                return inferenceAffine(x, weight: w, bias: b) ?? x.affine(weight: w, bias: b)
             }
             return (apply(q, query), apply(k, key), apply(v, value))
         }
