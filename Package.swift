@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Backprop", targets: ["Backprop"]),
         .library(name: "BackpropDistributed", targets: ["BackpropDistributed"]),
+        .library(name: "BackpropBERT", targets: ["BackpropBERT"]),
         .executable(name: "gradcheck", targets: ["gradcheck"]),
         .executable(name: "benchmark", targets: ["benchmark"]),
     ],
@@ -17,10 +18,11 @@ let package = Package(
         .target(name: "BackpropDistributed", dependencies: ["Backprop"]),
         .executableTarget(name: "distributed-benchmark", dependencies: ["Backprop", "BackpropDistributed", "ExampleSupport"]),
         .testTarget(name: "BackpropDistributedTests", dependencies: ["Backprop", "BackpropDistributed"]),
+        .target(name: "BackpropBERT", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
-        .executableTarget(name: "benchmark", dependencies: ["Backprop"], exclude: ["RESULTS.md"]),
+        .executableTarget(name: "benchmark", dependencies: ["Backprop", "BackpropBERT"], exclude: ["RESULTS.md"]),
         .executableTarget(name: "soak", dependencies: ["Backprop"]),
-        .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog", "ExampleSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog", "ExampleSupport", "BackpropBERT"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", dependencies: ["Backprop"], path: "Examples/Support"),
         .executableTarget(name: "quickstart", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/Quickstart"),
         .executableTarget(name: "depth-stability", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/DepthStability", exclude: ["gradients-depth64.svg"]),
@@ -28,6 +30,7 @@ let package = Package(
         .executableTarget(name: "char-transformer", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/CharTransformer", exclude: ["genesis.txt"]),
         .executableTarget(name: "pinn", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/PINN"),
         .executableTarget(name: "wgan-gp", dependencies: ["Backprop", "ExampleSupport"], path: "Examples/WGANGP"),
+        .executableTarget(name: "sentence-embeddings", dependencies: ["Backprop", "BackpropBERT", "ExampleSupport"], path: "Examples/SentenceEmbeddings", exclude: ["pairs.tsv"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -130,6 +130,26 @@ pack_b(const float *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, p
         r6 = _mm256_permute2f128_ps(s2, s6, 0x31); r7 = _mm256_permute2f128_ps(s3, s7, 0x31);       \
     } while (0)
 
+// Packs 8 columns of a transposed op(B) (column j at s + j·b_col, contiguous along k) into a
+// panel of `nr` columns at `d`: 8 k steps × 8 columns transposed in registers at a time.
+__attribute__((target("avx2,fma"))) static inline void
+pack_8_transposed_columns(const float *s, ptrdiff_t b_col, ptrdiff_t kc, int nr, float *d) {
+    ptrdiff_t p = 0, kc8 = kc / 8 * 8;
+    for (; p < kc8; p += 8) {
+        __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + b_col + p),
+               r2 = _mm256_loadu_ps(s + 2 * b_col + p), r3 = _mm256_loadu_ps(s + 3 * b_col + p),
+               r4 = _mm256_loadu_ps(s + 4 * b_col + p), r5 = _mm256_loadu_ps(s + 5 * b_col + p),
+               r6 = _mm256_loadu_ps(s + 6 * b_col + p), r7 = _mm256_loadu_ps(s + 7 * b_col + p);
+        TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
+        float *o = d + p * nr;
+        _mm256_storeu_ps(o, r0); _mm256_storeu_ps(o + nr, r1); _mm256_storeu_ps(o + 2 * nr, r2);
+        _mm256_storeu_ps(o + 3 * nr, r3); _mm256_storeu_ps(o + 4 * nr, r4); _mm256_storeu_ps(o + 5 * nr, r5);
+        _mm256_storeu_ps(o + 6 * nr, r6); _mm256_storeu_ps(o + 7 * nr, r7);
+    }
+    for (; p < kc; p++)
+        for (int j = 0; j < 8; j++) d[p * nr + j] = s[j * b_col + p];
+}
+
 // pack_a for the AVX2 tile (6 rows). A row-major op(A) (a_col == 1) is transposed 8 k steps at a
 // time; everything else goes through the generic packer.
 __attribute__((target("avx2,fma"))) static void
@@ -167,7 +187,7 @@ pack_a_avx2(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdi
 __attribute__((target("avx2,fma"))) static void
 pack_b_avx2(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
             float *dst) {
-    ptrdiff_t full = n / 16 * 16, kc8 = kc / 8 * 8;
+    ptrdiff_t full = n / 16 * 16;
     if (b_col == 1) {
         // Row-major op(B): read each row once, front to back, and deal it out to the panels.
         for (ptrdiff_t p = 0; p < kc; p++) {
@@ -182,27 +202,89 @@ pack_b_avx2(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdi
         return;
     }
     if (b_row != 1) { pack_b(b, b_row, b_col, n, p0, kc, 16, dst); return; }
-    for (ptrdiff_t j0 = 0; j0 < full; j0 += 16) {
-        float *d = dst + j0 * kc;
-        for (int half = 0; half < 2; half++) {
-            const float *s = b + (j0 + half * 8) * b_col + p0;
+    for (ptrdiff_t j0 = 0; j0 < full; j0 += 16)
+        for (int half = 0; half < 2; half++)
+            pack_8_transposed_columns(b + (j0 + half * 8) * b_col + p0, b_col, kc, 16, dst + j0 * kc + half * 8);
+    if (full < n) pack_b(b + full * b_col, b_row, b_col, n - full, p0, kc, 16, dst + full * kc);
+}
+
+// pack_a for the AVX-512 tile (12 rows), with AVX2 moves (the packing is data movement only, so
+// results are those of the generic packer bit for bit). Row-major op(A): rows 0–7 and 8–11 (with
+// four zero rows) are transposed 8 k steps at a time. Transposed op(A): each k step is 12
+// contiguous floats. Partial panels go through the generic packer.
+__attribute__((target("avx2,fma"))) static void
+pack_a_avx512(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
+              float *dst) {
+    ptrdiff_t full = m / 12 * 12, kc8 = kc / 8 * 8;
+    if (a_row == 1) {
+        for (ptrdiff_t i0 = 0; i0 < full; i0 += 12) {
+            float *d = dst + i0 * kc;
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                const float *src = a + i0 + (p0 + p) * a_col;
+                _mm256_storeu_ps(d + p * 12, _mm256_loadu_ps(src));
+                _mm_storeu_ps(d + p * 12 + 8, _mm_loadu_ps(src + 8));
+            }
+        }
+    } else if (a_col == 1) {
+        for (ptrdiff_t i0 = 0; i0 < full; i0 += 12) {
+            const float *s = a + i0 * a_row + p0;
+            float *d = dst + i0 * kc;
             ptrdiff_t p = 0;
             for (; p < kc8; p += 8) {
-                __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + b_col + p),
-                       r2 = _mm256_loadu_ps(s + 2 * b_col + p), r3 = _mm256_loadu_ps(s + 3 * b_col + p),
-                       r4 = _mm256_loadu_ps(s + 4 * b_col + p), r5 = _mm256_loadu_ps(s + 5 * b_col + p),
-                       r6 = _mm256_loadu_ps(s + 6 * b_col + p), r7 = _mm256_loadu_ps(s + 7 * b_col + p);
+                __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + a_row + p),
+                       r2 = _mm256_loadu_ps(s + 2 * a_row + p), r3 = _mm256_loadu_ps(s + 3 * a_row + p),
+                       r4 = _mm256_loadu_ps(s + 4 * a_row + p), r5 = _mm256_loadu_ps(s + 5 * a_row + p),
+                       r6 = _mm256_loadu_ps(s + 6 * a_row + p), r7 = _mm256_loadu_ps(s + 7 * a_row + p);
                 TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
-                float *o = d + p * 16 + half * 8;
-                _mm256_storeu_ps(o, r0); _mm256_storeu_ps(o + 16, r1); _mm256_storeu_ps(o + 32, r2);
-                _mm256_storeu_ps(o + 48, r3); _mm256_storeu_ps(o + 64, r4); _mm256_storeu_ps(o + 80, r5);
-                _mm256_storeu_ps(o + 96, r6); _mm256_storeu_ps(o + 112, r7);
+                float *o = d + p * 12;
+                _mm256_storeu_ps(o, r0); _mm256_storeu_ps(o + 12, r1); _mm256_storeu_ps(o + 24, r2);
+                _mm256_storeu_ps(o + 36, r3); _mm256_storeu_ps(o + 48, r4); _mm256_storeu_ps(o + 60, r5);
+                _mm256_storeu_ps(o + 72, r6); _mm256_storeu_ps(o + 84, r7);
+                __m256 q0 = _mm256_loadu_ps(s + 8 * a_row + p), q1 = _mm256_loadu_ps(s + 9 * a_row + p),
+                       q2 = _mm256_loadu_ps(s + 10 * a_row + p), q3 = _mm256_loadu_ps(s + 11 * a_row + p),
+                       q4 = _mm256_setzero_ps(), q5 = _mm256_setzero_ps(), q6 = _mm256_setzero_ps(), q7 = _mm256_setzero_ps();
+                TRANSPOSE8(q0, q1, q2, q3, q4, q5, q6, q7);
+                o += 8;
+                _mm_storeu_ps(o, _mm256_castps256_ps128(q0)); _mm_storeu_ps(o + 12, _mm256_castps256_ps128(q1));
+                _mm_storeu_ps(o + 24, _mm256_castps256_ps128(q2)); _mm_storeu_ps(o + 36, _mm256_castps256_ps128(q3));
+                _mm_storeu_ps(o + 48, _mm256_castps256_ps128(q4)); _mm_storeu_ps(o + 60, _mm256_castps256_ps128(q5));
+                _mm_storeu_ps(o + 72, _mm256_castps256_ps128(q6)); _mm_storeu_ps(o + 84, _mm256_castps256_ps128(q7));
             }
             for (; p < kc; p++)
-                for (int j = 0; j < 8; j++) d[p * 16 + half * 8 + j] = s[j * b_col + p];
+                for (int r = 0; r < 12; r++) d[p * 12 + r] = s[r * a_row + p];
         }
+    } else {
+        full = 0;
     }
-    if (full < n) pack_b(b + full * b_col, b_row, b_col, n - full, p0, kc, 16, dst + full * kc);
+    if (full < m) pack_a(a + full * a_row, a_row, a_col, m - full, p0, kc, 12, dst + full * kc);
+}
+
+// pack_b for the AVX-512 tile (32 columns), with AVX2 moves (data movement only, so results are
+// those of the generic packer). Row-major op(B): each row is dealt out 32 floats per panel;
+// transposed op(B) (b_row == 1): 8 k steps × 8 columns transposed at a time.
+__attribute__((target("avx2,fma"))) static void
+pack_b_avx512(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
+              float *dst) {
+    ptrdiff_t full = n / 32 * 32;
+    if (b_col == 1) {
+        for (ptrdiff_t p = 0; p < kc; p++) {
+            const float *src = b + (p0 + p) * b_row;
+            float *d = dst + p * 32;
+            for (ptrdiff_t j0 = 0; j0 < full; j0 += 32, d += 32 * kc) {
+                _mm256_storeu_ps(d, _mm256_loadu_ps(src + j0));
+                _mm256_storeu_ps(d + 8, _mm256_loadu_ps(src + j0 + 8));
+                _mm256_storeu_ps(d + 16, _mm256_loadu_ps(src + j0 + 16));
+                _mm256_storeu_ps(d + 24, _mm256_loadu_ps(src + j0 + 24));
+            }
+        }
+    } else if (b_row == 1) {
+        for (ptrdiff_t j0 = 0; j0 < full; j0 += 32)
+            for (int group = 0; group < 4; group++)
+                pack_8_transposed_columns(b + (j0 + group * 8) * b_col + p0, b_col, kc, 32, dst + j0 * kc + group * 8);
+    } else {
+        full = 0;
+    }
+    if (full < n) pack_b(b + full * b_col, b_row, b_col, n - full, p0, kc, 32, dst + full * kc);
 }
 #endif
 
@@ -261,7 +343,7 @@ void bp_sgemm_pack_b(int isa, const float *b, ptrdiff_t b_row, ptrdiff_t b_col, 
         float *dst = packed + p0 * n_pad + panel_begin * nr * kc;
         const float *src = b + j_begin * b_col;
         switch (isa) {
-        case BP_ISA_AVX512: pack_b(src, b_row, b_col, j_end - j_begin, p0, kc, 32, dst); break;
+        case BP_ISA_AVX512: pack_b_avx512(src, b_row, b_col, j_end - j_begin, p0, kc, dst); break;
         case BP_ISA_AVX2: pack_b_avx2(src, b_row, b_col, j_end - j_begin, p0, kc, dst); break;
         default: pack_b(src, b_row, b_col, j_end - j_begin, p0, kc, 8, dst); break;
         }
@@ -295,7 +377,7 @@ void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
         ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
         int add = accumulate || p0 > 0;
         switch (isa) {
-        case BP_ISA_AVX512: pack_a(a, a_row, a_col, m, p0, kc, 12, scratch_a); break;
+        case BP_ISA_AVX512: pack_a_avx512(a, a_row, a_col, m, p0, kc, scratch_a); break;
         case BP_ISA_AVX2: pack_a_avx2(a, a_row, a_col, m, p0, kc, scratch_a); break;
         default: pack_a(a, a_row, a_col, m, p0, kc, 4, scratch_a); break;
         }

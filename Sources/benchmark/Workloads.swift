@@ -93,6 +93,7 @@ var workloads: [Workload] {
         }
     })
     list += higherOrderWorkloads
+    list += miniLMWorkloads()
     return list
 }
 

@@ -167,7 +167,7 @@ var ratios: [String: [Double]] = [:]
 for round in 0..<options.rounds {
     let results = runBackprop(selected, reps: options.reps)
     if round == 0 { print(jsonObject(results)) }
-    guard let reference = runPyTorch(names: results.map(\.0), reps: options.reps, threads: Parallelism.workerCount) else {
+    guard let reference = runPyTorchReferences(names: results.map(\.0), reps: options.reps, threads: Parallelism.workerCount) else {
         exit(1)
     }
     for (name, milliseconds) in results {

@@ -4,7 +4,7 @@
 // no `import`), with `-sanitize=fuzzer,address`: libFuzzer supplies `main` and mutates inputs,
 // AddressSanitizer turns any out-of-bounds read into a crash. Every input must end in a valid file
 // or a typed `SafeTensorsError`; a valid file must also survive a serialize/parse round trip and
-// decode every floating-point tensor it holds.
+// decode (or reject with a typed error) every tensor it holds.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -19,10 +19,14 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     for (name, entry) in file.tensors {
         let elements = entry.shape.reduce(1, *)
         precondition(entry.bytes.count == elements * entry.dtype.byteSize, "\(name): byte count disagrees with shape")
-        switch entry.dtype {
-        case .float32, .float16, .bfloat16: _ = try? entry.tensor(as: Float.self, name: name)
-        case .float64: _ = try? entry.tensor(as: Double.self, name: name)
-        default: precondition((try? entry.tensor(as: Float.self, name: name)) == nil, "\(name): \(entry.dtype) decoded as Float")
+        // Every dtype decodes into both scalar types or throws a typed error; neither may trap.
+        for rounding in [SafeTensorsRounding.exact, .toNearestOrEven] {
+            if let tensor = try? entry.tensor(as: Float.self, name: name, rounding: rounding) {
+                precondition(tensor.shape == entry.shape, "\(name): decoded shape differs")
+            }
+            if let tensor = try? entry.tensor(as: Double.self, name: name, rounding: rounding) {
+                precondition(tensor.shape == entry.shape, "\(name): decoded shape differs")
+            }
         }
     }
     do {

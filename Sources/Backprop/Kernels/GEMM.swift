@@ -105,6 +105,11 @@ enum GEMM {
             // columns of 32, 16, 8). They depend on m and n only.
             rowTiles = (m + 127) / 128
             columnTiles = rowTiles >= 4 ? (n + 1023) / 1024 : (n + 255) / 256
+            // A product of a few row tiles (576 rows make 5) would leave a worker idle at the end:
+            // cut columns until there are at least 8 tiles, none narrower than 128 columns.
+            if rowTiles * columnTiles < 8 {
+                columnTiles = Swift.max(columnTiles, Swift.min((8 + rowTiles - 1) / rowTiles, n / 128))
+            }
             tileRows = ((m + rowTiles - 1) / rowTiles + 11) / 12 * 12
             tileColumns = ((n + columnTiles - 1) / columnTiles + 31) / 32 * 32
             rowTiles = (m + tileRows - 1) / tileRows
@@ -137,7 +142,7 @@ enum GEMM {
         // only its own rows of A.
         let isa = Int32(level)
         let nr = Int(bp_sgemm_nr(isa))
-        PackingScratch.withFloats(bp_sgemm_packed_b_size(l.n, l.k)) { packedB in
+        PackingScratch.withSmallOrPooledFloats(bp_sgemm_packed_b_size(l.n, l.k)) { packedB in
             let panels = (l.n + nr - 1) / nr
             let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
             if !l.parallel || l.m * l.n * l.k < GEMM.parallelThreshold {
@@ -149,7 +154,7 @@ enum GEMM {
             }
             let scratchA = bp_sgemm_scratch_a(l.tileRows)
             l.forEachTile { i0, j0, rows, columns in
-                PackingScratch.withFloats(scratchA) { packedA in
+                PackingScratch.withSmallOrPooledFloats(scratchA) { packedA in
                     bp_sgemm_tile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
                                   c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
                 }
@@ -183,6 +188,21 @@ enum PackingScratch {
     private static let retainedCount = 8
     /// Larger buffers are freed instead of kept.
     private static let retainedByteLimit = 32 << 20
+
+    /// Buffers up to this many floats (64 KiB) live on the caller's stack.
+    static let stackFloatLimit = 1 << 14
+
+    /// Runs `body` with 64-byte-aligned scratch of at least `count` floats: on the stack when it is
+    /// small, else from the pool. The batched products of attention (36 × 32 matrices, hundreds per
+    /// call) spent their time taking the pool's lock twice per product, on both threads at once.
+    static func withSmallOrPooledFloats<Result>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
+        guard count <= stackFloatLimit else { return withFloats(count, body) }
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: count + 16) { buffer in
+            let address = UInt(bitPattern: buffer.baseAddress!)
+            let aligned = UnsafeMutablePointer<Float>(bitPattern: (address + 63) & ~UInt(63))!
+            return body(aligned)
+        }
+    }
 
     /// Runs `body` with a buffer of at least `count` floats, reusing a pooled one when one is large enough.
     static func withFloats<Result>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {

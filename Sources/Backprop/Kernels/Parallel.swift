@@ -1,3 +1,4 @@
+import BackpropKernelsC
 import Dispatch
 import Synchronization
 
@@ -31,6 +32,12 @@ public enum Parallelism {
         set { configuredWorkers.store(Swift.max(1, newValue), ordering: .relaxed) }
     }
 
+    /// Whether regions run on the spinning pool of BackpropKernelsC (`BACKPROP_POOL=0` uses Dispatch only).
+    static let usesPool: Bool = {
+        guard let text = getenv("BACKPROP_POOL") else { return true }
+        return String(cString: text) != "0"
+    }()
+
     /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the workers.
     ///
     /// Chunks must write disjoint memory. The caller picks `chunks` from the problem size alone.
@@ -42,7 +49,18 @@ public enum Parallelism {
             return
         }
         // Workers take the next chunk as they finish one; which worker runs a chunk never changes
-        // what the chunk computes.
+        // what the chunk computes. The pool of BackpropKernelsC (helpers that spin between the
+        // back-to-back regions of a step) runs the region when it is free; otherwise (another
+        // thread's region, or a region nested in a chunk) Dispatch does.
+        let ranOnPool = usesPool && withoutActuallyEscaping(body) { body -> Bool in
+            var context = body
+            return withUnsafeMutablePointer(to: &context) { pointer in
+                bp_parallel_run(chunks, Int32(workers), { context, chunk in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(chunk)
+                }, pointer) != 0
+            }
+        }
+        if ranOnPool { return }
         let next = ChunkCounter()
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)

@@ -13,6 +13,14 @@ public final class Embedding<Scalar: TensorScalar>: Module {
         weight = Parameter(Tensor.randomNormal(shape: [vocabularySize, dimension], using: &generator))
     }
 
+    /// Creates a table with the given rows `[vocabularySize, dimension]`, drawing no random values.
+    public init(weight: Tensor<Scalar>) {
+        guard weight.rank == 2, weight.shape[0] > 0, weight.shape[1] > 0 else {
+            shapeError("Embedding", "weight must have shape [vocabularySize, dimension] with both sizes positive, got \(weight.shape)")
+        }
+        self.weight = Parameter(weight)
+    }
+
     /// The rows for `ids` (any shape `idShape`), shape `idShape + [dimension]`.
     ///
     /// Backward: each row's gradient is the sum of the output gradients at the positions that chose it.

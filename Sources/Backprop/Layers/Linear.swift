@@ -42,7 +42,8 @@ public final class Linear<Scalar: TensorScalar>: Module {
         guard x.rank >= 1, x.shape[x.rank - 1] == inputSize else {
             shapeError("Linear", "input shape \(x.shape) must end in inputSize \(inputSize)")
         }
-        return x.affine(weight: lift(weight, for: x)!, bias: lift(bias, for: x))
+        let (w, b) = (lift(weight, for: x)!, lift(bias, for: x))
+        return inferenceAffine(x, weight: w, bias: b) ?? x.affine(weight: w, bias: b)
     }
 }
 

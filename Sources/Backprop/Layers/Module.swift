@@ -3,10 +3,19 @@
 public final class Buffer<Scalar: TensorScalar>: @unchecked Sendable {
     /// The current value.
     public var value: Tensor<Scalar>
+    /// The dtype the buffer is written as in a state dict file, or `nil` for `Scalar`'s (`F32` or
+    /// `F64`). PyTorch's integer buffers, such as a step counter, are `.int64`; buffers named
+    /// `num_batches_tracked` are written as `I64` even when this is `nil`, as PyTorch registers them.
+    public var savedDType: SafeTensorsDType?
 
     /// Creates a buffer with an initial value.
-    public init(_ value: Tensor<Scalar>) {
+    ///
+    /// - Parameters:
+    ///   - value: The initial value.
+    ///   - savedDType: The dtype to write it as, or `nil` for `Scalar`'s.
+    public init(_ value: Tensor<Scalar>, savedDType: SafeTensorsDType? = nil) {
         self.value = value
+        self.savedDType = savedDType
     }
 }
 
@@ -45,7 +54,22 @@ public protocol Module<Scalar>: AnyObject {
 
 extension Module {
     /// The stored properties of this object and its superclasses, names in snake case.
-    public var namedChildren: [(name: String, value: Any)] {
+    public var namedChildren: [(name: String, value: Any)] { reflectedChildren }
+
+    /// The stored properties with some names replaced, for a `namedChildren` that follows a foreign
+    /// layout: `reflectedChildren(renaming: ["layer_norm": "LayerNorm"])` names a property
+    /// `layerNorm` `LayerNorm`, as Hugging Face does. Keys are the snake-case names.
+    ///
+    /// ```swift
+    /// var namedChildren: [(name: String, value: Any)] { reflectedChildren(renaming: ["layer_norm": "LayerNorm"]) }
+    /// ```
+    public func reflectedChildren(renaming names: [String: String]) -> [(name: String, value: Any)] {
+        reflectedChildren.map { (names[$0.name] ?? $0.name, $0.value) }
+    }
+
+    /// The stored properties of this object and its superclasses, names in snake case, found by
+    /// reflection (what the default `namedChildren` returns).
+    public var reflectedChildren: [(name: String, value: Any)] {
         var result: [(name: String, value: Any)] = []
         var mirror: Mirror? = Mirror(reflecting: self)
         var levels: [[(name: String, value: Any)]] = []

@@ -38,6 +38,25 @@ public final class FeedForward<Scalar: TensorScalar>: Module {
         self.activation = activation
     }
 
+    /// Creates a block from given layers (`linear1` `E → F`, `linear2` `F → E`), drawing no random values.
+    ///
+    /// - Parameters:
+    ///   - linear1: `[F, E]` (+ `[F]`).
+    ///   - linear2: `[E, F]` (+ `[E]`).
+    ///   - activation: The nonlinearity.
+    ///   - dropout: The probability of zeroing a hidden unit in training.
+    ///   - dropoutSeed: The seed of the dropout masks.
+    public init(linear1: Linear<Scalar>, linear2: Linear<Scalar>, activation: FeedForwardActivation = .relu, dropout: Scalar = 0,
+                dropoutSeed: UInt64 = 0) {
+        guard linear1.weight.shape.reversed() == linear2.weight.shape else {
+            shapeError("FeedForward", "linear1 [F, E] and linear2 [E, F] must agree, got \(linear1.weight.shape) and \(linear2.weight.shape)")
+        }
+        self.linear1 = linear1
+        self.dropout = Dropout(probability: dropout, seed: dropoutSeed)
+        self.linear2 = linear2
+        self.activation = activation
+    }
+
     /// `linear2(dropout(activation(linear1(x))))` over the last axis.
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
         var hidden = linear1(x)
@@ -118,6 +137,35 @@ public final class TransformerBlock<Scalar: TensorScalar>: Module {
         isCausal = causal
     }
 
+    /// Creates a block from given parts, drawing no random values.
+    ///
+    /// - Parameters:
+    ///   - selfAttention: The attention layer (either projection layout).
+    ///   - feedForward: The feed-forward block.
+    ///   - norm1: The attention sublayer's LayerNorm.
+    ///   - norm2: The feed-forward sublayer's LayerNorm.
+    ///   - placement: `.postNorm` or `.preNorm`.
+    ///   - causal: Mask future positions in self-attention.
+    ///   - dropout: The residual-branch dropout probability.
+    ///   - dropoutSeed: The seed of the residual-branch dropout masks.
+    public init(selfAttention: MultiHeadAttention<Scalar>, feedForward: FeedForward<Scalar>, norm1: LayerNorm<Scalar>,
+                norm2: LayerNorm<Scalar>, placement: NormPlacement = .postNorm, causal: Bool = false, dropout: Scalar = 0,
+                dropoutSeed: UInt64 = 0) {
+        let e = selfAttention.embedDimension
+        guard feedForward.linear1.weight.shape[1] == e, norm1.normalizedShape == [e], norm2.normalizedShape == [e] else {
+            shapeError("TransformerBlock", "parts must share E = \(e): feed-forward input \(feedForward.linear1.weight.shape[1]), norms \(norm1.normalizedShape) and \(norm2.normalizedShape)")
+        }
+        self.selfAttention = selfAttention
+        self.feedForward = feedForward
+        self.norm1 = norm1
+        self.norm2 = norm2
+        var seeds = SeededGenerator(seed: dropoutSeed)
+        dropout1 = Dropout(probability: dropout, seed: seeds.next())
+        dropout2 = Dropout(probability: dropout, seed: seeds.next())
+        self.placement = placement
+        isCausal = causal
+    }
+
     /// PyTorch's `nn.TransformerEncoderLayer` children: `self_attn`, `linear1`, `dropout`, `linear2`,
     /// `norm1`, `norm2`, `dropout1`, `dropout2`.
     public var namedChildren: [(name: String, value: Any)] {
@@ -170,6 +218,15 @@ public final class TokenAndPositionEmbedding<Scalar: TensorScalar>: Module {
     public init(vocabularySize: Int, maximumLength: Int, embedDimension: Int, generator: inout SeededGenerator) {
         tokenEmbedding = Embedding(vocabularySize: vocabularySize, dimension: embedDimension, generator: &generator)
         positionEmbedding = Embedding(vocabularySize: maximumLength, dimension: embedDimension, generator: &generator)
+    }
+
+    /// Creates the embedding from given tables `[vocabularySize, E]` and `[maximumLength, E]`.
+    public init(tokenEmbedding: Embedding<Scalar>, positionEmbedding: Embedding<Scalar>) {
+        guard tokenEmbedding.weight.shape[1] == positionEmbedding.weight.shape[1] else {
+            shapeError("TokenAndPositionEmbedding", "tables must share E, got \(tokenEmbedding.weight.shape) and \(positionEmbedding.weight.shape)")
+        }
+        self.tokenEmbedding = tokenEmbedding
+        self.positionEmbedding = positionEmbedding
     }
 
     /// The embeddings of `ids` with shape `[N, L]` (row-major), shape `[N, L, E]`; the tables are

@@ -45,7 +45,7 @@ public struct CheckpointInfo: Sendable, Equatable {
 ///
 /// Layout (one file, readable by Python's `safetensors`):
 /// - the module's parameters and buffers under their PyTorch `state_dict` names (`"linear1.weight"`,
-///   `"norm.running_mean"`), so `model.load_state_dict({k: v for k, v in load_file(p).items() if not
+///   `"norm.running_mean"`) and dtypes (`I64` for `num_batches_tracked`), so `model.load_state_dict({k: v for k, v in load_file(p).items() if not
 ///   k.startswith("optimizer.")})` loads them in PyTorch;
 /// - the optimizer's `stateTensors()` prefixed `optimizer.` (`"optimizer.step"`,
 ///   `"optimizer.state.0.exp_avg"`), when an optimizer is saved;
@@ -78,9 +78,9 @@ public enum Checkpoint {
         }
         // `load` accepts only a non-negative step, so a negative one would make an unloadable file.
         guard info.step >= 0 else { throw .invalidMetadata(key: "step", reason: "step \(info.step) must be ≥ 0") }
-        let state = module.stateDictionary
-        if let name = state.keys.sorted().first(where: { $0.hasPrefix(optimizerPrefix) }) { throw .reservedName(name) }
-        var entries = state.mapValues { SafeTensorsEntry($0) }
+        var entries: [String: SafeTensorsEntry]
+        do { entries = try module.stateDictEntries() } catch { throw .safeTensors(error) }
+        if let name = entries.keys.sorted().first(where: { $0.hasPrefix(optimizerPrefix) }) { throw .reservedName(name) }
         if let optimizer {
             for (name, tensor) in optimizer.stateTensors() { entries[optimizerPrefix + name] = SafeTensorsEntry(tensor) }
         }
@@ -97,7 +97,7 @@ public enum Checkpoint {
     /// Loads a checkpoint into `module` (and `optimizer`), all or nothing.
     ///
     /// The file must hold exactly the module's parameter and buffer names (plus optimizer tensors),
-    /// each with the same shape and `Scalar`'s dtype. Optimizer tensors in the file are ignored when
+    /// each with the same shape and a dtype that converts exactly to `Scalar` (an `I64` counter, say). Optimizer tensors in the file are ignored when
     /// `optimizer` is `nil`.
     ///
     /// - Parameters:

@@ -2,8 +2,9 @@ import Foundation
 
 /// The element types of the safetensors format.
 ///
-/// All are recognized when reading; `F32` and `F64` load into `Tensor<Float>` and `Tensor<Double>`,
-/// and `F16`/`BF16` load (widened) into `Tensor<Float>`.
+/// Every dtype decodes into `Tensor<Float>` and `Tensor<Double>` (exactly, or with a typed error
+/// naming the element that would need rounding: see `SafeTensorsEntry.tensor(as:name:rounding:)`),
+/// and every dtype but the 8-bit floats can be written (`SafeTensorsEntry.init(_:dtype:name:rounding:)`).
 public enum SafeTensorsDType: String, Sendable, CaseIterable {
     case bool = "BOOL", uint8 = "U8", int8 = "I8", float8E4M3 = "F8_E4M3", float8E5M2 = "F8_E5M2"
     case int16 = "I16", uint16 = "U16", float16 = "F16", bfloat16 = "BF16"
@@ -34,66 +35,6 @@ public struct SafeTensorsEntry: Sendable, Equatable {
         self.dtype = dtype
         self.shape = shape
         self.bytes = bytes
-    }
-
-    /// Encodes a tensor as `F32` or `F64`.
-    public init<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) {
-        shape = tensor.shape
-        if Scalar.self == Double.self {
-            dtype = .float64
-            bytes = tensor.scalars.withUnsafeBufferPointer { buffer in
-                var out = [UInt8](repeating: 0, count: buffer.count * 8)
-                for (i, x) in buffer.enumerated() {
-                    let bits = Double(x).bitPattern
-                    for b in 0..<8 { out[i * 8 + b] = UInt8(truncatingIfNeeded: bits >> (8 * b)) }
-                }
-                return out
-            }
-        } else {
-            dtype = .float32
-            bytes = tensor.scalars.withUnsafeBufferPointer { buffer in
-                var out = [UInt8](repeating: 0, count: buffer.count * 4)
-                for (i, x) in buffer.enumerated() {
-                    let bits = Float(x).bitPattern
-                    for b in 0..<4 { out[i * 4 + b] = UInt8(truncatingIfNeeded: bits >> (8 * b)) }
-                }
-                return out
-            }
-        }
-    }
-
-    /// Decodes the entry as a tensor of `Scalar`.
-    ///
-    /// - Throws: `SafeTensorsError.wrongDType` unless the dtype is `Scalar`'s (`F16` and `BF16` also
-    ///   decode into `Float`).
-    public func tensor<Scalar: TensorScalar>(as type: Scalar.Type = Scalar.self, name: String = "") throws(SafeTensorsError) -> Tensor<Scalar> {
-        let count = bytes.count / dtype.byteSize
-        func word(_ i: Int, _ size: Int) -> UInt64 {
-            var bits: UInt64 = 0
-            for b in 0..<size { bits |= UInt64(bytes[i * size + b]) << (8 * b) }
-            return bits
-        }
-        let scalars: [Scalar]
-        switch (dtype, Scalar.self == Double.self) {
-        case (.float64, true): scalars = (0..<count).map { Scalar(Double(bitPattern: word($0, 8))) }
-        case (.float32, false): scalars = (0..<count).map { Scalar(Float(bitPattern: UInt32(word($0, 4)))) }
-        case (.bfloat16, false): scalars = (0..<count).map { Scalar(Float(bitPattern: UInt32(word($0, 2)) << 16)) }
-        case (.float16, false): scalars = (0..<count).map { Scalar(floatFromHalf(UInt16(word($0, 2)))) }
-        default: throw .wrongDType(tensor: name, expected: Scalar.dtypeName, found: dtype.rawValue)
-        }
-        return Tensor(shape: shape, scalars: scalars)
-    }
-}
-
-/// IEEE 754 binary16 to Float (exact: every half is a float), including subnormals, ∞ and NaN.
-private func floatFromHalf(_ h: UInt16) -> Float {
-    let sign: Float = h & 0x8000 != 0 ? -1 : 1
-    let exponent = Int((h >> 10) & 0x1F)
-    let fraction = Float(h & 0x3FF)
-    switch exponent {
-    case 0: return sign * fraction * 0x1p-24
-    case 31: return fraction == 0 ? sign * .infinity : .nan
-    default: return sign * (1 + fraction / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
     }
 }
 
@@ -133,34 +74,37 @@ public struct SafeTensorsFile: Sendable, Equatable {
         self.init(tensors: tensors.mapValues { SafeTensorsEntry($0) }, metadata: metadata)
     }
 
-    /// The tensor named `name`, decoded as `Scalar`.
+    /// The tensor named `name`, decoded as `Scalar` (see `SafeTensorsEntry.tensor(as:name:rounding:)`).
     ///
-    /// - Throws: `.missingTensor` or `.wrongDType`.
-    public func tensor<Scalar: TensorScalar>(named name: String, as type: Scalar.Type = Scalar.self) throws(SafeTensorsError) -> Tensor<Scalar> {
+    /// - Throws: `.missingTensor`, or a conversion error naming the element.
+    public func tensor<Scalar: TensorScalar>(named name: String, as type: Scalar.Type = Scalar.self,
+                                             rounding: SafeTensorsRounding = .exact) throws(SafeTensorsError) -> Tensor<Scalar> {
         guard let entry = entry(named: name) else { throw .missingTensor(name: name) }
-        return try entry.tensor(as: Scalar.self, name: name)
+        return try entry.tensor(as: Scalar.self, name: name, rounding: rounding)
     }
 
-    /// Every tensor, decoded as `Scalar` (throws if any has another dtype).
-    public func allTensors<Scalar: TensorScalar>(as type: Scalar.Type = Scalar.self) throws(SafeTensorsError) -> [String: Tensor<Scalar>] {
+    /// Every tensor, decoded as `Scalar` (throws at the first that does not convert).
+    public func allTensors<Scalar: TensorScalar>(as type: Scalar.Type = Scalar.self,
+                                                 rounding: SafeTensorsRounding = .exact) throws(SafeTensorsError) -> [String: Tensor<Scalar>] {
         var result: [String: Tensor<Scalar>] = [:]
-        for name in tensors.keys.sorted() { result[name] = try tensor(named: name, as: Scalar.self) }
+        for name in tensors.keys.sorted() { result[name] = try tensor(named: name, as: Scalar.self, rounding: rounding) }
         return result
     }
 
     /// Decodes the tensors for `expectedShapes`, checking that every name is present with that shape
-    /// and `Scalar`'s dtype, and (unless `allowingUnexpected`) that the file holds no other tensor.
+    /// and converts to `Scalar`, and (unless `allowingUnexpected`) that the file holds no other tensor.
     ///
     /// Nothing is returned unless everything checks out, so callers can assign all or nothing.
     public func tensors<Scalar: TensorScalar>(matching expectedShapes: [String: [Int]], as type: Scalar.Type = Scalar.self,
-                                              allowingUnexpected: Bool = false) throws(SafeTensorsError) -> [String: Tensor<Scalar>] {
+                                              allowingUnexpected: Bool = false,
+                                              rounding: SafeTensorsRounding = .exact) throws(SafeTensorsError) -> [String: Tensor<Scalar>] {
         var result: [String: Tensor<Scalar>] = [:]
         for name in expectedShapes.keys.sorted() {
             guard let entry = entry(named: name) else { throw .missingTensor(name: name) }
             guard entry.shape == expectedShapes[name]! else {
                 throw .shapeMismatch(tensor: name, expected: expectedShapes[name]!, found: entry.shape)
             }
-            result[name] = try entry.tensor(as: Scalar.self, name: name)
+            result[name] = try entry.tensor(as: Scalar.self, name: name, rounding: rounding)
         }
         if !allowingUnexpected, let extra = tensorNames.sorted().first(where: { expectedShapes[$0] == nil }) {
             throw .unexpectedTensor(name: extra)
@@ -169,10 +113,12 @@ public struct SafeTensorsFile: Sendable, Equatable {
     }
 
     /// Loads named parameters (and buffers held as parameters) all at once: every tensor is validated
-    /// (presence, shape, dtype, and no unexpected names unless `allowingUnexpected`) before any
+    /// (presence, shape, conversion, and no unexpected names unless `allowingUnexpected`) before any
     /// parameter changes, so a bad file never half-loads a model.
-    public func load<Scalar: TensorScalar>(into parameters: [String: Parameter<Scalar>], allowingUnexpected: Bool = false) throws(SafeTensorsError) {
-        let values = try tensors(matching: parameters.mapValues(\.shape), as: Scalar.self, allowingUnexpected: allowingUnexpected)
+    public func load<Scalar: TensorScalar>(into parameters: [String: Parameter<Scalar>], allowingUnexpected: Bool = false,
+                                           rounding: SafeTensorsRounding = .exact) throws(SafeTensorsError) {
+        let values = try tensors(matching: parameters.mapValues(\.shape), as: Scalar.self, allowingUnexpected: allowingUnexpected,
+                                 rounding: rounding)
         for (name, parameter) in parameters { parameter.value = values[name]! }
     }
 
@@ -240,28 +186,15 @@ public struct SafeTensorsFile: Sendable, Equatable {
 
     /// Reads and validates a file.
     ///
-    /// The header length is checked against the file's size before anything is allocated for it.
-    /// Temporary files of `path` left by killed writers are removed.
+    /// The header length is checked against the file's size before anything is allocated for it;
+    /// the file is then read whole into one buffer with `read(2)` and each tensor's bytes copied out
+    /// of it once. Temporary files of `path` left by killed writers are removed.
     public init(contentsOfPath path: String) throws(SafeTensorsError) {
         if let problem = SafeTensorsFiles.directoryProblem(path) { throw .unreadableFile(path: path, reason: problem) }
         SafeTensorsFiles.removeStaleTemporaryFiles(for: URL(fileURLWithPath: path))
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw .unreadableFile(path: path, reason: "no such file or permission denied")
-        }
-        defer { try? handle.close() }
-        let bytes: [UInt8]
-        do {
-            let size = Int(try handle.seekToEnd())
-            try handle.seek(toOffset: 0)
-            let prefix = [UInt8](try handle.read(upToCount: 8) ?? Data())
+        try self.init(bytes: readWholeFile(path) { prefix, size throws(SafeTensorsError) in
             _ = try Self.headerLength(prefix, totalSize: size)
-            bytes = prefix + [UInt8](try handle.readToEnd() ?? Data())
-        } catch let error as SafeTensorsError {
-            throw error
-        } catch {
-            throw .unreadableFile(path: path, reason: "\(error)")
-        }
-        try self.init(bytes: bytes)
+        })
     }
 
     /// Checks the 8-byte header length against the limit and the bytes available.

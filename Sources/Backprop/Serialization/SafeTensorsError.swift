@@ -40,8 +40,14 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
     case gapBeforeTensor(tensor: String, expectedBegin: Int, begin: Int)
     /// Bytes after the last tensor belong to no tensor.
     case trailingBytes(dataEnd: Int, bufferSize: Int)
-    /// The tensor is stored with a different dtype than requested.
-    case wrongDType(tensor: String, expected: String, found: String)
+    /// Element `index` of the tensor (`value`, stored as `dtype`) would have to be rounded to
+    /// become a `target` value, and exact conversion was asked for.
+    case inexactValue(tensor: String, index: Int, value: String, dtype: String, target: String)
+    /// Element `index` of the tensor (`value`) cannot become a `target` value at all, for `reason`
+    /// (out of range, not finite for an integer dtype, a `BOOL` byte other than 0 or 1).
+    case unrepresentableValue(tensor: String, index: Int, value: String, target: String, reason: String)
+    /// Writing this dtype is not supported (the 8-bit floats are read only).
+    case unsupportedEncoding(tensor: String, dtype: String)
     /// A tensor to load is not in the file.
     case missingTensor(name: String)
     /// The file holds a tensor nobody asked for (strict loading).
@@ -50,6 +56,8 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     /// A name that cannot be written (empty or `__metadata__`).
     case invalidName(String)
+    /// A sharded checkpoint's index is malformed or disagrees with its shards.
+    case invalidShardIndex(path: String, reason: String)
 
     /// A sentence naming what is wrong, with the values involved.
     public var description: String {
@@ -78,12 +86,18 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
         case .gapBeforeTensor(let tensor, let expected, let begin):
             return "safetensors: tensor '\(tensor)' begins at byte \(begin) but the previous data ends at \(expected) (unused bytes)"
         case .trailingBytes(let end, let size): return "safetensors: tensors end at byte \(end) but the data buffer has \(size) bytes"
-        case .wrongDType(let tensor, let expected, let found): return "safetensors: tensor '\(tensor)' is \(found), expected \(expected)"
+        case .inexactValue(let tensor, let index, let value, let dtype, let target):
+            return "safetensors: tensor '\(tensor)' element \(index) = \(value) (\(dtype)) is not exactly representable as \(target); convert with rounding: .toNearestOrEven to round it"
+        case .unrepresentableValue(let tensor, let index, let value, let target, let reason):
+            return "safetensors: tensor '\(tensor)' element \(index) = \(value) cannot be stored as \(target): \(reason)"
+        case .unsupportedEncoding(let tensor, let dtype):
+            return "safetensors: tensor '\(tensor)' cannot be written as \(dtype) (8-bit floats are read only)"
         case .missingTensor(let name): return "safetensors: tensor '\(name)' is missing from the file"
         case .unexpectedTensor(let name): return "safetensors: unexpected tensor '\(name)' in the file"
         case .shapeMismatch(let tensor, let expected, let found):
             return "safetensors: tensor '\(tensor)' has shape \(found) but its destination has shape \(expected)"
         case .invalidName(let name): return "safetensors: '\(name)' cannot be used as a tensor name"
+        case .invalidShardIndex(let path, let reason): return "safetensors: sharded checkpoint index '\(path)': \(reason)"
         }
     }
 }

@@ -1123,7 +1123,7 @@ extension AdversarialCase {
         },
         .init("missingFile", .files, .throwsTypedError) {
             let path = scratchDirectory("missing") + "/absent.safetensors"
-            requireThrows(SafeTensorsError.unreadableFile(path: path, reason: "no such file or permission denied")) {
+            requireThrows(SafeTensorsError.unreadableFile(path: path, reason: "No such file or directory")) {
                 _ = try SafeTensorsFile(contentsOfPath: path)
             }
         },

@@ -164,16 +164,41 @@ struct CheckpointTests {
         #expect(model.stateDictionary == before)
     }
 
-    @Test func wrongDTypeThrows() throws {
+    @Test func floatCheckpointWidensIntoADoubleModelExactly() throws {
         let path = temporaryPath()
-        try Checkpoint.save(makeModel(Float.self, seed: 13), toPath: path)
+        let source = makeModel(Float.self, seed: 13)
+        try Checkpoint.save(source, toPath: path)
         let model = makeModel(seed: 14)
+        try Checkpoint.load(into: model, fromPath: path)
+        #expect(model.stateDictionary == source.stateDictionary.mapValues { $0.converted(to: Double.self) })
+    }
+
+    @Test func doubleCheckpointIntoAFloatModelThrowsOnTheFirstInexactValue() throws {
+        let path = temporaryPath()
+        try Checkpoint.save(makeModel(seed: 13), toPath: path)
+        let model = makeModel(Float.self, seed: 14)
         let before = model.stateDictionary
         let error = checkpointError { () throws(CheckpointError) in try Checkpoint.load(into: model, fromPath: path) }
-        guard case .safeTensors(.wrongDType(_, expected: "F64", found: "F32")) = error else {
+        guard case .safeTensors(.inexactValue(_, _, _, dtype: "F64", target: "F32")) = error else {
             Issue.record("unexpected \(String(describing: error))"); return
         }
         #expect(model.stateDictionary == before)
+    }
+
+    @Test func batchCounterIsWrittenAsInt64AsPyTorchDoes() throws {
+        let path = temporaryPath()
+        let model = makeModel(seed: 21)
+        var generator = SeededGenerator(seed: 3)
+        for _ in 0..<3 { _ = model(Variable(Tensor<Double>.randomNormal(shape: [4, 3], using: &generator))) }
+        try Checkpoint.save(model, toPath: path)
+        let file = try SafeTensorsFile(contentsOfPath: path)
+        let counter = try #require(file.tensors["1.num_batches_tracked"])
+        #expect(counter.dtype == .int64 && counter.shape == [])
+        #expect(counter.bytes == [3, 0, 0, 0, 0, 0, 0, 0])
+        #expect(file.tensors["1.running_mean"]?.dtype == .float64)
+        let restored = makeModel(seed: 22)
+        try Checkpoint.load(into: restored, fromPath: path)
+        #expect(restored.stateDictionary == model.stateDictionary)
     }
 
     @Test func missingAndUnexpectedTensorsThrow() throws {

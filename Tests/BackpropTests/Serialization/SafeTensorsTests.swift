@@ -51,10 +51,11 @@ func temporaryDirectory() -> String {
         let file = try SafeTensorsFile(contentsOfPath: Self.fixturePath)
         let weight = Parameter(Tensor<Float>(zeros: [2, 3])), bias = Parameter(Tensor<Float>(zeros: [3]))
         let table = Parameter(Tensor<Float>(zeros: [3, 2]))
-        // Wrong dtype: the running variance is F64 in the file. Nothing is assigned.
+        // The running variance is F64 in the file and 1/3 is no float: nothing is assigned.
         let variance = Parameter(Tensor<Float>(zeros: [4]))
         let all = ["layer.weight": weight, "layer.bias": bias, "norm.running_var": variance, "embedding.table": table]
-        #expect(throws: SafeTensorsError.wrongDType(tensor: "norm.running_var", expected: "F32", found: "F64")) {
+        #expect(throws: SafeTensorsError.inexactValue(tensor: "norm.running_var", index: 0, value: "0.3333333333333333",
+                                                      dtype: "F64", target: "F32")) {
             try file.load(into: all)
         }
         #expect(weight.value == Tensor(zeros: [2, 3]) && table.value == Tensor(zeros: [3, 2]))
@@ -119,7 +120,7 @@ func temporaryDirectory() -> String {
 
         #expect(throws: SafeTensorsError.self) { try SafeTensorsFile(tensors).write(toPath: directory + "/missing/dir/x.safetensors") }
         #expect(throws: SafeTensorsError.invalidName("__metadata__")) { try SafeTensorsFile(["__metadata__": Tensor<Float>([1])]).serialized() }
-        #expect(throws: SafeTensorsError.unreadableFile(path: directory + "/none", reason: "no such file or permission denied")) {
+        #expect(throws: SafeTensorsError.unreadableFile(path: directory + "/none", reason: "No such file or directory")) {
             try SafeTensorsFile(contentsOfPath: directory + "/none")
         }
     }
@@ -179,7 +180,7 @@ func temporaryDirectory() -> String {
         }
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        FileManager.default.createFile(atPath: directory + "/short", contents: Data(bytes.prefix(5)))
+        _ = FileManager.default.createFile(atPath: directory + "/short", contents: Data(bytes.prefix(5)))
         #expect(throws: SafeTensorsError.truncated(size: 5)) { try SafeTensorsFile(contentsOfPath: directory + "/short") }
     }
 
@@ -216,7 +217,7 @@ func temporaryDirectory() -> String {
 
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        FileManager.default.createFile(atPath: directory + "/huge", contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: directory + "/huge", contents: Data(bytes))
         #expect(throws: SafeTensorsError.headerExceedsFile(length: 100_000_000, available: bytes.count - 8)) {
             try SafeTensorsFile(contentsOfPath: directory + "/huge")
         }
@@ -258,10 +259,21 @@ func temporaryDirectory() -> String {
         #expect(throws: expected, "\(what)") { try SafeTensorsFile(bytes: bytes) }
     }
 
-    @Test func wrongDTypeRequested() throws {
+    @Test func conversionsAreExactOrThrowNamingTheElement() throws {
         let file = try SafeTensorsFile(bytes: Self.smallFile())
-        #expect(throws: SafeTensorsError.wrongDType(tensor: "b", expected: "F32", found: "F64")) { try file.tensor(named: "b", as: Float.self) }
+        #expect(try file.tensor(named: "b", as: Float.self) == Tensor([3]))          // F64 3 is a float
+        #expect(try file.tensor(named: "a", as: Double.self) == Tensor([1, 2]))      // F32 widens
         #expect(throws: SafeTensorsError.missingTensor(name: "c")) { try file.tensor(named: "c", as: Float.self) }
+        let third = SafeTensorsFile(["x": Tensor<Double>([0.5, 1.0 / 3])])
+        #expect(throws: SafeTensorsError.inexactValue(tensor: "x", index: 1, value: "0.3333333333333333", dtype: "F64", target: "F32")) {
+            try third.tensor(named: "x", as: Float.self)
+        }
+        #expect(try third.tensor(named: "x", as: Float.self, rounding: .toNearestOrEven) == Tensor([0.5, Float(1.0 / 3)]))
+        let huge = SafeTensorsFile(["x": Tensor<Double>([1e300])])
+        #expect(throws: SafeTensorsError.unrepresentableValue(tensor: "x", index: 0, value: "1e+300", target: "F32",
+                                                              reason: "it is beyond the largest finite F32 value 3.4028235e+38")) {
+            try huge.tensor(named: "x", as: Float.self, rounding: .toNearestOrEven)
+        }
     }
 
     @Test func halfPrecisionWidensToFloat() throws {
