@@ -2,13 +2,10 @@
 @usableFromInline
 enum UnaryKernel: Sendable {
     case negate, exp, log, sqrt, rsqrt, abs, square, tanh, sigmoid, relu, sign, reciprocal
-    case sin, cos, erf, log1p, expm1, softplus
+    case sin, cos, erf, softplus
     case leakyRelu(Double), elu(Double), clamp(Double, Double)
     case addScalar(Double), multiplyScalar(Double), powScalar(Double), rsubScalar(Double)
     case geluExact, geluTanh, silu
-    // derivatives used by backward rules (input-based)
-    case reluDerivative, leakyReluDerivative(Double), eluDerivative(Double), signDerivativeOfAbs
-    case geluExactDerivative, geluTanhDerivative, siluDerivative, sigmoidOfInput
 }
 
 /// Elementwise operations of two operands of equal shape or broadcast shapes.
@@ -90,6 +87,30 @@ enum Elementwise {
         }
     }
 
+    /// `y[i] = f(x[i])` for equal-length buffers, in parallel over fixed chunks: the loop of an
+    /// elementwise function written beside its op (an activation's derivative). For `Float`, a
+    /// `vectorized` function of `bp_vmath_f32` replaces `f`.
+    @inline(__always)
+    static func map<Scalar: TensorScalar>(_ x: Tensor<Scalar>, vectorized: VectorMath.Function? = nil,
+                                          _ f: (Scalar) -> Scalar) -> Tensor<Scalar> {
+        Tensor(shape: x.shape) { out in
+            x.scalars.withUnsafeBufferPointer { src in
+                guard let s = src.baseAddress, let o = out.baseAddress else { return }
+                Parallelism.forEach(count: src.count, grain: grain) { range in
+                    if Scalar.self == Float.self, let vectorized {
+                        (s + range.lowerBound).withMemoryRebound(to: Float.self, capacity: range.count) { x in
+                            (o + range.lowerBound).withMemoryRebound(to: Float.self, capacity: range.count) { y in
+                                VectorMath.apply(vectorized, x, y, range.count)
+                            }
+                        }
+                        return
+                    }
+                    for i in range { (o + i).initialize(to: f(s[i])) }
+                }
+            }
+        }
+    }
+
     /// Applies a unary kernel to `n` contiguous elements; each case is its own tight loop.
     ///
     /// For `Float`, `exp`, `tanh`, exact GELU and its derivative run vectorized in C
@@ -115,7 +136,7 @@ enum Elementwise {
         case .abs: for i in 0..<n { o[i] = Swift.abs(s[i]) }
         case .square: for i in 0..<n { o[i] = s[i] * s[i] }
         case .tanh: for i in 0..<n { o[i] = Scalar.tanh(s[i]) }
-        case .sigmoid, .sigmoidOfInput:
+        case .sigmoid:
             for i in 0..<n { o[i] = stableSigmoid(s[i]) }
         // max(x, 0) with NaN propagated (and −0 kept), as PyTorch's clamp_min.
         case .relu: for i in 0..<n { o[i] = s[i] < 0 ? 0 : s[i] }
@@ -124,8 +145,6 @@ enum Elementwise {
         case .sin: for i in 0..<n { o[i] = Scalar.sin(s[i]) }
         case .cos: for i in 0..<n { o[i] = Scalar.cos(s[i]) }
         case .erf: for i in 0..<n { o[i] = Scalar.erf(s[i]) }
-        case .log1p: for i in 0..<n { o[i] = Scalar.log1p(s[i]) }
-        case .expm1: for i in 0..<n { o[i] = Scalar.expm1(s[i]) }
         case .softplus:
             // log(1 + eˣ) = max(x, 0) + log1p(e^(−|x|)), finite for any x.
             for i in 0..<n { o[i] = Swift.max(s[i], 0) + Scalar.log1p(Scalar.exp(-Swift.abs(s[i]))) }
@@ -171,36 +190,6 @@ enum Elementwise {
                 o[i] = 0.5 * x * (1 + Scalar.tanh(c * (x + 0.044715 * x * x * x)))
             }
         case .silu: for i in 0..<n { o[i] = s[i] * stableSigmoid(s[i]) }
-        // PyTorch's threshold_backward: 0 where x ≤ 0, else 1 (so a NaN input passes the gradient).
-        case .reluDerivative: for i in 0..<n { o[i] = s[i] <= 0 ? 0 : 1 }
-        case .leakyReluDerivative(let slope):
-            let a = Scalar(slope)
-            for i in 0..<n { o[i] = s[i] > 0 ? 1 : a }
-        case .eluDerivative(let alpha):
-            let a = Scalar(alpha)
-            for i in 0..<n { o[i] = s[i] > 0 ? 1 : a * Scalar.exp(s[i]) }
-        case .signDerivativeOfAbs:
-            for i in 0..<n { o[i] = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0) }
-        case .geluExactDerivative:
-            // d/dx [x Φ(x)] = Φ(x) + x φ(x)
-            let r: Scalar = 1 / Scalar(2).squareRoot()
-            let normalization = Scalar(1 / (2 * Double.pi).squareRoot())
-            for i in 0..<n {
-                let x = s[i]
-                o[i] = 0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
-            }
-        case .geluTanhDerivative:
-            let c = Scalar((2 / Double.pi).squareRoot())
-            for i in 0..<n {
-                let x = s[i]
-                let t = Scalar.tanh(c * (x + 0.044715 * x * x * x))
-                o[i] = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
-            }
-        case .siluDerivative:
-            for i in 0..<n {
-                let sg = stableSigmoid(s[i])
-                o[i] = sg * (1 + s[i] * (1 - sg))
-            }
         }
     }
 

@@ -13,7 +13,6 @@ package enum VectorMath {
         case .exp: .exp
         case .tanh: .tanh
         case .geluExact: .gelu
-        case .geluExactDerivative: .geluDerivative
         default: nil
         }
     }

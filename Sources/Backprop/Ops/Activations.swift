@@ -32,7 +32,7 @@ extension Variable {
     @_specialize(where Scalar == Double)
     public func relu() -> Variable {
         let x = value
-        return record("relu", x.relu()) { g, tape in g * tape.constant(x.applying(.reluDerivative)) }
+        return record("relu", x.relu()) { g, tape in g * tape.constant(Elementwise.map(x) { $0 <= 0 ? 0 : 1 }) }
     }
 
     /// `x` for x > 0, `negativeSlope·x` otherwise. Backward: ∂L/∂x = g·(x > 0 ? 1 : negativeSlope).
@@ -42,8 +42,10 @@ extension Variable {
         Hyperparameter.checkFinite(negativeSlope, name: "negativeSlope", op: "leakyRelu")
         let x = value
         let slope = Double(negativeSlope)
+        // The derivative x > 0 ? 1 : slope is piecewise constant: a mask to the next order.
+        let a = negativeSlope
         return record("leakyRelu", x.applying(.leakyRelu(slope))) { g, tape in
-            g * tape.constant(x.applying(.leakyReluDerivative(slope)))
+            g * tape.constant(Elementwise.map(x) { $0 > 0 ? 1 : a })
         }
     }
 
@@ -66,7 +68,8 @@ extension Variable {
     @_specialize(where Scalar == Double)
     func eluDerivative(alpha: Double) -> Variable {
         let nonPositive = value .<= Tensor(0)
-        let d = value.applying(.eluDerivative(alpha))
+        let a = Scalar(alpha)
+        let d = Elementwise.map(value) { $0 > 0 ? 1 : a * Scalar.exp($0) }
         return record("eluDerivative", d) { g, tape in g * tape.constant(nonPositive) * tape.output(d) }
     }
 
@@ -87,20 +90,32 @@ extension Variable {
         }
     }
 
-    /// ∂GELU/∂x as an op of its own (see `gelu` for the formulas), so GELU's backward is differentiable.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
+    /// ∂GELU/∂x as an op of its own (see `gelu` for the formulas), so GELU's backward is differentiable:
+    /// its value in one elementwise pass (vectorized in C for `Float`'s exact form), its backward the
+    /// second derivative written in `Variable` operations.
     func geluDerivative(approximation: GELUApproximation) -> Variable {
         let x = saved
         switch approximation {
         case .none:
-            return record("geluDerivative", value.applying(.geluExactDerivative)) { g, tape in
+            // Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π).
+            let r: Scalar = 1 / Scalar(2).squareRoot()
+            let normalization = Scalar(1 / (2 * Double.pi).squareRoot())
+            let d = Elementwise.map(value, vectorized: .geluDerivative) { x in
+                0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
+            }
+            return record("geluDerivative", d) { g, tape in
                 let x = tape[x]
                 let squares = x.squared()
                 return g * ((squares * -0.5).exp() * Scalar(1 / (2 * Double.pi).squareRoot()) * (2 - squares))
             }
         case .tanh:
-            return record("geluTanhDerivative", value.applying(.geluTanhDerivative)) { g, tape in
+            // ½(1 + T) + ½x(1 − T²)·k(1 + 3cx²), T = tanh(k(x + cx³)).
+            let k = Scalar((2 / Double.pi).squareRoot())
+            let d = Elementwise.map(value) { x in
+                let t = Scalar.tanh(k * (x + 0.044715 * x * x * x))
+                return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+            }
+            return record("geluTanhDerivative", d) { g, tape in
                 let x = tape[x]
                 let (k, c) = (Scalar((2 / Double.pi).squareRoot()), Scalar(0.044715))
                 let squares = x.squared()
@@ -125,7 +140,12 @@ extension Variable {
     @_specialize(where Scalar == Double)
     func siluDerivative() -> Variable {
         let x = saved
-        return record("siluDerivative", value.applying(.siluDerivative)) { g, tape in
+        // σ(x)(1 + x(1 − σ(x))).
+        let d = Elementwise.map(value) { x in
+            let s = Elementwise.stableSigmoid(x)
+            return s * (1 + x * (1 - s))
+        }
+        return record("siluDerivative", d) { g, tape in
             let x = tape[x]
             let s = x.sigmoid()
             return g * (s * (1 - s) * (2 + x * (1 - s * 2)))
