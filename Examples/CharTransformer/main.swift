@@ -121,7 +121,6 @@ final class CharTransformer: Module {
     let blocks: [TransformerBlock<Float>]
     let finalNorm: LayerNorm<Float>?
     let head: Linear<Float>
-    var isTraining = true
 
     init(_ config: RunConfig, vocabularySize: Int) {
         // The same seed for every run: post-norm and pre-norm models start from the same weights.

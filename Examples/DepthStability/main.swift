@@ -34,7 +34,6 @@ enum Norm: String, CaseIterable {
 
 /// One hidden layer. Plain: `h ← relu(norm(W h))`. Residual (pre-norm): `h ← h + W relu(norm(h))`.
 final class Block: Module {
-    var isTraining = true
     let linear: Linear<Float>
     let norm: (any Module<Float>)?
     let residual: Bool
@@ -57,7 +56,6 @@ final class Block: Module {
 
 /// input projection, `depth` blocks, output projection.
 final class DeepMLP: Module {
-    var isTraining = true
     let input: Linear<Float>
     let blocks: [Block]
     let head: Linear<Float>

@@ -22,7 +22,6 @@ flags.finish()
 
 /// u(x, y): three tanh layers and a linear output, in Double (the loss needs its second derivatives).
 final class Network: Module {
-    var isTraining = true
     let layers: [Linear<Double>]
 
     init(width: Int, generator: inout SeededGenerator) {

@@ -40,7 +40,6 @@ let modeDeviation = 0.02 / scale
 
 /// The generator: noise in R² → three ReLU layers → a point in R².
 final class Generator: Module {
-    var isTraining = true
     let layers: [Linear<Float>]
     init(width: Int, generator: inout SeededGenerator) {
         layers = [Linear(inputSize: 2, outputSize: width, generator: &generator),
@@ -57,7 +56,6 @@ final class Generator: Module {
 
 /// The critic: three Linear–LayerNorm–ReLU layers and a linear score.
 final class Critic: Module {
-    var isTraining = true
     let layers: [Linear<Float>]
     let norms: [LayerNorm<Float>]
     let score: Linear<Float>

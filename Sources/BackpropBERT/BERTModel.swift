@@ -22,8 +22,6 @@ public final class BERTEmbeddings<Scalar: TensorScalar>: Module {
     public let layerNorm: LayerNorm<Scalar>
     /// Dropout after the LayerNorm (active in training only).
     public let dropout: Dropout<Scalar>
-    /// Training (dropout active) or evaluation mode.
-    public var isTraining = true
 
     /// Creates the embeddings from tables (the LayerNorm starts at γ = 1, β = 0).
     public init(wordEmbeddings: Embedding<Scalar>, positionEmbeddings: Embedding<Scalar>, tokenTypeEmbeddings: Embedding<Scalar>,
@@ -127,8 +125,6 @@ public final class BERTModel<Scalar: TensorScalar>: Module {
     public let layers: [BERTLayer<Scalar>]
     /// The pooler's dense layer (`pooler.dense`), or `nil` for a checkpoint without one.
     public let pooler: Linear<Scalar>?
-    /// Training (dropout active) or evaluation mode.
-    public var isTraining = true
 
     /// Creates a model with all-zero weights, to be loaded (no random values are drawn); the
     /// LayerNorms start at γ = 1, β = 0.

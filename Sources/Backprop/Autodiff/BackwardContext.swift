@@ -79,7 +79,7 @@ enum BackwardDiagnostics {
 
     /// Reports a malformed result of `op`'s backward rule.
     static func report(_ op: String, _ message: String) {
-        guard let collector else { shapeError(op, message) }
+        guard let collector else { usageError(op, message) }
         let line = "\(op): \(message)"
         if !collector.messages.contains(line) { collector.messages.append(line) }
     }

@@ -68,7 +68,7 @@ extension DifferentiableOperation {
 
     /// Stops with a message: an operation must implement one of the two backward forms.
     public func backward(_ gradient: Tensor<Scalar>, saved: Saved, inputsNeedingGradient: [Bool]) -> [Tensor<Scalar>?] {
-        shapeError(name, "implements neither backward form: write backward(_:inputs:output:saved:) in Variable operations (differentiable to any order) or backward(_:saved:inputsNeedingGradient:) on tensors")
+        usageError(name, "implements neither backward form: write backward(_:inputs:output:saved:) in Variable operations (differentiable to any order) or backward(_:saved:inputsNeedingGradient:) on tensors")
     }
 
     /// Runs the forward pass on the inputs' values and records one entry on their tape.

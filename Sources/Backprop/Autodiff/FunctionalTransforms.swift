@@ -49,10 +49,10 @@ public func valueWithGradient<Scalar: TensorScalar>(at inputs: [Tensor<Scalar>],
         let variables = inputs.map { tape.variable($0) }
         let y = f(variables)
         guard y.value.count == 1 else {
-            shapeError("gradient(at:of:)", "the function's output has shape \(y.shape) (\(y.value.count) elements); a gradient needs a one-element output — use pullback(at:of:) or jacobian(at:of:) for others")
+            usageError("gradient(at:of:)", "the function's output has shape \(y.shape) (\(y.value.count) elements); a gradient needs a one-element output — use pullback(at:of:) or jacobian(at:of:) for others")
         }
         guard y.tape == nil || y.tape === tape else {
-            shapeError("gradient(at:of:)", "the function returned a variable of another tape")
+            usageError("gradient(at:of:)", "the function returned a variable of another tape")
         }
         guard y.tape != nil else { return (y.value, inputs.map { Tensor(zerosLike: $0) }) }
         return (y.value, tape.gradients(of: y, withRespectTo: variables, allowUnused: true))
@@ -75,7 +75,7 @@ public func valueWithPullback<Scalar: TensorScalar>(at x: Tensor<Scalar>, of f: 
         let y = f(input)
         return (y.value, { seed in
             guard seed.shape == y.shape else {
-                shapeError("pullback(at:of:)", "the vector of shape \(seed.shape) must have the output's shape \(y.shape)")
+                usageError("pullback(at:of:)", "the vector of shape \(seed.shape) must have the output's shape \(y.shape)")
             }
             guard y.requiresGradient else { return Tensor(zerosLike: x) }
             return withGradients { tape.gradients(of: y, withRespectTo: [input], seed: seed, retainGraph: true, allowUnused: true)[0] }
@@ -100,7 +100,7 @@ public func pullback<Scalar: TensorScalar>(at x: Tensor<Scalar>, of f: (Variable
 /// - Returns: `J·v`, with the shape of `f(x)`.
 public func jvp<Scalar: TensorScalar>(at x: Tensor<Scalar>, direction v: Tensor<Scalar>,
                                       of f: (Variable<Scalar>) -> Variable<Scalar>) -> Tensor<Scalar> {
-    guard v.shape == x.shape else { shapeError("jvp(at:direction:of:)", "direction of shape \(v.shape) must have the input's shape \(x.shape)") }
+    guard v.shape == x.shape else { usageError("jvp(at:direction:of:)", "direction of shape \(v.shape) must have the input's shape \(x.shape)") }
     return withGradients {
         let tape = Tape<Scalar>()
         let input = tape.variable(x)
@@ -167,7 +167,7 @@ public func hessian<Scalar: TensorScalar>(at x: Tensor<Scalar>, of f: (Variable<
 public func hessianVectorProduct<Scalar: TensorScalar>(at x: Tensor<Scalar>, direction v: Tensor<Scalar>,
                                                        of f: (Variable<Scalar>) -> Variable<Scalar>) -> Tensor<Scalar> {
     guard v.shape == x.shape else {
-        shapeError("hessianVectorProduct(at:direction:of:)", "direction of shape \(v.shape) must have the input's shape \(x.shape)")
+        usageError("hessianVectorProduct(at:direction:of:)", "direction of shape \(v.shape) must have the input's shape \(x.shape)")
     }
     return withGradients {
         let tape = Tape<Scalar>()
@@ -184,7 +184,7 @@ public func hessianVectorProduct<Scalar: TensorScalar>(at x: Tensor<Scalar>, dir
 /// Stops unless `y` has one element.
 private func scalarOutput<Scalar>(_ y: Variable<Scalar>, _ op: String) -> Variable<Scalar> {
     guard y.value.count == 1 else {
-        shapeError(op, "the function's output has shape \(y.shape) (\(y.value.count) elements); it must have one element")
+        usageError(op, "the function's output has shape \(y.shape) (\(y.value.count) elements); it must have one element")
     }
     return y
 }

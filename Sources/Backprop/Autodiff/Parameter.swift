@@ -25,7 +25,6 @@ public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
     ///
     /// ```swift
     /// final class Scale: Module {
-    ///     var isTraining = true
     ///     let factor = Parameter(Tensor<Float>([2]))
     ///     func callAsFunction(_ x: Variable<Float>) -> Variable<Float> { x * factor.variable(on: x) }
     /// }

@@ -118,7 +118,7 @@ public final class Tape<Scalar: TensorScalar> {
 
     func checkNotReleased(_ op: String) {
         if isReleased {
-            shapeError(op, "this tape was released by an earlier backward(); record a new tape for each step, or pass retainGraph: true to backward")
+            usageError(op, "this tape was released by an earlier backward(); record a new tape for each step, or pass retainGraph: true to backward")
         }
     }
 
@@ -153,15 +153,15 @@ public final class Tape<Scalar: TensorScalar> {
     func seedVariable(for output: Variable<Scalar>, _ seed: Variable<Scalar>?) -> Variable<Scalar> {
         if let seed {
             guard seed.shape == output.shape else {
-                shapeError("backward", "seed of shape \(seed.shape) does not match the output shape \(output.shape)")
+                usageError("backward", "seed of shape \(seed.shape) does not match the output shape \(output.shape)")
             }
             if let seedTape = seed.tape, seedTape !== self {
-                shapeError("backward", "the seed variable belongs to a different tape than the output")
+                usageError("backward", "the seed variable belongs to a different tape than the output")
             }
             return seed.tape == nil ? Variable(value: seed.value, tape: self, node: -1) : seed
         }
         guard output.value.count == 1 else {
-            shapeError("backward", "the output has shape \(output.shape) (\(output.value.count) elements); backward without a seed needs a one-element output — pass seed: with the output's shape")
+            usageError("backward", "the output has shape \(output.shape) (\(output.value.count) elements); backward without a seed needs a one-element output — pass seed: with the output's shape")
         }
         return Variable(value: Tensor(repeating: 1, shape: output.shape), tape: self, node: -1)
     }
@@ -178,7 +178,7 @@ public final class Tape<Scalar: TensorScalar> {
                       leafReady: ((Int, Variable<Scalar>) -> Void)? = nil) -> [Int: Variable<Scalar>] {
         checkNotReleased("backward")
         guard output.tape === self else {
-            shapeError("backward", "the output variable belongs to a different tape")
+            usageError("backward", "the output variable belongs to a different tape")
         }
         let seedVariable = seedVariable(for: output, seed)
         guard output.node >= 0 else { return [:] }
@@ -374,21 +374,21 @@ public final class Tape<Scalar: TensorScalar> {
                           seed: Variable<Scalar>? = nil, retainGraph: Bool? = nil, createGraph: Bool,
                           allowUnused: Bool = false) -> [Variable<Scalar>] {
         for (i, input) in inputs.enumerated() where input.tape !== self && input.node >= 0 {
-            shapeError("gradients", "input \(i) belongs to a different tape than the output")
+            usageError("gradients", "input \(i) belongs to a different tape than the output")
         }
         if !allowUnused {
             for (i, input) in inputs.enumerated() where input.node < 0 {
-                shapeError("gradients", "input \(i) (shape \(input.shape)) does not require a gradient: it is a constant (tape.constant, Variable(_:), detached(), or computed inside withoutGradients or from constants only); differentiate with respect to tape.variable(_:) leaves or results computed from them, or pass allowUnused: true to get zeros for it")
+                usageError("gradients", "input \(i) (shape \(input.shape)) does not require a gradient: it is a constant (tape.constant, Variable(_:), detached(), or computed inside withoutGradients or from constants only); differentiate with respect to tape.variable(_:) leaves or results computed from them, or pass allowUnused: true to get zeros for it")
             }
             if output.node < 0 {
-                shapeError("gradients", "the output (shape \(output.shape)) does not require a gradient: it was computed from constants only, or inside withoutGradients; pass allowUnused: true to get zeros")
+                usageError("gradients", "the output (shape \(output.shape)) does not require a gradient: it was computed from constants only, or inside withoutGradients; pass allowUnused: true to get zeros")
             }
         }
         let wanted = Set(inputs.map { $0.node }.filter { $0 >= 0 })
         let found = reverseSweep(from: output, seed: seed, wanted: wanted, createGraph: createGraph)
         if !allowUnused {
             for (i, input) in inputs.enumerated() where found[input.node] == nil && !lies(input.node, onAPathInto: output.node) {
-                shapeError("gradients", "input \(i) (shape \(input.shape)) was not used to compute the output; pass allowUnused: true to get zeros for it")
+                usageError("gradients", "input \(i) (shape \(input.shape)) was not used to compute the output; pass allowUnused: true to get zeros for it")
             }
         }
         if !(retainGraph ?? createGraph) { release() }
@@ -419,7 +419,7 @@ public final class Tape<Scalar: TensorScalar> {
     public func backward(from output: Variable<Scalar>, seed: Tensor<Scalar>? = nil, retainGraph: Bool? = nil,
                          createGraph: Bool = false) {
         if output.node < 0 && output.tape === self {
-            shapeError("backward", "the output (shape \(output.shape)) does not require a gradient: it was computed from constants only, or inside withoutGradients, so no leaf can receive one (PyTorch: \"element 0 of tensors does not require grad\")")
+            usageError("backward", "the output (shape \(output.shape)) does not require a gradient: it was computed from constants only, or inside withoutGradients, so no leaf can receive one (PyTorch: \"element 0 of tensors does not require grad\")")
         }
         let hook = onParameterGradientReady
         _ = reverseSweep(from: output, seed: seed.map { Variable($0) }, wanted: nil, createGraph: createGraph) { node, gradient in

@@ -31,7 +31,7 @@ public struct Variable<Scalar: TensorScalar> {
     /// Stops with a message naming the shape when the variable has more than one element.
     public var item: Scalar {
         guard value.count == 1 else {
-            shapeError("item", "only a one-element variable has an item; this one has shape \(shape) (\(value.count) elements)")
+            usageError("item", "only a one-element variable has an item; this one has shape \(shape) (\(value.count) elements)")
         }
         return value.scalars[0]
     }
@@ -60,7 +60,7 @@ public struct Variable<Scalar: TensorScalar> {
     ///     (`tape.accumulatedGradient(for:)`) — PyTorch's `create_graph=True`.
     public func backward(seed: Tensor<Scalar>? = nil, retainGraph: Bool? = nil, createGraph: Bool = false) {
         guard let tape else {
-            shapeError("backward", "this variable is a constant with no tape; create inputs with tape.variable(_:) or tape.constant(_:)")
+            usageError("backward", "this variable is a constant with no tape; create inputs with tape.variable(_:) or tape.constant(_:)")
         }
         tape.backward(from: self, seed: seed, retainGraph: retainGraph, createGraph: createGraph)
     }
@@ -104,7 +104,7 @@ extension Variable {
     static func record(_ name: String, _ a: Variable, _ b: Variable, value: Tensor<Scalar>,
                        pullback: @escaping Tape<Scalar>.Pullback) -> Variable {
         if let ta = a.tape, let tb = b.tape, ta !== tb {
-            shapeError(name, "mixes variables from two different tapes; every input of an operation must be recorded on the same tape")
+            usageError(name, "mixes variables from two different tapes; every input of an operation must be recorded on the same tape")
         }
         guard a.node >= 0 || b.node >= 0, GradientMode.isEnabled else {
             if AnomalyDetection.isEnabled { checkUnrecordedForAnomalies(name, [a, b], [value]) }
@@ -151,7 +151,7 @@ extension Variable {
             if input.node >= 0 { needsGradient = true }
             guard let t = input.tape else { continue }
             if let existing = tape, existing !== t {
-                shapeError(name, "mixes variables from two different tapes; every input of an operation must be recorded on the same tape")
+                usageError(name, "mixes variables from two different tapes; every input of an operation must be recorded on the same tape")
             }
             tape = t
         }

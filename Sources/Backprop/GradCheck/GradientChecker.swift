@@ -135,9 +135,9 @@ public func checkGradients(
     options: GradientCheckOptions = GradientCheckOptions(),
     of function: ([Variable<Double>]) -> Variable<Double>
 ) -> GradientCheckResult {
-    guard order >= 1 else { shapeError("checkGradients", "order \(order) must be at least 1") }
+    guard order >= 1 else { usageError("checkGradients", "order \(order) must be at least 1") }
     // The options are plain stored properties; they are checked here, where every check starts.
-    guard options.eps.isFinite && options.eps > 0 else { shapeError("checkGradients", "eps \(options.eps) must be finite and > 0") }
+    guard options.eps.isFinite && options.eps > 0 else { usageError("checkGradients", "eps \(options.eps) must be finite and > 0") }
     Hyperparameter.checkNonNegative(options.absoluteTolerance, name: "absoluteTolerance", op: "checkGradients")
     Hyperparameter.checkNonNegative(options.relativeTolerance, name: "relativeTolerance", op: "checkGradients")
     Hyperparameter.checkPositive(options.projections, name: "projections", op: "checkGradients")
@@ -243,7 +243,7 @@ public struct GradientCheckProblem {
             if let tape = variables.lazy.compactMap(\.tape).first {
                 let y = f(xs)
                 guard y.shape == upstream.shape else {
-                    shapeError("checkGradients", "the output shape \(y.shape) differs from the upstream gradient's \(upstream.shape)")
+                    usageError("checkGradients", "the output shape \(y.shape) differs from the upstream gradient's \(upstream.shape)")
                 }
                 guard y.tape != nil else { return Variable(value: Tensor(zeros: [checked.reduce(0) { $0 + xs[$1].value.count }]), tape: tape, node: -1) }
                 return flattened(tape.gradients(of: y, withRespectTo: checked.map { xs[$0] }, seed: upstream, createGraph: true, allowUnused: true))

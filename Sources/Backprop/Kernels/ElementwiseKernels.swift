@@ -326,11 +326,11 @@ func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
         } else if da == 1 {
             result[i] = db
         } else {
-            shapeError(op, "shapes \(a) and \(b) cannot be broadcast: axis \(i - rank) has sizes \(da) and \(db) (sizes must be equal or one of them 1)")
+            usageError(op, "shapes \(a) and \(b) cannot be broadcast: axis \(i - rank) has sizes \(da) and \(db) (sizes must be equal or one of them 1)")
         }
     }
     if TensorSize.product(result) == nil {
-        shapeError(op, "shapes \(a) and \(b) broadcast to \(result), whose element count \(result.reduce(1.0) { $0 * Double($1) }) overflows Int")
+        usageError(op, "shapes \(a) and \(b) broadcast to \(result), whose element count \(result.reduce(1.0) { $0 * Double($1) }) overflows Int")
     }
     return result
 }

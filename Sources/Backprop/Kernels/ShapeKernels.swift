@@ -98,7 +98,7 @@ enum Shape {
         if x.shape == target { return x }
         let joint = broadcastShape(x.shape, target, op: op)
         guard joint == target else {
-            shapeError(op, "shape \(x.shape) cannot be expanded to \(target) (each size must equal the target size or be 1)")
+            usageError(op, "shape \(x.shape) cannot be expanded to \(target) (each size must equal the target size or be 1)")
         }
         return x.broadcastFill(to: target, from: x, op: op)
     }

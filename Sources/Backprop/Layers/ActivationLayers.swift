@@ -1,7 +1,5 @@
 /// `max(x, 0)` as a module (PyTorch's `nn.ReLU`).
 public final class ReLU<Scalar: TensorScalar>: Module {
-    /// Unused (activations behave the same in both modes).
-    public var isTraining = true
     /// Creates the activation.
     public init() {}
     /// Applies `relu()`.
@@ -12,8 +10,6 @@ public final class ReLU<Scalar: TensorScalar>: Module {
 public final class LeakyReLU<Scalar: TensorScalar>: Module {
     /// The slope for negative inputs.
     public let negativeSlope: Scalar
-    /// Unused (activations behave the same in both modes).
-    public var isTraining = true
     /// Creates the activation.
     public init(negativeSlope: Scalar = 0.01) { self.negativeSlope = negativeSlope }
     /// Applies `leakyRelu(negativeSlope:)`.
@@ -24,8 +20,6 @@ public final class LeakyReLU<Scalar: TensorScalar>: Module {
 public final class GELU<Scalar: TensorScalar>: Module {
     /// Exact (`.none`, the default) or `.tanh`.
     public let approximation: GELUApproximation
-    /// Unused (activations behave the same in both modes).
-    public var isTraining = true
     /// Creates the activation.
     public init(approximation: GELUApproximation = .none) { self.approximation = approximation }
     /// Applies `gelu(approximation:)`.
@@ -34,8 +28,6 @@ public final class GELU<Scalar: TensorScalar>: Module {
 
 /// Hyperbolic tangent as a module (PyTorch's `nn.Tanh`).
 public final class Tanh<Scalar: TensorScalar>: Module {
-    /// Unused (activations behave the same in both modes).
-    public var isTraining = true
     /// Creates the activation.
     public init() {}
     /// Applies `tanh()`.
@@ -44,8 +36,6 @@ public final class Tanh<Scalar: TensorScalar>: Module {
 
 /// The logistic sigmoid as a module (PyTorch's `nn.Sigmoid`).
 public final class Sigmoid<Scalar: TensorScalar>: Module {
-    /// Unused (activations behave the same in both modes).
-    public var isTraining = true
     /// Creates the activation.
     public init() {}
     /// Applies `sigmoid()`.
@@ -54,8 +44,6 @@ public final class Sigmoid<Scalar: TensorScalar>: Module {
 
 /// `x·σ(x)` as a module (PyTorch's `nn.SiLU`).
 public final class SiLU<Scalar: TensorScalar>: Module {
-    /// Unused (activations behave the same in both modes).
-    public var isTraining = true
     /// Creates the activation.
     public init() {}
     /// Applies `silu()`.
@@ -66,8 +54,6 @@ public final class SiLU<Scalar: TensorScalar>: Module {
 public final class ELU<Scalar: TensorScalar>: Module {
     /// The saturation value for negative inputs.
     public let alpha: Scalar
-    /// Unused (activations behave the same in both modes).
-    public var isTraining = true
     /// Creates the activation.
     public init(alpha: Scalar = 1) { self.alpha = alpha }
     /// Applies `elu(alpha:)`.
@@ -80,8 +66,6 @@ public final class Softplus<Scalar: TensorScalar>: Module {
     public let beta: Scalar
     /// Above `β·x > threshold` the layer is linear.
     public let threshold: Scalar
-    /// Unused (activations behave the same in both modes).
-    public var isTraining = true
     /// Creates the activation.
     public init(beta: Scalar = 1, threshold: Scalar = 20) { (self.beta, self.threshold) = (beta, threshold) }
     /// Applies `softplus(beta:threshold:)`.

@@ -13,7 +13,7 @@ func blockedScores<Scalar: TensorScalar>(batchSize: Int, queryLength: Int, keyLe
     }
     if let keyPaddingMask {
         guard keyPaddingMask.count == batchSize, keyPaddingMask.allSatisfy({ $0.count == keyLength }) else {
-            shapeError(op, "keyPaddingMask must have shape [N, S] = [\(batchSize), \(keyLength)], got \(keyPaddingMask.count) rows of lengths \(keyPaddingMask.map(\.count))")
+            usageError(op, "keyPaddingMask must have shape [N, S] = [\(batchSize), \(keyLength)], got \(keyPaddingMask.count) rows of lengths \(keyPaddingMask.map(\.count))")
         }
         let padding = Tensor<Scalar>(shape: [batchSize, 1, 1, keyLength],
                                      scalars: keyPaddingMask.flatMap { $0.map { $0 ? 1 : 0 } })
@@ -62,7 +62,7 @@ func scaledDotProductAttentionWithWeights<Scalar: TensorScalar>(
           key.shape[0] == query.shape[0], value.shape[0] == query.shape[0],
           key.shape[1] == query.shape[1], value.shape[1] == query.shape[1],
           key.shape[3] == query.shape[3], value.shape[2] == key.shape[2] else {
-        shapeError(op, "query [N, H, L, d], key [N, H, S, d] and value [N, H, S, dᵥ] must agree, got \(query.shape), \(key.shape) and \(value.shape)")
+        usageError(op, "query [N, H, L, d], key [N, H, S, d] and value [N, H, S, dᵥ] must agree, got \(query.shape), \(key.shape) and \(value.shape)")
     }
     let (batchSize, headCount, queryLength, keyLength, headDimension) = (query.shape[0], query.shape[1], query.shape[2], key.shape[2], query.shape[3])
     var scores = query.matmul(key.transposed()) * Scalar(1 / Double(headDimension).squareRoot())
@@ -122,7 +122,7 @@ public struct AttentionMask<Scalar: TensorScalar>: Sendable {
     public static func blocking(_ blocked: [[Bool]]) -> AttentionMask {
         let columns = blocked.first?.count ?? 0
         for (i, row) in blocked.enumerated() where row.count != columns {
-            shapeError("AttentionMask", "row \(i) has \(row.count) entries but row 0 has \(columns)")
+            usageError("AttentionMask", "row \(i) has \(row.count) entries but row 0 has \(columns)")
         }
         return AttentionMask(kind: .blocking(Tensor(shape: [blocked.count, columns], scalars: blocked.flatMap { $0.map { $0 ? 1 : 0 } })))
     }
@@ -137,7 +137,7 @@ public struct AttentionMask<Scalar: TensorScalar>: Sendable {
             }
             let aligned = shaped.rank <= 4 && zip(shaped.shape.reversed(), target.reversed()).allSatisfy { $0 == $1 || $0 == 1 }
             guard aligned, shaped.shape.suffix(2).last == keyLength || shaped.shape.last == 1 else {
-                shapeError(op, "attentionMask of shape \(mask.shape) does not broadcast against the scores [N, H, L, S] = \(target) (use [L, S], [N·H, L, S] or a shape that broadcasts)")
+                usageError(op, "attentionMask of shape \(mask.shape) does not broadcast against the scores [N, H, L, S] = \(target) (use [L, S], [N·H, L, S] or a shape that broadcasts)")
             }
             return Tensor(unchecked: Array(repeating: 1, count: 4 - shaped.rank) + shaped.shape, scalars: shaped.scalars)
         }
@@ -190,10 +190,10 @@ public func multiHeadAttention<Scalar: TensorScalar>(
     let op = "multiHeadAttention"
     let embedDimension = inProjWeight.rank == 2 ? inProjWeight.shape[1] : -1
     guard embedDimension > 0, inProjWeight.shape[0] == 3 * embedDimension else {
-        shapeError(op, "inProjWeight must have shape [3E, E], got \(inProjWeight.shape)")
+        usageError(op, "inProjWeight must have shape [3E, E], got \(inProjWeight.shape)")
     }
     if let inProjBias, inProjBias.shape != [3 * embedDimension] {
-        shapeError(op, "inProjBias must have shape [\(3 * embedDimension)], got \(inProjBias.shape)")
+        usageError(op, "inProjBias must have shape [\(3 * embedDimension)], got \(inProjBias.shape)")
     }
     checkAttentionShapes(op, query: query, key: key, value: value, embedDimension: embedDimension, headCount: headCount,
                          outProjWeight: outProjWeight, outProjBias: outProjBias)
@@ -212,16 +212,16 @@ func checkAttentionShapes<Scalar: TensorScalar>(_ op: String, query: Variable<Sc
                                                 embedDimension: Int, headCount: Int,
                                                 outProjWeight: Variable<Scalar>, outProjBias: Variable<Scalar>?) {
     guard headCount > 0, embedDimension % headCount == 0 else {
-        shapeError(op, "headCount \(headCount) must be positive and divide embedDimension \(embedDimension)")
+        usageError(op, "headCount \(headCount) must be positive and divide embedDimension \(embedDimension)")
     }
     guard outProjWeight.shape == [embedDimension, embedDimension], outProjBias.map({ $0.shape == [embedDimension] }) ?? true else {
-        shapeError(op, "outProjWeight must have shape [\(embedDimension), \(embedDimension)] and outProjBias [\(embedDimension)], got \(outProjWeight.shape) and \(outProjBias?.shape ?? [])")
+        usageError(op, "outProjWeight must have shape [\(embedDimension), \(embedDimension)] and outProjBias [\(embedDimension)], got \(outProjWeight.shape) and \(outProjBias?.shape ?? [])")
     }
     for (name, input) in [("query", query), ("key", key), ("value", value)] where input.rank != 3 || input.shape[2] != embedDimension {
-        shapeError(op, "\(name) must have shape [N, length, \(embedDimension)], got \(input.shape)")
+        usageError(op, "\(name) must have shape [N, length, \(embedDimension)], got \(input.shape)")
     }
     guard key.shape[0] == query.shape[0], value.shape[0] == query.shape[0], value.shape[1] == key.shape[1] else {
-        shapeError(op, "query [N, L, E], key [N, S, E] and value [N, S, E] must agree, got \(query.shape), \(key.shape) and \(value.shape)")
+        usageError(op, "query [N, L, E], key [N, S, E] and value [N, S, E] must agree, got \(query.shape), \(key.shape) and \(value.shape)")
     }
 }
 
@@ -297,14 +297,12 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
     public let dropout: Dropout<Scalar>
     /// The number of heads `H`.
     public let headCount: Int
-    /// Training (dropout active) or evaluation mode.
-    public var isTraining = true
 
     /// `[3E, E]`: the stacked query, key and value projection weights (stacked layout only; reading
     /// it on a layer with separate projections stops with a message).
     public var inProjWeight: Parameter<Scalar> {
         guard case .stacked(let weight, _) = projections else {
-            shapeError("MultiHeadAttention.inProjWeight", "this layer has separate query, key and value projections; use query, key and value")
+            usageError("MultiHeadAttention.inProjWeight", "this layer has separate query, key and value projections; use query, key and value")
         }
         return weight
     }
@@ -312,7 +310,7 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
     /// `[3E]`, or `nil` without bias (stacked layout only, like `inProjWeight`).
     public var inProjBias: Parameter<Scalar>? {
         guard case .stacked(_, let bias) = projections else {
-            shapeError("MultiHeadAttention.inProjBias", "this layer has separate query, key and value projections; use query, key and value")
+            usageError("MultiHeadAttention.inProjBias", "this layer has separate query, key and value projections; use query, key and value")
         }
         return bias
     }
@@ -344,7 +342,7 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
     public init(embedDimension: Int, headCount: Int, layout: Layout = .stacked, bias: Bool = true, dropout: Scalar = 0,
                 generator: inout SeededGenerator) {
         guard embedDimension > 0, headCount > 0, embedDimension % headCount == 0 else {
-            shapeError("MultiHeadAttention", "headCount \(headCount) must be positive and divide embedDimension \(embedDimension) (> 0)")
+            usageError("MultiHeadAttention", "headCount \(headCount) must be positive and divide embedDimension \(embedDimension) (> 0)")
         }
         Tensor<Scalar>.validate(shape: [3, embedDimension, embedDimension], op: "MultiHeadAttention")   // before 3E, 4E are formed
         let bound = Scalar((6 / Double(4 * embedDimension)).squareRoot())
@@ -380,19 +378,19 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
         case .stacked(let weight, let bias):
             embedDimension = weight.shape.count == 2 ? weight.shape[1] : -1
             guard embedDimension > 0, weight.shape == [3 * embedDimension, embedDimension], bias.map({ $0.shape == [3 * embedDimension] }) ?? true else {
-                shapeError(op, "in_proj_weight must be [3E, E] and in_proj_bias [3E], got \(weight.shape) and \(bias?.shape ?? [])")
+                usageError(op, "in_proj_weight must be [3E, E] and in_proj_bias [3E], got \(weight.shape) and \(bias?.shape ?? [])")
             }
         case .separate(let query, let key, let value):
             embedDimension = query.weight.shape[1]
             for (name, layer) in [("query", query), ("key", key), ("value", value)] where layer.weight.shape != [embedDimension, embedDimension] {
-                shapeError(op, "\(name) weight must be [E, E] = [\(embedDimension), \(embedDimension)], got \(layer.weight.shape)")
+                usageError(op, "\(name) weight must be [E, E] = [\(embedDimension), \(embedDimension)], got \(layer.weight.shape)")
             }
         }
         guard outProj.weight.shape == [embedDimension, embedDimension] else {
-            shapeError(op, "out_proj weight must be [E, E] = [\(embedDimension), \(embedDimension)], got \(outProj.weight.shape)")
+            usageError(op, "out_proj weight must be [E, E] = [\(embedDimension), \(embedDimension)], got \(outProj.weight.shape)")
         }
         guard headCount > 0, embedDimension % headCount == 0 else {
-            shapeError(op, "headCount \(headCount) must be positive and divide embedDimension \(embedDimension)")
+            usageError(op, "headCount \(headCount) must be positive and divide embedDimension \(embedDimension)")
         }
         self.projections = projections
         self.outProj = outProj

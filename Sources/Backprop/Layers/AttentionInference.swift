@@ -25,7 +25,7 @@ func inferenceAttention<Scalar: TensorScalar>(query: Variable<Scalar>, key: Vari
     var mask: Tensor<Scalar>?
     if let keyPaddingMask {
         guard keyPaddingMask.count == batchSize, keyPaddingMask.allSatisfy({ $0.count == keyLength }) else {
-            shapeError(op, "keyPaddingMask must have shape [N, S] = [\(batchSize), \(keyLength)], got \(keyPaddingMask.count) rows of lengths \(keyPaddingMask.map(\.count))")
+            usageError(op, "keyPaddingMask must have shape [N, S] = [\(batchSize), \(keyLength)], got \(keyPaddingMask.count) rows of lengths \(keyPaddingMask.map(\.count))")
         }
         mask = Tensor(shape: [batchSize, 1, 1, keyLength], scalars: keyPaddingMask.flatMap { $0.map { $0 ? -Scalar.infinity : 0 } })
     }

@@ -23,8 +23,6 @@ public final class Conv2d<Scalar: TensorScalar>: Module {
     public let dilation: WindowSize
     /// The number of independent channel groups.
     public let groups: Int
-    /// Training or evaluation mode (no effect on this layer).
-    public var isTraining = true
 
     /// Creates a layer with PyTorch's default initialization.
     ///
@@ -42,10 +40,10 @@ public final class Conv2d<Scalar: TensorScalar>: Module {
                 padding: WindowSize = 0, dilation: WindowSize = 1, groups: Int = 1, bias: Bool = true,
                 generator: inout SeededGenerator) {
         guard inputChannels > 0 && outputChannels > 0 && kernelSize.height > 0 && kernelSize.width > 0 else {
-            shapeError("Conv2d", "inputChannels \(inputChannels), outputChannels \(outputChannels) and kernelSize \(kernelSize) must be positive")
+            usageError("Conv2d", "inputChannels \(inputChannels), outputChannels \(outputChannels) and kernelSize \(kernelSize) must be positive")
         }
         guard groups > 0, inputChannels % groups == 0, outputChannels % groups == 0 else {
-            shapeError("Conv2d", "groups \(groups) must be positive and divide inputChannels \(inputChannels) and outputChannels \(outputChannels)")
+            usageError("Conv2d", "groups \(groups) must be positive and divide inputChannels \(inputChannels) and outputChannels \(outputChannels)")
         }
         let weightShape = [outputChannels, inputChannels / groups, kernelSize.height, kernelSize.width]
         // Checked first: with outputChannels ≥ 1, a weight that fits makes the fan-in product fit too.
@@ -64,7 +62,7 @@ public final class Conv2d<Scalar: TensorScalar>: Module {
     public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil, stride: WindowSize = 1, padding: WindowSize = 0,
                 dilation: WindowSize = 1, groups: Int = 1) {
         guard weight.rank == 4, bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
-            shapeError("Conv2d", "weight must have shape [outputChannels, inputChannels/groups, kH, kW] and bias [outputChannels], got \(weight.shape) and \(bias?.shape ?? [])")
+            usageError("Conv2d", "weight must have shape [outputChannels, inputChannels/groups, kH, kW] and bias [outputChannels], got \(weight.shape) and \(bias?.shape ?? [])")
         }
         self.weight = Parameter(weight)
         self.bias = bias.map { Parameter($0) }

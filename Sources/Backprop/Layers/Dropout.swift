@@ -5,8 +5,6 @@
 public final class Dropout<Scalar: TensorScalar>: Module {
     /// The chance of zeroing each element.
     public let probability: Scalar
-    /// Training (dropout active) or evaluation (identity).
-    public var isTraining = true
     /// The source of the masks.
     public var generator: SeededGenerator
 

@@ -2,13 +2,11 @@
 public final class Embedding<Scalar: TensorScalar>: Module {
     /// `[vocabularySize, dimension]`.
     public let weight: Parameter<Scalar>
-    /// Training or evaluation mode (no effect on this layer).
-    public var isTraining = true
 
     /// Creates a table with entries drawn from `N(0, 1)` as PyTorch does.
     public init(vocabularySize: Int, dimension: Int, generator: inout SeededGenerator) {
         guard vocabularySize > 0 && dimension > 0 else {
-            shapeError("Embedding", "vocabularySize \(vocabularySize) and dimension \(dimension) must be positive")
+            usageError("Embedding", "vocabularySize \(vocabularySize) and dimension \(dimension) must be positive")
         }
         weight = Parameter(Tensor.randomNormal(shape: [vocabularySize, dimension], using: &generator))
     }
@@ -16,7 +14,7 @@ public final class Embedding<Scalar: TensorScalar>: Module {
     /// Creates a table with the given rows `[vocabularySize, dimension]`, drawing no random values.
     public init(weight: Tensor<Scalar>) {
         guard weight.rank == 2, weight.shape[0] > 0, weight.shape[1] > 0 else {
-            shapeError("Embedding", "weight must have shape [vocabularySize, dimension] with both sizes positive, got \(weight.shape)")
+            usageError("Embedding", "weight must have shape [vocabularySize, dimension] with both sizes positive, got \(weight.shape)")
         }
         self.weight = Parameter(weight)
     }

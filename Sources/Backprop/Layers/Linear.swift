@@ -8,8 +8,6 @@ public final class Linear<Scalar: TensorScalar>: Module {
     public let weight: Parameter<Scalar>
     /// `[outputSize]`, or `nil` without bias.
     public let bias: Parameter<Scalar>?
-    /// Training or evaluation mode (no effect on this layer).
-    public var isTraining = true
 
     /// Creates a layer with PyTorch's default initialization.
     ///
@@ -20,7 +18,7 @@ public final class Linear<Scalar: TensorScalar>: Module {
     ///   - generator: The seeded source of the initial values.
     public init(inputSize: Int, outputSize: Int, bias: Bool = true, generator: inout SeededGenerator) {
         guard inputSize > 0 && outputSize > 0 else {
-            shapeError("Linear", "inputSize \(inputSize) and outputSize \(outputSize) must be positive")
+            usageError("Linear", "inputSize \(inputSize) and outputSize \(outputSize) must be positive")
         }
         let bound = Scalar(1 / Double(inputSize).squareRoot())
         weight = Parameter(Tensor.randomUniform(shape: [outputSize, inputSize], in: -bound..<bound, using: &generator))
@@ -30,7 +28,7 @@ public final class Linear<Scalar: TensorScalar>: Module {
     /// Creates a layer with the given weight `[outputSize, inputSize]` and optional bias `[outputSize]`.
     public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>? = nil) {
         guard weight.rank == 2, bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
-            shapeError("Linear", "weight must have shape [outputSize, inputSize] and bias [outputSize], got \(weight.shape) and \(bias?.shape ?? [])")
+            usageError("Linear", "weight must have shape [outputSize, inputSize] and bias [outputSize], got \(weight.shape) and \(bias?.shape ?? [])")
         }
         self.weight = Parameter(weight)
         self.bias = bias.map { Parameter($0) }
@@ -40,7 +38,7 @@ public final class Linear<Scalar: TensorScalar>: Module {
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
         let inputSize = weight.shape[1]
         guard x.rank >= 1, x.shape[x.rank - 1] == inputSize else {
-            shapeError("Linear", "input shape \(x.shape) must end in inputSize \(inputSize)")
+            usageError("Linear", "input shape \(x.shape) must end in inputSize \(inputSize)")
         }
         let (w, b) = (lift(weight, for: x)!, lift(bias, for: x))
         return inferenceAffine(x, weight: w, bias: b) ?? x.affine(weight: w, bias: b)

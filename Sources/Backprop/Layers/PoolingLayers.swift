@@ -10,8 +10,6 @@ public final class MaxPool2d<Scalar: TensorScalar>: Module {
     public let dilation: WindowSize
     /// Whether the output size is rounded up.
     public let ceilMode: Bool
-    /// Unused (pooling behaves the same in both modes).
-    public var isTraining = true
 
     /// Creates the layer; `stride` defaults to `kernelSize`.
     public init(kernelSize: WindowSize, stride: WindowSize? = nil, padding: WindowSize = 0, dilation: WindowSize = 1,
@@ -41,8 +39,6 @@ public final class AvgPool2d<Scalar: TensorScalar>: Module {
     public let countIncludePad: Bool
     /// Whether the output size is rounded up.
     public let ceilMode: Bool
-    /// Unused (pooling behaves the same in both modes).
-    public var isTraining = true
 
     /// Creates the layer; `stride` defaults to `kernelSize`.
     public init(kernelSize: WindowSize, stride: WindowSize? = nil, padding: WindowSize = 0, countIncludePad: Bool = true,
@@ -63,8 +59,6 @@ public final class AvgPool2d<Scalar: TensorScalar>: Module {
 
 /// The mean over the spatial axes, `[N, C, H, W]` → `[N, C]`, as a module; see `Variable.globalAveragePool`.
 public final class GlobalAveragePool<Scalar: TensorScalar>: Module {
-    /// Unused (pooling behaves the same in both modes).
-    public var isTraining = true
     /// Creates the layer.
     public init() {}
     /// Applies `globalAveragePool()`.
@@ -77,8 +71,6 @@ public final class Flatten<Scalar: TensorScalar>: Module {
     public let startAxis: Int
     /// The last merged axis (negative counts from the end).
     public let endAxis: Int
-    /// Unused (flattening behaves the same in both modes).
-    public var isTraining = true
     /// Creates the layer.
     public init(startAxis: Int = 1, endAxis: Int = -1) {
         self.startAxis = startAxis

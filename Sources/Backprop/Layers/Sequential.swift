@@ -2,8 +2,6 @@
 public final class Sequential<Scalar: TensorScalar>: Module {
     /// The layers, in order.
     public var layers: [any Module<Scalar>]
-    /// Training or evaluation mode; `train()`/`eval()` set it on every layer.
-    public var isTraining = true
 
     /// Creates a sequence of layers.
     public init(_ layers: [any Module<Scalar>]) {

@@ -19,8 +19,6 @@ public final class FeedForward<Scalar: TensorScalar>: Module {
     public let linear2: Linear<Scalar>
     /// The nonlinearity.
     public let activation: FeedForwardActivation
-    /// Training (dropout active) or evaluation mode.
-    public var isTraining = true
 
     /// Creates a block with `Linear`'s default initialization.
     ///
@@ -49,7 +47,7 @@ public final class FeedForward<Scalar: TensorScalar>: Module {
     public init(linear1: Linear<Scalar>, linear2: Linear<Scalar>, activation: FeedForwardActivation = .relu, dropout: Scalar = 0,
                 dropoutSeed: UInt64 = 0) {
         guard linear1.weight.shape.reversed() == linear2.weight.shape else {
-            shapeError("FeedForward", "linear1 [F, E] and linear2 [E, F] must agree, got \(linear1.weight.shape) and \(linear2.weight.shape)")
+            usageError("FeedForward", "linear1 [F, E] and linear2 [E, F] must agree, got \(linear1.weight.shape) and \(linear2.weight.shape)")
         }
         self.linear1 = linear1
         self.dropout = Dropout(probability: dropout, seed: dropoutSeed)
@@ -108,8 +106,6 @@ public final class TransformerBlock<Scalar: TensorScalar>: Module {
     public let placement: NormPlacement
     /// Whether self-attention is causal (position `i` sees positions `0…i`), as in a language model.
     public let isCausal: Bool
-    /// Training (dropout active) or evaluation mode.
-    public var isTraining = true
 
     /// Creates a block with PyTorch's initialization of each part.
     ///
@@ -153,7 +149,7 @@ public final class TransformerBlock<Scalar: TensorScalar>: Module {
                 dropoutSeed: UInt64 = 0) {
         let e = selfAttention.embedDimension
         guard feedForward.linear1.weight.shape[1] == e, norm1.normalizedShape == [e], norm2.normalizedShape == [e] else {
-            shapeError("TransformerBlock", "parts must share E = \(e): feed-forward input \(feedForward.linear1.weight.shape[1]), norms \(norm1.normalizedShape) and \(norm2.normalizedShape)")
+            usageError("TransformerBlock", "parts must share E = \(e): feed-forward input \(feedForward.linear1.weight.shape[1]), norms \(norm1.normalizedShape) and \(norm2.normalizedShape)")
         }
         self.selfAttention = selfAttention
         self.feedForward = feedForward
@@ -205,8 +201,6 @@ public final class TokenAndPositionEmbedding<Scalar: TensorScalar>: Module {
     public let tokenEmbedding: Embedding<Scalar>
     /// The position table, one row per position `0..<maximumLength`.
     public let positionEmbedding: Embedding<Scalar>
-    /// Unused (no dropout or statistics).
-    public var isTraining = true
 
     /// Creates both tables.
     ///
@@ -223,7 +217,7 @@ public final class TokenAndPositionEmbedding<Scalar: TensorScalar>: Module {
     /// Creates the embedding from given tables `[vocabularySize, E]` and `[maximumLength, E]`.
     public init(tokenEmbedding: Embedding<Scalar>, positionEmbedding: Embedding<Scalar>) {
         guard tokenEmbedding.weight.shape[1] == positionEmbedding.weight.shape[1] else {
-            shapeError("TokenAndPositionEmbedding", "tables must share E, got \(tokenEmbedding.weight.shape) and \(positionEmbedding.weight.shape)")
+            usageError("TokenAndPositionEmbedding", "tables must share E, got \(tokenEmbedding.weight.shape) and \(positionEmbedding.weight.shape)")
         }
         self.tokenEmbedding = tokenEmbedding
         self.positionEmbedding = positionEmbedding
@@ -256,13 +250,13 @@ public func tokenAndPositionEmbedding<Scalar: TensorScalar>(_ ids: [Int], shape:
                                                             positionTable: Variable<Scalar>) -> Variable<Scalar> {
     let op = "TokenAndPositionEmbedding"
     guard shape.count == 2, TensorSize.product(shape) == ids.count else {
-        shapeError(op, "ids must have shape [N, L] with N·L = \(ids.count) ids, got shape \(shape)")
+        usageError(op, "ids must have shape [N, L] with N·L = \(ids.count) ids, got shape \(shape)")
     }
     guard tokenTable.rank == 2, positionTable.rank == 2, tokenTable.shape[1] == positionTable.shape[1] else {
-        shapeError(op, "tables must be [vocabularySize, E] and [maximumLength, E], got \(tokenTable.shape) and \(positionTable.shape)")
+        usageError(op, "tables must be [vocabularySize, E] and [maximumLength, E], got \(tokenTable.shape) and \(positionTable.shape)")
     }
     guard shape[1] <= positionTable.shape[0] else {
-        shapeError(op, "sequence length \(shape[1]) exceeds maximumLength \(positionTable.shape[0])")
+        usageError(op, "sequence length \(shape[1]) exceeds maximumLength \(positionTable.shape[0])")
     }
     IndexValidation.checkRange(ids, size: tokenTable.shape[0], name: "id", op: op)
     return tokenTable.embeddingLookup(ids, idShape: shape) + positionTable.slice(alongAxis: 0, range: 0..<shape[1])

@@ -60,8 +60,6 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
     public let populationFeatureVar: Buffer<Scalar>
     /// The number of training batches averaged into the population statistics.
     public let numBatchesTracked: Buffer<Scalar>
-    /// Training (mini-batch statistics, population updates) or evaluation.
-    public var isTraining = true
 
     /// Creates a layer.
     ///
@@ -78,9 +76,9 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
                 batchMean: BatchLayerNormStatistic = .population, batchVariance: BatchLayerNormStatistic = .population,
                 featureMean: BatchLayerNormStatistic = .miniBatch, featureVariance: BatchLayerNormStatistic = .miniBatch) {
         guard !sampleShape.isEmpty, sampleShape.allSatisfy({ $0 > 0 }) else {
-            shapeError("BatchLayerNorm", "sampleShape \(sampleShape) must have at least one axis (the features), all positive")
+            usageError("BatchLayerNorm", "sampleShape \(sampleShape) must have at least one axis (the features), all positive")
         }
-        if let batchSize, batchSize <= 0 { shapeError("BatchLayerNorm", "batchSize \(batchSize) must be positive") }
+        if let batchSize, batchSize <= 0 { usageError("BatchLayerNorm", "batchSize \(batchSize) must be positive") }
         checkEps(eps, op: "BatchLayerNorm")
         self.sampleShape = sampleShape
         self.eps = eps
@@ -106,7 +104,7 @@ public final class BatchLayerNorm<Scalar: TensorScalar>: Module {
     /// Normalizes `x` of shape `[N] + sampleShape`.
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
         guard Array(x.shape.dropFirst()) == sampleShape else {
-            shapeError("BatchLayerNorm", "input shape \(x.shape) must be [N] + sampleShape \(sampleShape)")
+            usageError("BatchLayerNorm", "input shape \(x.shape) must be [N] + sampleShape \(sampleShape)")
         }
         let weight = lift(self.weight, for: x)
         let bias = lift(self.bias, for: x)
@@ -245,15 +243,15 @@ extension Variable {
     private func checkBatchLayerNormArguments(_ op: String, weight: Variable?, bias: Variable?, eps: Double,
                                               batchStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?,
                                               featureStatistics: (mean: Tensor<Scalar>, variance: Tensor<Scalar>)?) {
-        guard rank >= 2 else { shapeError(op, "input shape \(shape) must have at least 2 axes [N, …, D]") }
+        guard rank >= 2 else { usageError(op, "input shape \(shape) must have at least 2 axes [N, …, D]") }
         let features = shape[rank - 1]
         NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: bias?.shape, affineShape: [features],
                                            rule: "one per feature of input shape \(shape)")
         if let batchStatistics, batchStatistics.mean.shape != Array(shape.dropFirst()) || batchStatistics.variance.shape != Array(shape.dropFirst()) {
-            shapeError(op, "batch statistics of shapes \(batchStatistics.mean.shape), \(batchStatistics.variance.shape) must have shape \(Array(shape.dropFirst())) for input shape \(shape)")
+            usageError(op, "batch statistics of shapes \(batchStatistics.mean.shape), \(batchStatistics.variance.shape) must have shape \(Array(shape.dropFirst())) for input shape \(shape)")
         }
         if let featureStatistics, featureStatistics.mean.shape != Array(shape.dropLast()) || featureStatistics.variance.shape != Array(shape.dropLast()) {
-            shapeError(op, "feature statistics of shapes \(featureStatistics.mean.shape), \(featureStatistics.variance.shape) must have shape \(Array(shape.dropLast())) for input shape \(shape)")
+            usageError(op, "feature statistics of shapes \(featureStatistics.mean.shape), \(featureStatistics.variance.shape) must have shape \(Array(shape.dropLast())) for input shape \(shape)")
         }
         checkEps(eps, op: op)
     }

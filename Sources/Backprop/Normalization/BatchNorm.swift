@@ -34,8 +34,6 @@ public class BatchNorm<Scalar: TensorScalar>: Module {
     /// The number of training batches seen, a scalar; `nil` without `trackRunningStats`. Saved as
     /// `num_batches_tracked` (PyTorch stores an int64; a `Float` counter is exact up to 2²⁴ batches).
     public let numBatchesTracked: Buffer<Scalar>?
-    /// Training (batch statistics, updates) or evaluation (running statistics).
-    public var isTraining = true
 
     /// Creates a layer with PyTorch's defaults.
     ///
@@ -48,7 +46,7 @@ public class BatchNorm<Scalar: TensorScalar>: Module {
     ///   - bias: Learn β (only with `affine`).
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
                 trackRunningStats: Bool = true, bias: Bool = true) {
-        guard numFeatures > 0 else { shapeError("BatchNorm", "numFeatures \(numFeatures) must be positive") }
+        guard numFeatures > 0 else { usageError("BatchNorm", "numFeatures \(numFeatures) must be positive") }
         checkEps(eps, op: "BatchNorm")
         Hyperparameter.checkNormalizationMomentum(momentum, op: "BatchNorm")
         self.numFeatures = numFeatures
@@ -67,10 +65,10 @@ public class BatchNorm<Scalar: TensorScalar>: Module {
     /// Normalizes `x` of shape `[N, C, *]`, updating the running statistics in training.
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
         guard (2...5).contains(x.rank) else {
-            shapeError("BatchNorm", "expected an input of rank 2 to 5 ([N, C], [N, C, L], [N, C, H, W] or [N, C, D, H, W]), got shape \(x.shape)")
+            usageError("BatchNorm", "expected an input of rank 2 to 5 ([N, C], [N, C, L], [N, C, H, W] or [N, C, D, H, W]), got shape \(x.shape)")
         }
         guard x.shape[1] == numFeatures else {
-            shapeError("BatchNorm", "input shape \(x.shape) has \(x.shape[1]) channels on axis 1, expected numFeatures \(numFeatures)")
+            usageError("BatchNorm", "input shape \(x.shape) has \(x.shape[1]) channels on axis 1, expected numFeatures \(numFeatures)")
         }
         let weight = lift(self.weight, for: x)
         let bias = lift(self.bias, for: x)
@@ -133,7 +131,7 @@ extension Variable {
         checkChannelArguments("batchNorm", weight: weight, bias: bias, eps: eps)
         let channels = shape[1]
         guard runningMean.shape == [channels], runningVariance.shape == [channels] else {
-            shapeError("batchNorm", "runningMean \(runningMean.shape) and runningVariance \(runningVariance.shape) must have shape [\(channels)] for input shape \(shape)")
+            usageError("batchNorm", "runningMean \(runningMean.shape) and runningVariance \(runningVariance.shape) must have shape [\(channels)] for input shape \(shape)")
         }
         let source = NormalizationTermSpecification.Source.given(mean: runningMean.scalars.map { Double($0) },
                                                                   variance: runningVariance.scalars.map { Double($0) }, eps: eps)
@@ -156,7 +154,7 @@ extension Variable {
         let valuesPerChannel = value.count / shape[1]
         // PyTorch's check is for exactly one value (an empty batch is accepted and gives an empty output).
         guard valuesPerChannel != 1 else {
-            shapeError("batchNorm", "expected more than 1 value per channel when training, got input shape \(shape)")
+            usageError("batchNorm", "expected more than 1 value per channel when training, got input shape \(shape)")
         }
         let configuration = channelConfiguration("batchNorm", source: .input(centered: true, scale: .biased(eps: eps)))
         let (y, terms) = normalized(weight: weight, bias: bias, configuration: configuration)

@@ -208,7 +208,7 @@ private struct NormalizationSet<Scalar: TensorScalar> {
                 reciprocalStd = r
                 derivatives = (-(r * r * ds) * 2, r * r * ds * ds * (r * 2 + 1 / s) * 4)
             case .given:
-                shapeError("normalizationBackward", "a term with given statistics must have constant dependence")
+                usageError("normalizationBackward", "a term with given statistics must have constant dependence")
             }
             return
         }

@@ -23,8 +23,6 @@ public final class GroupNorm<Scalar: TensorScalar>: Module {
     public let weight: Parameter<Scalar>?
     /// β, shape `[C]`; `nil` without `affine` or `bias`.
     public let bias: Parameter<Scalar>?
-    /// Unused: group normalization behaves the same in both modes.
-    public var isTraining = true
 
     /// Creates a layer with PyTorch's defaults.
     ///
@@ -36,10 +34,10 @@ public final class GroupNorm<Scalar: TensorScalar>: Module {
     ///   - bias: Learn β (only with `affine`).
     public init(numGroups: Int, numChannels: Int, eps: Double = 1e-5, affine: Bool = true, bias: Bool = true) {
         guard numGroups > 0, numChannels > 0 else {
-            shapeError("GroupNorm", "numGroups \(numGroups) and numChannels \(numChannels) must be positive")
+            usageError("GroupNorm", "numGroups \(numGroups) and numChannels \(numChannels) must be positive")
         }
         guard numChannels % numGroups == 0 else {
-            shapeError("GroupNorm", "numChannels \(numChannels) must be divisible by numGroups \(numGroups)")
+            usageError("GroupNorm", "numChannels \(numChannels) must be divisible by numGroups \(numGroups)")
         }
         checkEps(eps, op: "GroupNorm")
         self.numGroups = numGroups
@@ -52,7 +50,7 @@ public final class GroupNorm<Scalar: TensorScalar>: Module {
     /// Normalizes `x` of shape `[N, C, *]`.
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
         guard x.rank >= 2, x.shape[1] == numChannels else {
-            shapeError("GroupNorm", "input shape \(x.shape) must be [N, \(numChannels), *] for numChannels \(numChannels)")
+            usageError("GroupNorm", "input shape \(x.shape) must be [N, \(numChannels), *] for numChannels \(numChannels)")
         }
         return x.groupNorm(numGroups: numGroups, weight: lift(weight, for: x), bias: lift(bias, for: x), eps: eps)
     }
@@ -94,14 +92,14 @@ extension Variable {
 
     private func checkGroupNormArguments(_ op: String, numGroups: Int, weight: Variable?, bias: Variable?, eps: Double) {
         let channels = NormalizationArguments.channels(op, input: shape)
-        guard numGroups > 0 else { shapeError(op, "numGroups \(numGroups) must be positive") }
+        guard numGroups > 0 else { usageError(op, "numGroups \(numGroups) must be positive") }
         guard channels % numGroups == 0 else {
-            shapeError(op, "the number of channels \(channels) in input shape \(shape) must be divisible by numGroups \(numGroups)")
+            usageError(op, "the number of channels \(channels) in input shape \(shape) must be divisible by numGroups \(numGroups)")
         }
         // PyTorch's check, run in training and evaluation: N·(C/G)·∏spatial must not be 1 (0, an empty
         // batch, gives an empty output).
         guard shape[0] * (channels / numGroups) * elementCount(shape, from: 2) != 1 else {
-            shapeError(op, "expected more than 1 value per channel group, got input shape \(shape) with numGroups \(numGroups) (N·(C/G)·∏spatial = 1)")
+            usageError(op, "expected more than 1 value per channel group, got input shape \(shape) with numGroups \(numGroups) (N·(C/G)·∏spatial = 1)")
         }
         NormalizationArguments.checkAffine(op, weight: weight?.shape, bias: bias?.shape, affineShape: [channels],
                                            rule: "one per channel")

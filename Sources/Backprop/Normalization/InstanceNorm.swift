@@ -33,8 +33,6 @@ public class InstanceNorm<Scalar: TensorScalar>: Module {
     public let runningVar: Buffer<Scalar>?
     /// `num_batches_tracked`, only with `trackRunningStats`; stays 0 as in PyTorch.
     public let numBatchesTracked: Buffer<Scalar>?
-    /// Training or evaluation (matters only with `trackRunningStats`).
-    public var isTraining = true
 
     /// Creates a layer with PyTorch's defaults (no affine, no running statistics).
     ///
@@ -47,7 +45,7 @@ public class InstanceNorm<Scalar: TensorScalar>: Module {
     ///   - bias: Learn β (only with `affine`).
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
                 trackRunningStats: Bool = false, bias: Bool = true) {
-        guard numFeatures > 0 else { shapeError("InstanceNorm", "numFeatures \(numFeatures) must be positive") }
+        guard numFeatures > 0 else { usageError("InstanceNorm", "numFeatures \(numFeatures) must be positive") }
         checkEps(eps, op: "InstanceNorm")
         Hyperparameter.checkNormalizationMomentum(momentum, op: "InstanceNorm")
         self.numFeatures = numFeatures
@@ -63,11 +61,11 @@ public class InstanceNorm<Scalar: TensorScalar>: Module {
     /// Normalizes `x` of shape `[N, C, *]` (or one unbatched `[C, L]`).
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
         guard x.rank >= 2 else {
-            shapeError("InstanceNorm", "expected an input [N, C, *] of rank ≥ 3, or an unbatched [C, L], got shape \(x.shape)")
+            usageError("InstanceNorm", "expected an input [N, C, *] of rank ≥ 3, or an unbatched [C, L], got shape \(x.shape)")
         }
         if x.rank == 2 { return self(x.unsqueezed(at: 0)).squeezed(axes: [0]) }
         guard x.shape[1] == numFeatures || (weight == nil && bias == nil && runningMean == nil) else {
-            shapeError("InstanceNorm", "input shape \(x.shape) has \(x.shape[1]) channels on axis 1, expected numFeatures \(numFeatures)")
+            usageError("InstanceNorm", "input shape \(x.shape) has \(x.shape[1]) channels on axis 1, expected numFeatures \(numFeatures)")
         }
         let weight = lift(self.weight, for: x)
         let bias = lift(self.bias, for: x)
@@ -120,7 +118,7 @@ extension Variable {
         checkChannelArguments("instanceNorm", weight: weight, bias: bias, eps: eps)
         let spatial = elementCount(shape, from: 2)
         guard spatial != 1 else {   // PyTorch's check; 0 (no spatial element) gives an empty output
-            shapeError("instanceNorm", "expected more than 1 spatial element when training, got input shape \(shape)")
+            usageError("instanceNorm", "expected more than 1 spatial element when training, got input shape \(shape)")
         }
         // Each (sample, channel) plane is a set; γ and β follow the channel.
         let (batch, channels) = (shape[0], shape[1])

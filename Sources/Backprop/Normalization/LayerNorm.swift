@@ -32,8 +32,6 @@ public final class LayerNorm<Scalar: TensorScalar>: Module {
     public let weight: Parameter<Scalar>?
     /// β, shape `normalizedShape`; `nil` without `elementwiseAffine` or `bias`.
     public let bias: Parameter<Scalar>?
-    /// Unused: layer normalization behaves the same in both modes.
-    public var isTraining = true
 
     /// Creates a layer with PyTorch's defaults.
     ///
@@ -46,7 +44,7 @@ public final class LayerNorm<Scalar: TensorScalar>: Module {
     public init(normalizedShape: [Int], eps: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true,
                 variant: LayerNormVariant = .standard) {
         guard !normalizedShape.isEmpty, normalizedShape.allSatisfy({ $0 > 0 }) else {
-            shapeError("LayerNorm", "normalizedShape \(normalizedShape) must have at least one axis, all positive")
+            usageError("LayerNorm", "normalizedShape \(normalizedShape) must have at least one axis, all positive")
         }
         checkEps(eps, op: "LayerNorm")
         self.normalizedShape = normalizedShape

@@ -8,21 +8,21 @@ enum NormalizationArguments {
 
     /// Stops unless γ and β (when given) have `affineShape`; `rule` says where that shape comes from.
     static func checkAffine(_ op: String, weight: [Int]?, bias: [Int]?, affineShape: [Int], rule: String) {
-        if let weight, weight != affineShape { shapeError(op, "weight shape \(weight) must be \(affineShape), \(rule)") }
-        if let bias, bias != affineShape { shapeError(op, "bias shape \(bias) must be \(affineShape), \(rule)") }
+        if let weight, weight != affineShape { usageError(op, "weight shape \(weight) must be \(affineShape), \(rule)") }
+        if let bias, bias != affineShape { usageError(op, "bias shape \(bias) must be \(affineShape), \(rule)") }
     }
 
     /// Checks a LayerNorm/RMSNorm input: `normalizedShape` is non-empty and ends the input's shape.
     static func checkTrailing(_ op: String, input shape: [Int], normalizedShape: [Int]) {
-        guard !normalizedShape.isEmpty else { shapeError(op, "normalizedShape must have at least one axis") }
+        guard !normalizedShape.isEmpty else { usageError(op, "normalizedShape must have at least one axis") }
         guard shape.count >= normalizedShape.count, Array(shape.suffix(normalizedShape.count)) == normalizedShape else {
-            shapeError(op, "normalizedShape \(normalizedShape) does not match the trailing axes of input shape \(shape)")
+            usageError(op, "normalizedShape \(normalizedShape) does not match the trailing axes of input shape \(shape)")
         }
     }
 
     /// Checks a `[N, C, *]` input (rank ≥ 2) and returns C.
     static func channels(_ op: String, input shape: [Int]) -> Int {
-        guard shape.count >= 2 else { shapeError(op, "input shape \(shape) must have at least 2 axes [N, C, *]") }
+        guard shape.count >= 2 else { usageError(op, "input shape \(shape) must have at least 2 axes [N, C, *]") }
         return shape[1]
     }
 

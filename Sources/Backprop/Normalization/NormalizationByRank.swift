@@ -57,7 +57,7 @@ public final class InstanceNorm3d<Scalar: TensorScalar>: InstanceNorm<Scalar> {
 private func checkInputRank(_ layer: String, _ shape: [Int], expected: [Int], layouts: String) {
     guard expected.contains(shape.count) else {
         let ranks = expected.map { "\($0)-D" }.joined(separator: " or ")
-        shapeError(layer, "expected a \(ranks) input \(layouts), got a \(shape.count)-D input of shape \(shape)")
+        usageError(layer, "expected a \(ranks) input \(layouts), got a \(shape.count)-D input of shape \(shape)")
     }
 }
 

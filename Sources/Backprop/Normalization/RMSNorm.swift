@@ -15,8 +15,6 @@ public final class RMSNorm<Scalar: TensorScalar>: Module {
     public let eps: Double?
     /// γ, shape `normalizedShape` (ones initially); `nil` without `elementwiseAffine`.
     public let weight: Parameter<Scalar>?
-    /// Unused: RMS normalization behaves the same in both modes.
-    public var isTraining = true
 
     /// Creates a layer with PyTorch's defaults.
     ///
@@ -26,7 +24,7 @@ public final class RMSNorm<Scalar: TensorScalar>: Module {
     ///   - elementwiseAffine: Learn γ.
     public init(normalizedShape: [Int], eps: Double? = nil, elementwiseAffine: Bool = true) {
         guard !normalizedShape.isEmpty, normalizedShape.allSatisfy({ $0 > 0 }) else {
-            shapeError("RMSNorm", "normalizedShape \(normalizedShape) must have at least one axis, all positive")
+            usageError("RMSNorm", "normalizedShape \(normalizedShape) must have at least one axis, all positive")
         }
         if let eps { checkEps(eps, op: "RMSNorm") }
         self.normalizedShape = normalizedShape

@@ -159,8 +159,8 @@ extension Variable {
     @_specialize(where Scalar == Double)
     public func softplus(beta: Scalar = 1, threshold: Scalar = 20) -> Variable {
         // β = 0 divides by zero; a NaN threshold would make every element take the log branch silently.
-        guard beta.isFinite && beta != 0 else { shapeError("softplus", "beta \(beta) must be finite and not zero") }
-        guard !threshold.isNaN else { shapeError("softplus", "threshold \(threshold) must not be NaN") }
+        guard beta.isFinite && beta != 0 else { usageError("softplus", "beta \(beta) must be finite and not zero") }
+        guard !threshold.isNaN else { usageError("softplus", "threshold \(threshold) must not be NaN") }
         let x = saved
         let z = value * beta
         let linear = z .> Tensor(threshold)

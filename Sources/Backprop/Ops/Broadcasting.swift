@@ -6,14 +6,14 @@ extension Tensor {
         if shape == target { return self }
         let extra = rank - target.count
         guard extra >= 0 else {
-            shapeError("sumToShape", "gradient of shape \(shape) has lower rank than the target shape \(target)")
+            usageError("sumToShape", "gradient of shape \(shape) has lower rank than the target shape \(target)")
         }
         var axes = Array(0..<extra)
         for i in 0..<target.count where target[i] == 1 && shape[extra + i] != 1 {
             axes.append(extra + i)
         }
         for i in 0..<target.count where target[i] != 1 && target[i] != shape[extra + i] {
-            shapeError("sumToShape", "gradient of shape \(shape) cannot be reduced to shape \(target)")
+            usageError("sumToShape", "gradient of shape \(shape) cannot be reduced to shape \(target)")
         }
         let reduced = axes.isEmpty ? self : Reduction.reduce(self, axes: axes, kind: .sum)
         return Tensor(unchecked: target, scalars: reduced.scalars)

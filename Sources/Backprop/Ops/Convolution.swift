@@ -29,7 +29,7 @@ public struct WindowSize: Sendable, Hashable, CustomStringConvertible,
     /// `[height, width]`; exactly two elements.
     public init(arrayLiteral elements: Int...) {
         guard elements.count == 2 else {
-            shapeError("WindowSize", "needs one integer or two ([height, width]), got \(elements)")
+            usageError("WindowSize", "needs one integer or two ([height, width]), got \(elements)")
         }
         self.init(elements[0], elements[1])
     }
@@ -152,33 +152,33 @@ enum Im2Col {
 func convolutionGeometry(input: [Int], weight: [Int], bias: [Int]?, stride: WindowSize, padding: WindowSize,
                          dilation: WindowSize, groups: Int) -> ConvolutionGeometry {
     let op = "conv2d"
-    guard input.count == 4 else { shapeError(op, "input must have shape [N, C, H, W], got \(input)") }
-    guard weight.count == 4 else { shapeError(op, "weight must have shape [outChannels, inChannels/groups, kH, kW], got \(weight)") }
-    guard stride.height > 0 && stride.width > 0 else { shapeError(op, "stride \(stride) must be positive") }
-    guard dilation.height > 0 && dilation.width > 0 else { shapeError(op, "dilation \(dilation) must be positive") }
-    guard padding.height >= 0 && padding.width >= 0 else { shapeError(op, "padding \(padding) must be non-negative") }
-    guard groups > 0 else { shapeError(op, "groups \(groups) must be positive") }
+    guard input.count == 4 else { usageError(op, "input must have shape [N, C, H, W], got \(input)") }
+    guard weight.count == 4 else { usageError(op, "weight must have shape [outChannels, inChannels/groups, kH, kW], got \(weight)") }
+    guard stride.height > 0 && stride.width > 0 else { usageError(op, "stride \(stride) must be positive") }
+    guard dilation.height > 0 && dilation.width > 0 else { usageError(op, "dilation \(dilation) must be positive") }
+    guard padding.height >= 0 && padding.width >= 0 else { usageError(op, "padding \(padding) must be non-negative") }
+    guard groups > 0 else { usageError(op, "groups \(groups) must be positive") }
     let (channels, outChannels) = (input[1], weight[0])
     guard channels % groups == 0 else {
-        shapeError(op, "groups \(groups) does not divide the input's \(channels) channels (input shape \(input))")
+        usageError(op, "groups \(groups) does not divide the input's \(channels) channels (input shape \(input))")
     }
     guard outChannels % groups == 0 else {
-        shapeError(op, "groups \(groups) does not divide the weight's \(outChannels) output channels (weight shape \(weight))")
+        usageError(op, "groups \(groups) does not divide the weight's \(outChannels) output channels (weight shape \(weight))")
     }
     guard channels / groups == weight[1] else {
         let expected = weight[1].multipliedReportingOverflow(by: groups)
-        shapeError(op, "input shape \(input) has \(channels) channels but weight shape \(weight) with groups \(groups) expects \(weight[1]) · \(groups) = \(expected.overflow ? "more than Int.max" : "\(expected.partialValue)")")
+        usageError(op, "input shape \(input) has \(channels) channels but weight shape \(weight) with groups \(groups) expects \(weight[1]) · \(groups) = \(expected.overflow ? "more than Int.max" : "\(expected.partialValue)")")
     }
-    guard weight[2] > 0 && weight[3] > 0 else { shapeError(op, "weight shape \(weight) has an empty kernel") }
+    guard weight[2] > 0 && weight[3] > 0 else { usageError(op, "weight shape \(weight) has an empty kernel") }
     if let bias, bias != [outChannels] {
-        shapeError(op, "bias shape \(bias) must be [\(outChannels)] to match weight shape \(weight)")
+        usageError(op, "bias shape \(bias) must be [\(outChannels)] to match weight shape \(weight)")
     }
     let (paddedHeight, effectiveHeight) = checkedWindowSpans(op, axis: "height", size: input[2], kernel: weight[2],
                                                              padding: padding.height, dilation: dilation.height)
     let (paddedWidth, effectiveWidth) = checkedWindowSpans(op, axis: "width", size: input[3], kernel: weight[3],
                                                            padding: padding.width, dilation: dilation.width)
     guard effectiveHeight <= paddedHeight && effectiveWidth <= paddedWidth else {
-        shapeError(op, "kernel \(weight[2])x\(weight[3]) with dilation \(dilation) spans \(effectiveHeight)x\(effectiveWidth), larger than the padded input \(paddedHeight)x\(paddedWidth) (input shape \(input), padding \(padding))")
+        usageError(op, "kernel \(weight[2])x\(weight[3]) with dilation \(dilation) spans \(effectiveHeight)x\(effectiveWidth), larger than the padded input \(paddedHeight)x\(paddedWidth) (input shape \(input), padding \(padding))")
     }
     return ConvolutionGeometry(
         batch: input[0], inputChannels: channels, height: input[2], width: input[3],

@@ -97,9 +97,9 @@ extension Variable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func embeddingLookup(_ ids: [Int], idShape: [Int]) -> Variable {
-        guard rank == 2 else { shapeError("embedding", "the table must have shape [vocabulary, dimension], got \(shape)") }
+        guard rank == 2 else { usageError("embedding", "the table must have shape [vocabulary, dimension], got \(shape)") }
         guard TensorSize.product(idShape) == ids.count, idShape.allSatisfy({ $0 >= 0 }) else {
-            shapeError("embedding", "idShape \(idShape) holds \(TensorSize.product(idShape).map { "\($0)" } ?? "more than Int.max") ids but \(ids.count) were given")
+            usageError("embedding", "idShape \(idShape) holds \(TensorSize.product(idShape).map { "\($0)" } ?? "more than Int.max") ids but \(ids.count) were given")
         }
         return gathering(ids, alongAxis: 0).reshaped(to: idShape + [shape[1]])
     }

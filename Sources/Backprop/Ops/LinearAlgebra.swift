@@ -7,7 +7,7 @@ extension Variable {
     @_specialize(where Scalar == Double)
     public func matmul(_ other: Variable) -> Variable {
         guard rank >= 1 && other.rank >= 1 else {
-            shapeError("matmul", "operands must have rank ≥ 1, got shapes \(shape) and \(other.shape)")
+            usageError("matmul", "operands must have rank ≥ 1, got shapes \(shape) and \(other.shape)")
         }
         let a = rank == 1 ? reshaped(to: [1, shape[0]]) : self
         let b = other.rank == 1 ? other.reshaped(to: [other.shape[0], 1]) : other

@@ -8,22 +8,22 @@ struct PoolingGeometry {
 /// Checks a pooling op's arguments (PyTorch's rules) and computes its geometry.
 private func poolingGeometry(_ op: String, input: [Int], kernel: WindowSize, stride: WindowSize?, padding: WindowSize,
                              dilation: WindowSize, ceilMode: Bool) -> PoolingGeometry {
-    guard input.count == 4 else { shapeError(op, "input must have shape [N, C, H, W], got \(input)") }
-    guard kernel.height > 0 && kernel.width > 0 else { shapeError(op, "kernelSize \(kernel) must be positive") }
+    guard input.count == 4 else { usageError(op, "input must have shape [N, C, H, W], got \(input)") }
+    guard kernel.height > 0 && kernel.width > 0 else { usageError(op, "kernelSize \(kernel) must be positive") }
     let stride = stride ?? kernel
-    guard stride.height > 0 && stride.width > 0 else { shapeError(op, "stride \(stride) must be positive") }
-    guard dilation.height > 0 && dilation.width > 0 else { shapeError(op, "dilation \(dilation) must be positive") }
+    guard stride.height > 0 && stride.width > 0 else { usageError(op, "stride \(stride) must be positive") }
+    guard dilation.height > 0 && dilation.width > 0 else { usageError(op, "dilation \(dilation) must be positive") }
     // Padding up to half the kernel guarantees every window holds at least one real element.
     guard padding.height >= 0 && padding.width >= 0,
           padding.height <= kernel.height / 2 && padding.width <= kernel.width / 2 else {
-        shapeError(op, "padding \(padding) must be non-negative and at most half of kernelSize \(kernel)")
+        usageError(op, "padding \(padding) must be non-negative and at most half of kernelSize \(kernel)")
     }
     let (paddedHeight, effectiveHeight) = checkedWindowSpans(op, axis: "height", size: input[2], kernel: kernel.height,
                                                              padding: padding.height, dilation: dilation.height)
     let (paddedWidth, effectiveWidth) = checkedWindowSpans(op, axis: "width", size: input[3], kernel: kernel.width,
                                                            padding: padding.width, dilation: dilation.width)
     guard effectiveHeight <= paddedHeight && effectiveWidth <= paddedWidth else {
-        shapeError(op, "kernelSize \(kernel) with dilation \(dilation) spans \(effectiveHeight)x\(effectiveWidth), larger than the padded input \(paddedHeight)x\(paddedWidth) (input shape \(input), padding \(padding))")
+        usageError(op, "kernelSize \(kernel) with dilation \(dilation) spans \(effectiveHeight)x\(effectiveWidth), larger than the padded input \(paddedHeight)x\(paddedWidth) (input shape \(input), padding \(padding))")
     }
     return PoolingGeometry(
         planes: input[0] * input[1], height: input[2], width: input[3],
@@ -189,7 +189,7 @@ extension Variable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func globalAveragePool() -> Variable {
-        guard rank == 4 else { shapeError("globalAveragePool", "input must have shape [N, C, H, W], got \(shape)") }
+        guard rank == 4 else { usageError("globalAveragePool", "input must have shape [N, C, H, W], got \(shape)") }
         return mean(alongAxes: [2, 3])
     }
 
@@ -203,7 +203,7 @@ extension Variable {
         let start = Tensor<Scalar>.normalize(axis: startAxis, rank: rank, op: "flatten")
         let end = Tensor<Scalar>.normalize(axis: endAxis, rank: rank, op: "flatten")
         guard start <= end else {
-            shapeError("flatten", "startAxis \(startAxis) comes after endAxis \(endAxis) for shape \(shape)")
+            usageError("flatten", "startAxis \(startAxis) comes after endAxis \(endAxis) for shape \(shape)")
         }
         let merged = shape[start...end].reduce(1, *)
         return reshaped(to: Array(shape[..<start]) + [merged] + Array(shape[(end + 1)...]))

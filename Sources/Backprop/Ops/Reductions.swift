@@ -93,7 +93,7 @@ extension Variable {
     private func extremum(alongAxis axis: Int, keepDims: Bool, maximum: Bool) -> Variable {
         let op = maximum ? "max" : "min"
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: op)
-        guard rank > 0, shape[a] > 0 else { shapeError(op, "cannot reduce over an empty axis of shape \(shape)") }
+        guard rank > 0, shape[a] > 0 else { usageError(op, "cannot reduce over an empty axis of shape \(shape)") }
         let (kept, indices) = Reduction.argExtremum(value, axis: a, maximum: maximum)
         let (outer, size, inner) = (shape[..<a].reduce(1, *), shape[a], shape[(a + 1)...].reduce(1, *))
         var positions = [Int](repeating: 0, count: indices.count)

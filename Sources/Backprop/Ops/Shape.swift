@@ -100,9 +100,9 @@ extension Variable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public static func stack(_ parts: [Variable], alongAxis axis: Int = 0) -> Variable {
-        guard let first = parts.first else { shapeError("stack", "needs at least one variable") }
+        guard let first = parts.first else { usageError("stack", "needs at least one variable") }
         for (i, p) in parts.enumerated() where p.shape != first.shape {
-            shapeError("stack", "variable \(i) has shape \(p.shape) but variable 0 has shape \(first.shape) (all shapes must be equal)")
+            usageError("stack", "variable \(i) has shape \(p.shape) but variable 0 has shape \(first.shape) (all shapes must be equal)")
         }
         return concatenate(parts.map { $0.unsqueezed(at: axis) }, alongAxis: axis)
     }
@@ -114,7 +114,7 @@ extension Variable {
         let a = Tensor<Scalar>.normalize(axis: axis, rank: rank, op: "split")
         guard sizes.allSatisfy({ $0 >= 0 }),
               TensorSize.sum(sizes) == shape[a] else {
-            shapeError("split", "sizes \(sizes) do not add up to the size \(shape[a]) of axis \(axis) (shape \(shape))")
+            usageError("split", "sizes \(sizes) do not add up to the size \(shape[a]) of axis \(axis) (shape \(shape))")
         }
         var start = 0
         return sizes.map { size in

@@ -20,8 +20,11 @@ package struct BackpropError: CustomStringConvertible, Sendable {
     package var description: String { "\(operation): \(message)" }
 }
 
-/// Stops with a message naming the operation, the values and the broken rule.
+/// Stops the program for a misuse of the API — a shape that does not broadcast, an axis out of range,
+/// a setting out of its domain, backward through a released tape — with a message naming the
+/// operation, the values and the broken rule (as Swift's own array subscript stops for an index out
+/// of range: a programming error, not a recoverable condition).
 @usableFromInline
-func shapeError(_ operation: String, _ message: String) -> Never {
+func usageError(_ operation: String, _ message: String) -> Never {
     fatalError(BackpropError(operation: operation, message: message).description)
 }

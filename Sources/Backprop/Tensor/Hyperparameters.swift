@@ -9,28 +9,28 @@ enum Hyperparameter {
     /// A learning rate: finite and ≥ 0 (PyTorch rejects negative and NaN rates; an infinite rate turns
     /// every parameter into ±∞ or NaN at the first step).
     static func checkLearningRate<Value: BinaryFloatingPoint>(_ value: Value, name: String = "learningRate", op: String) {
-        guard value.isFinite && value >= 0 else { shapeError(op, "\(name) \(value) must be finite and ≥ 0") }
+        guard value.isFinite && value >= 0 else { usageError(op, "\(name) \(value) must be finite and ≥ 0") }
     }
 
     /// A setting that must be finite and ≥ 0 (momentum, weight decay, ε, a clipping norm's bound).
     static func checkNonNegative<Value: BinaryFloatingPoint>(_ value: Value, name: String, op: String) {
-        guard value.isFinite && value >= 0 else { shapeError(op, "\(name) \(value) must be finite and ≥ 0") }
+        guard value.isFinite && value >= 0 else { usageError(op, "\(name) \(value) must be finite and ≥ 0") }
     }
 
     /// A setting that may take any finite value (dampening, an activation's slope).
     static func checkFinite<Value: BinaryFloatingPoint>(_ value: Value, name: String, op: String) {
-        guard value.isFinite else { shapeError(op, "\(name) \(value) must be finite") }
+        guard value.isFinite else { usageError(op, "\(name) \(value) must be finite") }
     }
 
     /// A probability in [0, 1] (dropout, label smoothing).
     static func checkProbability<Value: BinaryFloatingPoint>(_ value: Value, name: String, op: String) {
-        guard value >= 0 && value <= 1 else { shapeError(op, "\(name) \(value) must be in [0, 1]") }
+        guard value >= 0 && value <= 1 else { usageError(op, "\(name) \(value) must be in [0, 1]") }
     }
 
     /// Adam's (β₁, β₂): each in [0, 1), as PyTorch.
     static func checkBetas(_ betas: (Double, Double), op: String) {
         guard (0..<1).contains(betas.0), (0..<1).contains(betas.1) else {
-            shapeError(op, "betas (\(betas.0), \(betas.1)) must each be in [0, 1)")
+            usageError(op, "betas (\(betas.0), \(betas.1)) must each be in [0, 1)")
         }
     }
 
@@ -38,11 +38,11 @@ enum Hyperparameter {
     /// PyTorch accepts any value; 2 makes the running statistics oscillate and NaN makes them NaN for good.
     static func checkNormalizationMomentum(_ value: Double?, op: String) {
         guard let value else { return }
-        guard value >= 0 && value <= 1 else { shapeError(op, "momentum \(value) must be in [0, 1] (or nil for a cumulative average)") }
+        guard value >= 0 && value <= 1 else { usageError(op, "momentum \(value) must be in [0, 1] (or nil for a cumulative average)") }
     }
 
     /// A count that must be positive (a schedule's step size or period).
     static func checkPositive(_ value: Int, name: String, op: String) {
-        guard value > 0 else { shapeError(op, "\(name) \(value) must be positive") }
+        guard value > 0 else { usageError(op, "\(name) \(value) must be positive") }
     }
 }

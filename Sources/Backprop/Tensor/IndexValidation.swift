@@ -19,13 +19,13 @@ enum IndexValidation {
         result.reserveCapacity(values.count)
         for (position, value) in values.scalars.enumerated() {
             guard value.isFinite else {
-                shapeError(op, "\(name) \(value) at position \(position) is not finite; \(name)s must be whole numbers in 0..<\(size)")
+                usageError(op, "\(name) \(value) at position \(position) is not finite; \(name)s must be whole numbers in 0..<\(size)")
             }
             guard value.rounded(.towardZero) == value else {
-                shapeError(op, "\(name) \(value) at position \(position) is not a whole number; \(name)s must be whole numbers in 0..<\(size) (they are not rounded)")
+                usageError(op, "\(name) \(value) at position \(position) is not a whole number; \(name)s must be whole numbers in 0..<\(size) (they are not rounded)")
             }
             guard value >= 0 && Double(value) < Double(size) else {
-                shapeError(op, "\(name) \(value) at position \(position) is outside 0..<\(size)")
+                usageError(op, "\(name) \(value) at position \(position) is outside 0..<\(size)")
             }
             result.append(Int(value))
         }
@@ -35,7 +35,7 @@ enum IndexValidation {
     /// Stops unless every index is in `0..<size`, naming the first one that is not and its position.
     static func checkRange(_ indices: [Int], size: Int, name: String, op: String) {
         for (position, index) in indices.enumerated() where index < 0 || index >= size {
-            shapeError(op, "\(name) \(index) at position \(position) is outside 0..<\(size)")
+            usageError(op, "\(name) \(index) at position \(position) is outside 0..<\(size)")
         }
     }
 }

@@ -35,7 +35,7 @@ extension Tensor {
         } else {
             let sum = lhs + rhs
             guard sum.shape == lhs.shape else {
-                shapeError("+=", "shape \(rhs.shape) cannot be added in place to shape \(lhs.shape) (the result would have shape \(sum.shape))")
+                usageError("+=", "shape \(rhs.shape) cannot be added in place to shape \(lhs.shape) (the result would have shape \(sum.shape))")
             }
             lhs = sum
         }

@@ -37,13 +37,13 @@ extension Tensor {
     ///   - step: The increment; finite and not zero.
     public static func arange(from start: Scalar = 0, to end: Scalar, step: Scalar = 1) -> Tensor {
         guard start.isFinite && end.isFinite else {
-            shapeError("arange", "start \(start) and end \(end) must be finite")
+            usageError("arange", "start \(start) and end \(end) must be finite")
         }
-        guard step != 0 else { shapeError("arange", "step must not be zero") }
-        guard step.isFinite else { shapeError("arange", "step \(step) must be finite") }
+        guard step != 0 else { usageError("arange", "step must not be zero") }
+        guard step.isFinite else { usageError("arange", "step \(step) must be finite") }
         let exact = ((Double(end) - Double(start)) / Double(step)).rounded(.up)
         guard exact < Double(Int.max) else {
-            shapeError("arange", "from \(start) to \(end) in steps of \(step) makes \(exact) values, more than Int.max = \(Int.max)")
+            usageError("arange", "from \(start) to \(end) in steps of \(step) makes \(exact) values, more than Int.max = \(Int.max)")
         }
         let n = Swift.max(0, Int(exact))
         validate(shape: [n], op: "arange")
@@ -52,7 +52,7 @@ extension Tensor {
 
     /// `count` evenly spaced values from `start` through `end` inclusive, as a rank-1 tensor.
     public static func linspace(from start: Scalar, through end: Scalar, count: Int) -> Tensor {
-        guard count >= 0 else { shapeError("linspace", "count \(count) must be non-negative") }
+        guard count >= 0 else { usageError("linspace", "count \(count) must be non-negative") }
         validate(shape: [count], op: "linspace")
         if count == 1 { return Tensor([start]) }
         let step = (end - start) / Scalar(Swift.max(count - 1, 1))
@@ -61,7 +61,7 @@ extension Tensor {
 
     /// The `n × n` identity matrix.
     public static func identity(_ n: Int) -> Tensor {
-        guard n >= 0 else { shapeError("identity", "size \(n) must be non-negative") }
+        guard n >= 0 else { usageError("identity", "size \(n) must be non-negative") }
         validate(shape: [n, n], op: "identity")
         var result = Tensor(zeros: [n, n])
         for i in 0..<n { result.scalars[i * n + i] = 1 }
@@ -74,7 +74,7 @@ extension Tensor {
     public static func randomUniform(shape: [Int], in range: Range<Scalar> = 0..<1, using generator: inout SeededGenerator) -> Tensor {
         validate(shape: shape, op: "randomUniform")
         guard !range.isEmpty, range.lowerBound.isFinite, range.upperBound.isFinite else {
-            shapeError("randomUniform", "range \(range) must be non-empty and finite")
+            usageError("randomUniform", "range \(range) must be non-empty and finite")
         }
         let width = Double(range.upperBound - range.lowerBound)
         let low = Double(range.lowerBound)
@@ -89,7 +89,7 @@ extension Tensor {
     public static func randomNormal(shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout SeededGenerator) -> Tensor {
         validate(shape: shape, op: "randomNormal")
         guard standardDeviation >= 0 && standardDeviation.isFinite && mean.isFinite else {
-            shapeError("randomNormal", "standardDeviation \(standardDeviation) must be finite and ≥ 0, and mean \(mean) finite")
+            usageError("randomNormal", "standardDeviation \(standardDeviation) must be finite and ≥ 0, and mean \(mean) finite")
         }
         let m = Double(mean), s = Double(standardDeviation)
         return Tensor(shape: shape, op: "randomNormal", initializingWith: { out in

@@ -13,7 +13,7 @@ extension Tensor {
     /// `op(a) · op(b)` with optional transposes of the last two axes, without materializing them twice.
     static func matmul(_ a: Tensor, transposingFirst ta: Bool, _ b: Tensor, transposingSecond tb: Bool, op: String) -> Tensor {
         guard a.rank >= 1 && b.rank >= 1 else {
-            shapeError(op, "operands must have rank ≥ 1, got shapes \(a.shape) and \(b.shape)")
+            usageError(op, "operands must have rank ≥ 1, got shapes \(a.shape) and \(b.shape)")
         }
         let aShape = a.rank == 1 ? [1, a.shape[0]] : a.shape
         let bShape = b.rank == 1 ? [b.shape[0], 1] : b.shape
@@ -22,11 +22,11 @@ extension Tensor {
         let kb = tb ? bShape[bShape.count - 1] : bShape[bShape.count - 2]
         let n = tb ? bShape[bShape.count - 2] : bShape[bShape.count - 1]
         guard k == kb else {
-            shapeError(op, "shapes \(a.shape) and \(b.shape) are not aligned: the inner sizes \(k) and \(kb) differ (A's last axis must equal B's second-to-last)")
+            usageError(op, "shapes \(a.shape) and \(b.shape) are not aligned: the inner sizes \(k) and \(kb) differ (A's last axis must equal B's second-to-last)")
         }
         let aBatch = Array(aShape.dropLast(2)), bBatch = Array(bShape.dropLast(2))
         for (x, y) in zip(aBatch.reversed(), bBatch.reversed()) where x != y && x != 1 && y != 1 {
-            shapeError(op, "the batch axes \(aBatch) of shape \(a.shape) and \(bBatch) of shape \(b.shape) cannot be broadcast: sizes \(x) and \(y) differ (batch sizes must be equal or one of them 1)")
+            usageError(op, "the batch axes \(aBatch) of shape \(a.shape) and \(bBatch) of shape \(b.shape) cannot be broadcast: sizes \(x) and \(y) differ (batch sizes must be equal or one of them 1)")
         }
         let batch = broadcastShape(aBatch, bBatch, op: op)
         let batchCount = batch.reduce(1, *)

@@ -30,7 +30,7 @@ extension Tensor {
     ///   - keepDims: Whether reduced axes stay with size 1.
     public func variance(alongAxes axes: [Int], correction: Int = 1, keepDims: Bool = false) -> Tensor {
         let resolved = Tensor.normalize(axes: axes, rank: rank, op: "variance")
-        guard correction >= 0 else { shapeError("variance", "correction \(correction) must be ≥ 0 (0 for the population variance, 1 for the sample variance)") }
+        guard correction >= 0 else { usageError("variance", "correction \(correction) must be ≥ 0 (0 for the population variance, 1 for the sample variance)") }
         let n = resolved.reduce(1) { $0 * shape[$1] }
         let centered = self - mean(alongAxes: resolved, keepDims: true)
         let squares = centered.squared().sum(alongAxes: resolved, keepDims: keepDims)
@@ -61,20 +61,20 @@ extension Tensor {
     /// - Returns: The indices in row-major order of the result shape (the input shape without `axis`).
     public func argmax(alongAxis axis: Int) -> [Int] {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "argmax")
-        guard rank > 0, shape[a] > 0 else { shapeError("argmax", "cannot take argmax over an empty axis of shape \(shape)") }
+        guard rank > 0, shape[a] > 0 else { usageError("argmax", "cannot take argmax over an empty axis of shape \(shape)") }
         return Reduction.argExtremum(self, axis: a, maximum: true).indices
     }
 
     /// The index of the first minimum along an axis, as integers.
     public func argmin(alongAxis axis: Int) -> [Int] {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "argmin")
-        guard rank > 0, shape[a] > 0 else { shapeError("argmin", "cannot take argmin over an empty axis of shape \(shape)") }
+        guard rank > 0, shape[a] > 0 else { usageError("argmin", "cannot take argmin over an empty axis of shape \(shape)") }
         return Reduction.argExtremum(self, axis: a, maximum: false).indices
     }
 
     /// The flat index of the first maximum of all elements.
     public func argmax() -> Int {
-        guard count > 0 else { shapeError("argmax", "cannot take argmax of an empty tensor") }
+        guard count > 0 else { usageError("argmax", "cannot take argmax of an empty tensor") }
         return Reduction.argExtremum(reshaped(to: [count]), axis: 0, maximum: true).indices[0]
     }
 
@@ -82,7 +82,7 @@ extension Tensor {
         let resolved = Tensor.normalize(axes: axes, rank: rank, op: op)
         if kind != .sum {
             for axis in resolved where shape[axis] == 0 {
-                shapeError(op, "cannot reduce over empty axis \(axis) of shape \(shape)")
+                usageError(op, "cannot reduce over empty axis \(axis) of shape \(shape)")
             }
         }
         let result = Reduction.reduce(self, axes: resolved, kind: kind)

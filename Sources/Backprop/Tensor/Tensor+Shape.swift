@@ -9,23 +9,23 @@ extension Tensor {
         var resolved = newShape
         let inferred = newShape.indices.filter { newShape[$0] == -1 }
         guard inferred.count <= 1 else {
-            shapeError("reshape", "shape \(newShape) has more than one inferred (-1) size")
+            usageError("reshape", "shape \(newShape) has more than one inferred (-1) size")
         }
         for size in newShape where size < -1 {
-            shapeError("reshape", "shape \(newShape) has a negative size \(size)")
+            usageError("reshape", "shape \(newShape) has a negative size \(size)")
         }
         // Checked: a product that overflows cannot equal the (representable) count.
         guard let known = TensorSize.product(newShape.filter { $0 != -1 }) else {
-            shapeError("reshape", "cannot reshape \(shape) (\(count) elements) to \(newShape): its element count \(newShape.reduce(1.0) { $0 * Double($1) }) overflows Int")
+            usageError("reshape", "cannot reshape \(shape) (\(count) elements) to \(newShape): its element count \(newShape.reduce(1.0) { $0 * Double($1) }) overflows Int")
         }
         if let axis = inferred.first {
             guard known != 0, count % known == 0 else {
-                shapeError("reshape", "cannot infer the -1 size in \(newShape) for \(count) elements (input shape \(shape))")
+                usageError("reshape", "cannot infer the -1 size in \(newShape) for \(count) elements (input shape \(shape))")
             }
             resolved[axis] = count / known
         }
         guard known == count || inferred.first != nil else {
-            shapeError("reshape", "cannot reshape \(shape) (\(count) elements) to \(newShape) (\(known) elements)")
+            usageError("reshape", "cannot reshape \(shape) (\(count) elements) to \(newShape) (\(known) elements)")
         }
         return resolved
     }
@@ -38,7 +38,7 @@ extension Tensor {
     static func validatePermutation(_ order: [Int], rank: Int) -> [Int] {
         let resolved = order.map { $0 < 0 ? $0 + rank : $0 }
         guard resolved.count == rank, resolved.sorted() == Array(0..<rank) else {
-            shapeError("permute", "order \(order) is not a permutation of the \(rank) axes")
+            usageError("permute", "order \(order) is not a permutation of the \(rank) axes")
         }
         return resolved
     }
@@ -69,7 +69,7 @@ extension Tensor {
     public func squeezed(axes: [Int] = []) -> Tensor {
         let resolved = Tensor.normalize(axes: axes, rank: rank, op: "squeeze")
         for axis in resolved where shape[axis] != 1 {
-            shapeError("squeeze", "axis \(axis) of shape \(shape) has size \(shape[axis]), not 1")
+            usageError("squeeze", "axis \(axis) of shape \(shape) has size \(shape[axis]), not 1")
         }
         let drop = resolved.isEmpty ? shape.indices.filter { shape[$0] == 1 } : resolved
         return Tensor(unchecked: Tensor.removing(drop, from: shape), scalars: scalars)
@@ -79,7 +79,7 @@ extension Tensor {
     public func unsqueezed(at axis: Int) -> Tensor {
         let a = axis < 0 ? axis + rank + 1 : axis
         guard a >= 0 && a <= rank else {
-            shapeError("unsqueeze", "axis \(axis) is out of range for inserting into shape \(shape)")
+            usageError("unsqueeze", "axis \(axis) is out of range for inserting into shape \(shape)")
         }
         var newShape = shape
         newShape.insert(1, at: a)
@@ -90,7 +90,7 @@ extension Tensor {
     public func slice(alongAxis axis: Int, range: Range<Int>) -> Tensor {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "slice")
         guard range.lowerBound >= 0 && range.upperBound <= shape[a] else {
-            shapeError("slice", "range \(range) is out of bounds for axis \(axis) of size \(shape[a]) (shape \(shape))")
+            usageError("slice", "range \(range) is out of bounds for axis \(axis) of size \(shape[a]) (shape \(shape))")
         }
         let outer = shape[..<a].reduce(1, *)
         let inner = shape[(a + 1)...].reduce(1, *)
@@ -110,17 +110,17 @@ extension Tensor {
 
     /// Joins tensors along an existing axis; all other sizes must agree.
     public static func concatenate(_ tensors: [Tensor], alongAxis axis: Int) -> Tensor {
-        guard let first = tensors.first else { shapeError("concatenate", "needs at least one tensor") }
+        guard let first = tensors.first else { usageError("concatenate", "needs at least one tensor") }
         let a = normalize(axis: axis, rank: first.rank, op: "concatenate")
-        guard first.rank > 0 else { shapeError("concatenate", "cannot concatenate rank-0 tensors; use stack") }
+        guard first.rank > 0 else { usageError("concatenate", "cannot concatenate rank-0 tensors; use stack") }
         for (i, t) in tensors.enumerated() {
             var expected = first.shape, got = t.shape
             guard got.count == expected.count else {
-                shapeError("concatenate", "tensor \(i) has shape \(t.shape) but tensor 0 has shape \(first.shape) (ranks must match)")
+                usageError("concatenate", "tensor \(i) has shape \(t.shape) but tensor 0 has shape \(first.shape) (ranks must match)")
             }
             expected[a] = 0; got[a] = 0
             guard expected == got else {
-                shapeError("concatenate", "tensor \(i) has shape \(t.shape) but tensor 0 has shape \(first.shape) (all sizes except axis \(a) must match)")
+                usageError("concatenate", "tensor \(i) has shape \(t.shape) but tensor 0 has shape \(first.shape) (all sizes except axis \(a) must match)")
             }
         }
         let outer = first.shape[..<a].reduce(1, *)
@@ -144,9 +144,9 @@ extension Tensor {
 
     /// Joins tensors of equal shape along a new axis.
     public static func stack(_ tensors: [Tensor], alongAxis axis: Int = 0) -> Tensor {
-        guard let first = tensors.first else { shapeError("stack", "needs at least one tensor") }
+        guard let first = tensors.first else { usageError("stack", "needs at least one tensor") }
         for (i, t) in tensors.enumerated() where t.shape != first.shape {
-            shapeError("stack", "tensor \(i) has shape \(t.shape) but tensor 0 has shape \(first.shape) (all shapes must be equal)")
+            usageError("stack", "tensor \(i) has shape \(t.shape) but tensor 0 has shape \(first.shape) (all shapes must be equal)")
         }
         return concatenate(tensors.map { $0.unsqueezed(at: axis) }, alongAxis: axis < 0 ? axis : axis)
     }
@@ -155,11 +155,11 @@ extension Tensor {
     public func split(sizes: [Int], alongAxis axis: Int) -> [Tensor] {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "split")
         if let negative = sizes.first(where: { $0 < 0 }) {
-            shapeError("split", "sizes \(sizes) include the negative size \(negative); sizes must be ≥ 0")
+            usageError("split", "sizes \(sizes) include the negative size \(negative); sizes must be ≥ 0")
         }
         // Checked: sizes near Int.max would overflow an unchecked sum.
         guard TensorSize.sum(sizes) == shape[a] else {
-            shapeError("split", "sizes \(sizes) do not add up to the size \(shape[a]) of axis \(axis) (shape \(shape))")
+            usageError("split", "sizes \(sizes) do not add up to the size \(shape[a]) of axis \(axis) (shape \(shape))")
         }
         var start = 0
         return sizes.map { size in
@@ -172,7 +172,7 @@ extension Tensor {
     public func split(count: Int, alongAxis axis: Int) -> [Tensor] {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "split")
         guard count > 0, shape[a] % count == 0 else {
-            shapeError("split", "axis \(axis) of size \(shape[a]) cannot be split into \(count) equal pieces")
+            usageError("split", "axis \(axis) of size \(shape[a]) cannot be split into \(count) equal pieces")
         }
         return split(sizes: Array(repeating: shape[a] / count, count: count), alongAxis: a)
     }
@@ -182,7 +182,7 @@ extension Tensor {
         let a = Tensor.normalize(axis: axis, rank: rank, op: "gather")
         let size = shape[a]
         for (position, index) in indices.enumerated() where index < 0 || index >= size {
-            shapeError("gather", "index \(index) at position \(position) is out of range for axis \(axis) of size \(size) (shape \(shape))")
+            usageError("gather", "index \(index) at position \(position) is out of range for axis \(axis) of size \(size) (shape \(shape))")
         }
         let outer = shape[..<a].reduce(1, *)
         let inner = shape[(a + 1)...].reduce(1, *)

@@ -23,7 +23,7 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
     public init(shape: [Int], scalars: [Scalar]) {
         let count = TensorSize.elementCount(of: shape, scalar: Scalar.self, op: "Tensor.init(shape:scalars:)")
         guard scalars.count == count else {
-            shapeError("Tensor.init(shape:scalars:)",
+            usageError("Tensor.init(shape:scalars:)",
                        "shape \(shape) holds \(count) elements but \(scalars.count) scalars were given")
         }
         self.shape = shape
@@ -51,7 +51,7 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
     public init(_ rows: [[Scalar]]) {
         let columns = rows.first?.count ?? 0
         for (i, row) in rows.enumerated() where row.count != columns {
-            shapeError("Tensor.init(rows)", "row \(i) has \(row.count) elements but row 0 has \(columns)")
+            usageError("Tensor.init(rows)", "row \(i) has \(row.count) elements but row 0 has \(columns)")
         }
         self.init(unchecked: [rows.count, columns], scalars: rows.flatMap { $0 })
     }
@@ -81,7 +81,7 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
     /// The single element of a one-element tensor.
     public var scalar: Scalar {
         guard scalars.count == 1 else {
-            shapeError("Tensor.scalar", "tensor of shape \(shape) has \(scalars.count) elements, not 1")
+            usageError("Tensor.scalar", "tensor of shape \(shape) has \(scalars.count) elements, not 1")
         }
         return scalars[0]
     }
@@ -111,14 +111,14 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
     /// The row-major offset of a multi-dimensional index (negative indices count from the end).
     func flatIndex(_ index: [Int]) -> Int {
         guard index.count == rank else {
-            shapeError("Tensor.subscript", "index \(index) has \(index.count) components for a tensor of rank \(rank) (shape \(shape))")
+            usageError("Tensor.subscript", "index \(index) has \(index.count) components for a tensor of rank \(rank) (shape \(shape))")
         }
         var offset = 0
         for axis in 0..<rank {
             var i = index[axis]
             if i < 0 { i += shape[axis] }
             guard i >= 0 && i < shape[axis] else {
-                shapeError("Tensor.subscript", "index \(index[axis]) is out of range for axis \(axis) of size \(shape[axis]) (shape \(shape))")
+                usageError("Tensor.subscript", "index \(index[axis]) is out of range for axis \(axis) of size \(shape[axis]) (shape \(shape))")
             }
             offset = offset * shape[axis] + i
         }
@@ -136,7 +136,7 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
     static func normalize(axis: Int, rank: Int, op: String) -> Int {
         let resolved = axis < 0 ? axis + rank : axis
         guard resolved >= 0 && resolved < Swift.max(rank, 1) && (rank > 0 || axis == 0 || axis == -1) else {
-            shapeError(op, "axis \(axis) is out of range for a tensor of rank \(rank)")
+            usageError(op, "axis \(axis) is out of range for a tensor of rank \(rank)")
         }
         return rank == 0 ? 0 : resolved
     }
@@ -148,10 +148,10 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
         for axis in axes {
             let a = axis < 0 ? axis + rank : axis
             guard a >= 0 && a < rank else {
-                shapeError(op, "axis \(axis) is out of range for a tensor of rank \(rank)")
+                usageError(op, "axis \(axis) is out of range for a tensor of rank \(rank)")
             }
             guard seen.insert(a).inserted else {
-                shapeError(op, "axis \(axis) appears more than once in \(axes)")
+                usageError(op, "axis \(axis) appears more than once in \(axes)")
             }
             resolved.append(a)
         }
@@ -188,7 +188,7 @@ extension Tensor {
     /// The largest elementwise absolute difference to a tensor of the same shape.
     public func maxAbsoluteDifference(to other: Tensor) -> Scalar {
         guard shape == other.shape else {
-            shapeError("maxAbsoluteDifference", "shapes \(shape) and \(other.shape) differ")
+            usageError("maxAbsoluteDifference", "shapes \(shape) and \(other.shape) differ")
         }
         var worst: Scalar = 0
         for (a, b) in zip(scalars, other.scalars) {

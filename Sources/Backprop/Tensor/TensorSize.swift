@@ -52,7 +52,7 @@ enum TensorSize {
         var sawZero = false
         for size in shape {
             if size <= 0 {
-                if size < 0 { shapeError(op, "shape \(shape) has a negative size \(size)") }
+                if size < 0 { usageError(op, "shape \(shape) has a negative size \(size)") }
                 sawZero = true
                 continue
             }
@@ -77,7 +77,7 @@ enum TensorSize {
     @inline(__always)
     static func adding(_ a: Int, _ b: Int, op: String, _ describe: @autoclosure () -> String) -> Int {
         let (sum, overflow) = a.addingReportingOverflow(b)
-        if overflow { shapeError(op, "\(describe()) overflows Int (\(a) + \(b) > \(Int.max))") }
+        if overflow { usageError(op, "\(describe()) overflows Int (\(a) + \(b) > \(Int.max))") }
         return sum
     }
 
@@ -85,7 +85,7 @@ enum TensorSize {
     @inline(__always)
     static func multiplying(_ a: Int, _ b: Int, op: String, _ describe: @autoclosure () -> String) -> Int {
         let (product, overflow) = a.multipliedReportingOverflow(by: b)
-        if overflow { shapeError(op, "\(describe()) overflows Int (\(a) · \(b) > \(Int.max))") }
+        if overflow { usageError(op, "\(describe()) overflows Int (\(a) · \(b) > \(Int.max))") }
         return product
     }
 
@@ -133,10 +133,10 @@ enum TensorSize {
     private static func overflowError<Scalar>(shape: [Int], scalar: Scalar.Type, op: String) -> Never {
         let elements = shape.reduce(1.0) { $0 * Double($1) }
         let bytes = elements * Double(MemoryLayout<Scalar>.stride)
-        shapeError(op, "shape \(shape) has \(elements) elements (\(bytes) bytes of \(Scalar.self)), more than Int.max = \(Int.max): the size calculation overflows")
+        usageError(op, "shape \(shape) has \(elements) elements (\(bytes) bytes of \(Scalar.self)), more than Int.max = \(Int.max): the size calculation overflows")
     }
 
     private static func tooLargeError<Scalar>(count: Int, bytes: Int, shape: [Int], scalar: Scalar.Type, op: String) -> Never {
-        shapeError(op, "shape \(shape) needs \(bytes) bytes (\(humanReadable(Double(bytes)))) for \(count) \(Scalar.self) elements, more than this machine's memory of \(memoryLimit) bytes (\(humanReadable(Double(memoryLimit))), RAM + swap)")
+        usageError(op, "shape \(shape) needs \(bytes) bytes (\(humanReadable(Double(bytes)))) for \(count) \(Scalar.self) elements, more than this machine's memory of \(memoryLimit) bytes (\(humanReadable(Double(memoryLimit))), RAM + swap)")
     }
 }

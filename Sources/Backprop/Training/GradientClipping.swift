@@ -17,8 +17,8 @@
 /// - Returns: The global norm before clipping.
 @discardableResult
 public func clipGradientNorm<Scalar>(_ parameters: [Parameter<Scalar>], maxNorm: Double, normType: Double = 2) -> Double {
-    guard maxNorm >= 0 else { shapeError("clipGradientNorm", "maxNorm \(maxNorm) must be ≥ 0") }
-    guard normType >= 1 else { shapeError("clipGradientNorm", "normType \(normType) must be ≥ 1 or infinity") }
+    guard maxNorm >= 0 else { usageError("clipGradientNorm", "maxNorm \(maxNorm) must be ≥ 0") }
+    guard normType >= 1 else { usageError("clipGradientNorm", "normType \(normType) must be ≥ 1 or infinity") }
     let gradients = parameters.compactMap(\.grad)
     var largest = 0.0   // the largest |g| (NaN if any g is NaN)
     for g in gradients { for x in g.scalars where Swift.abs(Double(x)) > largest || x.isNaN { largest = Swift.abs(Double(x)) } }

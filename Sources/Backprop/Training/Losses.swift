@@ -23,7 +23,7 @@ extension Variable {
 /// `[N]` target against `[N, 1]` predictions is caught instead of silently becoming `[N, N]`).
 private func checkSameShape<Scalar>(_ op: String, _ predictions: Variable<Scalar>, _ targets: Variable<Scalar>) {
     guard predictions.shape == targets.shape else {
-        shapeError(op, "predictions of shape \(predictions.shape) and targets of shape \(targets.shape) must have the same shape")
+        usageError(op, "predictions of shape \(predictions.shape) and targets of shape \(targets.shape) must have the same shape")
     }
 }
 
@@ -68,17 +68,17 @@ private struct ClassLayout {
     var lossShape: [Int]
 
     init(_ op: String, shape: [Int], targets: [Int], ignoreIndex: Int) {
-        guard !shape.isEmpty else { shapeError(op, "the input must have rank ≥ 1 ([C], [N, C] or [N, C, d…]), got a scalar") }
+        guard !shape.isEmpty else { usageError(op, "the input must have rank ≥ 1 ([C], [N, C] or [N, C, d…]), got a scalar") }
         let classAxis = shape.count == 1 ? 0 : 1
         outer = shape[..<classAxis].reduce(1, *)
         classes = shape[classAxis]
         inner = shape[(classAxis + 1)...].reduce(1, *)
         lossShape = Array(shape[..<classAxis]) + Array(shape[(classAxis + 1)...])
         guard targets.count == outer * inner else {
-            shapeError(op, "input of shape \(shape) needs \(outer * inner) targets (shape \(lossShape)) but \(targets.count) were given")
+            usageError(op, "input of shape \(shape) needs \(outer * inner) targets (shape \(lossShape)) but \(targets.count) were given")
         }
         for (i, t) in targets.enumerated() where t != ignoreIndex && (t < 0 || t >= classes) {
-            shapeError(op, "target \(t) at position \(i) is out of range for \(classes) classes (and is not ignoreIndex \(ignoreIndex))")
+            usageError(op, "target \(t) at position \(i) is out of range for \(classes) classes (and is not ignoreIndex \(ignoreIndex))")
         }
     }
 }
@@ -311,7 +311,7 @@ public func binaryCrossEntropy<Scalar>(logits: Variable<Scalar>, targets: Variab
     let shape = logits.shape
     let weights: [Scalar]? = positiveWeight.map { w in
         guard broadcastShape(w.shape, shape, op: op) == shape else {
-            shapeError(op, "positiveWeight of shape \(w.shape) does not broadcast to the logits' shape \(shape)")
+            usageError(op, "positiveWeight of shape \(w.shape) does not broadcast to the logits' shape \(shape)")
         }
         return w.expanded(to: shape).scalars
     }

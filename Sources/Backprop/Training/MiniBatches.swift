@@ -23,18 +23,18 @@ public struct TensorDataset<Scalar: TensorScalar>: Sendable {
     ///   - labels: One class index per sample, or `nil`.
     public init(tensors: [Tensor<Scalar>], labels: [Int]? = nil) {
         guard let first = tensors.first else {
-            shapeError("TensorDataset", "needs at least one tensor")
+            usageError("TensorDataset", "needs at least one tensor")
         }
         for (i, tensor) in tensors.enumerated() {
             guard tensor.rank >= 1 else {
-                shapeError("TensorDataset", "tensor \(i) has shape \(tensor.shape); every tensor needs a sample axis 0")
+                usageError("TensorDataset", "tensor \(i) has shape \(tensor.shape); every tensor needs a sample axis 0")
             }
             guard tensor.shape[0] == first.shape[0] else {
-                shapeError("TensorDataset", "tensor \(i) has \(tensor.shape[0]) samples on axis 0 (shape \(tensor.shape)) but tensor 0 has \(first.shape[0]) (shape \(first.shape)); all must have the same count")
+                usageError("TensorDataset", "tensor \(i) has \(tensor.shape[0]) samples on axis 0 (shape \(tensor.shape)) but tensor 0 has \(first.shape[0]) (shape \(first.shape)); all must have the same count")
             }
         }
         if let labels, labels.count != first.shape[0] {
-            shapeError("TensorDataset", "\(labels.count) labels for \(first.shape[0]) samples; give one label per sample")
+            usageError("TensorDataset", "\(labels.count) labels for \(first.shape[0]) samples; give one label per sample")
         }
         self.tensors = tensors
         self.labels = labels ?? []
@@ -54,7 +54,7 @@ public struct TensorDataset<Scalar: TensorScalar>: Sendable {
     /// - Returns: The rows of every tensor and the labels at `indices`.
     public func batch(at indices: [Int]) -> MiniBatch<Scalar> {
         for index in indices where !(0..<count).contains(index) {
-            shapeError("TensorDataset.batch", "sample index \(index) is out of range for a dataset of \(count) samples")
+            usageError("TensorDataset.batch", "sample index \(index) is out of range for a dataset of \(count) samples")
         }
         return MiniBatch(indices: indices, tensors: tensors.map { $0.gathering(indices, alongAxis: 0) },
                          labels: labels.isEmpty ? [] : indices.map { labels[$0] })
@@ -92,7 +92,7 @@ public struct SequentialSampler: Sampler, Sendable {
 
     /// Creates a sampler over `count` samples.
     public init(count: Int) {
-        guard count >= 0 else { shapeError("SequentialSampler", "count \(count) must be ≥ 0") }
+        guard count >= 0 else { usageError("SequentialSampler", "count \(count) must be ≥ 0") }
         self.count = count
     }
 
@@ -114,7 +114,7 @@ public struct RandomSampler: Sampler, Sendable {
 
     /// Creates a sampler over `count` samples.
     public init(count: Int, seed: UInt64) {
-        guard count >= 0 else { shapeError("RandomSampler", "count \(count) must be ≥ 0") }
+        guard count >= 0 else { usageError("RandomSampler", "count \(count) must be ≥ 0") }
         self.count = count
         self.seed = seed
     }
@@ -185,10 +185,10 @@ public struct MiniBatches<Scalar: TensorScalar>: RandomAccessCollection {
     ///   - epoch: The epoch whose order to use.
     ///   - dropLast: Leave out an incomplete last batch.
     public init(_ dataset: TensorDataset<Scalar>, batchSize: Int, sampler: some Sampler, epoch: Int = 0, dropLast: Bool = false) {
-        guard batchSize >= 1 else { shapeError("MiniBatches", "batchSize \(batchSize) must be ≥ 1") }
+        guard batchSize >= 1 else { usageError("MiniBatches", "batchSize \(batchSize) must be ≥ 1") }
         let order = sampler.indices(forEpoch: epoch)
         for index in order where !(0..<dataset.count).contains(index) {
-            shapeError("MiniBatches", "the sampler returned sample index \(index), out of range for a dataset of \(dataset.count) samples")
+            usageError("MiniBatches", "the sampler returned sample index \(index), out of range for a dataset of \(dataset.count) samples")
         }
         self.dataset = dataset
         self.batchSize = batchSize
@@ -226,7 +226,7 @@ public struct MiniBatches<Scalar: TensorScalar>: RandomAccessCollection {
     /// The batch at `position`, gathered from the dataset when accessed.
     public subscript(position: Int) -> MiniBatch<Scalar> {
         guard indices.contains(position) else {
-            shapeError("MiniBatches", "batch \(position) is out of range for \(count) batches")
+            usageError("MiniBatches", "batch \(position) is out of range for \(count) batches")
         }
         let start = position * batchSize
         return dataset.batch(at: Array(order[start..<Swift.min(start + batchSize, order.count)]))

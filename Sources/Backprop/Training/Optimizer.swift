@@ -66,7 +66,7 @@ public enum OptimizerStateError: Error, Equatable, CustomStringConvertible, Send
 func checkedGradient<Scalar>(of parameter: Parameter<Scalar>, index: Int, op: String) -> [Scalar]? {
     guard let gradient = parameter.grad else { return nil }
     guard gradient.shape == parameter.shape else {
-        shapeError(op, "parameter \(index) has shape \(parameter.shape) but its gradient has shape \(gradient.shape); a gradient must have its parameter's shape")
+        usageError(op, "parameter \(index) has shape \(parameter.shape) but its gradient has shape \(gradient.shape); a gradient must have its parameter's shape")
     }
     return gradient.scalars
 }
@@ -74,7 +74,7 @@ func checkedGradient<Scalar>(of parameter: Parameter<Scalar>, index: Int, op: St
 /// Stops when per-parameter optimizer state was built for another shape than the parameter's now.
 func checkStateShape<Scalar>(_ stateShape: [Int], of parameter: Parameter<Scalar>, index: Int, op: String) {
     guard stateShape == parameter.shape else {
-        shapeError(op, "parameter \(index) has shape \(parameter.shape) but its optimizer state has shape \(stateShape); the parameter changed shape after earlier steps — create a new optimizer for it")
+        usageError(op, "parameter \(index) has shape \(parameter.shape) but its optimizer state has shape \(stateShape); the parameter changed shape after earlier steps — create a new optimizer for it")
     }
 }
 

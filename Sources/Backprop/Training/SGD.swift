@@ -47,7 +47,7 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
         Hyperparameter.checkFinite(dampening, name: "dampening", op: "SGD")
         Hyperparameter.checkNonNegative(weightDecay, name: "weightDecay", op: "SGD")
         guard !nesterov || (momentum > 0 && dampening == 0) else {
-            shapeError("SGD", "Nesterov momentum requires momentum > 0 and zero dampening (got momentum \(momentum), dampening \(dampening))")
+            usageError("SGD", "Nesterov momentum requires momentum > 0 and zero dampening (got momentum \(momentum), dampening \(dampening))")
         }
         self.parameters = parameters
         self.learningRate = learningRate

@@ -108,7 +108,7 @@ public struct WarmupCosine: LearningRateSchedule {
 
     private static func check(totalSteps: Int, warmupSteps: Int) {
         guard totalSteps > warmupSteps else {
-            shapeError("WarmupCosine", "totalSteps \(totalSteps) must exceed warmupSteps \(warmupSteps)")
+            usageError("WarmupCosine", "totalSteps \(totalSteps) must exceed warmupSteps \(warmupSteps)")
         }
     }
 
