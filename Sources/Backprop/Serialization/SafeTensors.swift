@@ -6,10 +6,36 @@ import Foundation
 /// naming the element that would need rounding: see `SafeTensorsEntry.tensor(as:name:rounding:)`),
 /// and every dtype but the 8-bit floats can be written (`SafeTensorsEntry.init(_:dtype:name:rounding:)`).
 public enum SafeTensorsDType: String, Sendable, CaseIterable {
-    case bool = "BOOL", uint8 = "U8", int8 = "I8", float8E4M3 = "F8_E4M3", float8E5M2 = "F8_E5M2"
-    case int16 = "I16", uint16 = "U16", float16 = "F16", bfloat16 = "BF16"
-    case int32 = "I32", uint32 = "U32", float32 = "F32"
-    case int64 = "I64", uint64 = "U64", float64 = "F64"
+    /// `BOOL`: one byte, 0 or 1.
+    case bool = "BOOL"
+    /// `U8`: unsigned 8-bit integers.
+    case uint8 = "U8"
+    /// `I8`: signed 8-bit integers.
+    case int8 = "I8"
+    /// `F8_E4M3`: 8-bit floats, 4 exponent and 3 mantissa bits (read only).
+    case float8E4M3 = "F8_E4M3"
+    /// `F8_E5M2`: 8-bit floats, 5 exponent and 2 mantissa bits (read only).
+    case float8E5M2 = "F8_E5M2"
+    /// `I16`: signed 16-bit integers.
+    case int16 = "I16"
+    /// `U16`: unsigned 16-bit integers.
+    case uint16 = "U16"
+    /// `F16`: IEEE half-precision floats.
+    case float16 = "F16"
+    /// `BF16`: bfloat16 (the upper half of a `Float`).
+    case bfloat16 = "BF16"
+    /// `I32`: signed 32-bit integers.
+    case int32 = "I32"
+    /// `U32`: unsigned 32-bit integers.
+    case uint32 = "U32"
+    /// `F32`: `Float`.
+    case float32 = "F32"
+    /// `I64`: signed 64-bit integers (PyTorch's `num_batches_tracked`).
+    case int64 = "I64"
+    /// `U64`: unsigned 64-bit integers.
+    case uint64 = "U64"
+    /// `F64`: `Double`.
+    case float64 = "F64"
 
     /// Bytes per element.
     public var byteSize: Int {
@@ -199,19 +225,48 @@ public struct SafeTensorsFile: Sendable, Equatable {
 
     /// Checks the 8-byte header length against the limit and the bytes available.
     private static func headerLength(_ prefix: [UInt8], totalSize: Int) throws(SafeTensorsError) -> Int {
-        guard prefix.count >= 8, totalSize >= 8 else { throw .truncated(size: totalSize) }
+        guard prefix.count >= 8, totalSize >= 8 else {
+            if let (format, advice) = otherFormat(prefix) { throw .notSafeTensors(format: format, advice: advice) }
+            throw .truncated(size: totalSize)
+        }
         var length: UInt64 = 0
         for b in 0..<8 { length |= UInt64(prefix[b]) << (8 * b) }
+        // A length that cannot be right is most often a file of another format: say which.
+        if length > UInt64(maximumHeaderLength) || length > UInt64(totalSize - 8), let (format, advice) = otherFormat(prefix) {
+            throw .notSafeTensors(format: format, advice: advice)
+        }
         guard length <= UInt64(maximumHeaderLength) else { throw .headerTooLarge(length: length, limit: maximumHeaderLength) }
         guard length <= UInt64(totalSize - 8) else { throw .headerExceedsFile(length: length, available: totalSize - 8) }
         return Int(length)
+    }
+
+    /// The format of files people mistake for safetensors, recognized by their first bytes, and what
+    /// to do with it. Consulted only once the bytes fail as safetensors (an impossible header length,
+    /// or no `{` after it), since a header length could begin with the same bytes.
+    static func otherFormat(_ prefix: [UInt8]) -> (format: String, advice: String)? {
+        let torch = "load it in Python with torch.load and save it with safetensors.torch.save_file(model.state_dict(), path)"
+        if prefix.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+            return ("a zip archive (PyTorch's torch.save format, .pt/.pth/.bin)", torch)
+        }
+        if prefix.count >= 2, prefix[0] == 0x80, (2...5).contains(prefix[1]) {
+            return ("a Python pickle (PyTorch's legacy torch.save format)", torch)
+        }
+        if prefix.starts(with: [0x93] + Array("NUMPY".utf8)) {
+            return ("a NumPy .npy array", "save it with safetensors.numpy.save_file({\"name\": array}, path)")
+        }
+        if prefix.starts(with: Array("GGUF".utf8)) { return ("a GGUF model file", "convert it to safetensors in Python") }
+        if prefix.starts(with: [0x89] + Array("HDF".utf8)) { return ("an HDF5 file (Keras .h5)", "convert it to safetensors in Python") }
+        return nil
     }
 
     /// Parses and validates a file's bytes.
     public init(bytes: [UInt8]) throws(SafeTensorsError) {
         let headerLength = try Self.headerLength(Array(bytes.prefix(8)), totalSize: bytes.count)
         let headerBytes = Array(bytes[8..<(8 + headerLength)])
-        guard headerBytes.first == UInt8(ascii: "{") else { throw .invalidHeaderStart }
+        guard headerBytes.first == UInt8(ascii: "{") else {
+            if let (format, advice) = Self.otherFormat(Array(bytes.prefix(8))) { throw .notSafeTensors(format: format, advice: advice) }
+            throw .invalidHeaderStart
+        }
         let json: JSONValue
         do {
             json = try JSONParser.parse(headerBytes)

@@ -58,6 +58,8 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
     case invalidName(String)
     /// A sharded checkpoint's index is malformed or disagrees with its shards.
     case invalidShardIndex(path: String, reason: String)
+    /// The bytes are another format altogether (recognized by their first bytes), not safetensors.
+    case notSafeTensors(format: String, advice: String)
 
     /// A sentence naming what is wrong, with the values involved.
     public var description: String {
@@ -66,6 +68,7 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
         case .unwritableFile(let path, let reason): return "safetensors: cannot write '\(path)': \(reason)"
         case .truncated(let size): return "safetensors: file of \(size) bytes is truncated (it needs at least the 8-byte header length)"
         case .headerTooLarge(let length, let limit): return "safetensors: header length \(length) exceeds the limit of \(limit) bytes"
+        case .notSafeTensors(let format, let advice): return "safetensors: this is not a safetensors file but \(format); \(advice)"
         case .headerExceedsFile(let length, let available):
             return "safetensors: header length \(length) exceeds the \(available) bytes that follow it (truncated or corrupt file)"
         case .invalidHeaderStart: return "safetensors: the header is not UTF-8 JSON starting with '{'"
