@@ -1,8 +1,11 @@
 /// Why a checkpoint could not be saved or loaded.
 public enum CheckpointError: Error, Equatable, CustomStringConvertible, Sendable {
-    /// The file could not be read or written, is not valid safetensors, or a tensor is missing,
-    /// unexpected, mis-shaped or of the wrong dtype.
+    /// The file could not be read or written, is not valid safetensors, or (saving) a tensor cannot
+    /// be encoded.
     case safeTensors(SafeTensorsError)
+    /// The module's tensors do not match the file's: every missing, unexpected, mis-shaped and
+    /// unconvertible name, all in one error.
+    case stateDict(StateDictError)
     /// The optimizer state in the file does not fit the optimizer.
     case optimizerState(OptimizerStateError)
     /// The optimizer rejected its state with an error other than `OptimizerStateError`.
@@ -18,6 +21,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible, Sendable
     public var description: String {
         switch self {
         case .safeTensors(let error): return "checkpoint: \(error)"
+        case .stateDict(let error): return "checkpoint: \(error)"
         case .optimizerState(let error): return "checkpoint: \(error)"
         case .optimizerFailure(let reason): return "checkpoint: the optimizer rejected its state: \(reason)"
         case .missingOptimizerState(let path): return "checkpoint: '\(path)' holds no optimizer state (no 'optimizer.' tensors)"
@@ -113,16 +117,18 @@ public enum Checkpoint {
         do { file = try SafeTensorsFile(contentsOfPath: path) } catch { throw .safeTensors(error) }
 
         let info = try checkpointInfo(file.metadata)
-        let parameters = module.namedParameters
-        let buffers = module.namedBuffers
-        var expectedShapes: [String: [Int]] = [:]
-        for (name, parameter) in parameters { expectedShapes[name] = parameter.shape }
-        for (name, buffer) in buffers { expectedShapes[name] = buffer.value.shape }
-
-        var moduleFile = file
-        moduleFile.tensors = file.tensors.filter { !$0.key.hasPrefix(optimizerPrefix) }
-        let values: [String: Tensor<M.Scalar>]
-        do { values = try moduleFile.tensors(matching: expectedShapes, as: M.Scalar.self) } catch { throw .safeTensors(error) }
+        // Every missing, unexpected, mis-shaped and unconvertible module tensor is reported in one
+        // error, as PyTorch's `load_state_dict` does, before anything changes.
+        let moduleNames = file.tensors.keys.filter { !$0.hasPrefix(optimizerPrefix) }
+        var plan = StateDictPlan(module: module, names: Array(moduleNames), shapes: { file.tensors[$0]!.shape },
+                                 strict: true, keyMapping: .identity)
+        var values: [Tensor<M.Scalar>] = []
+        values.reserveCapacity(plan.assignments.count)
+        for (source, _) in plan.assignments {
+            do { values.append(try file.tensors[source]!.tensor(as: M.Scalar.self, name: source)) }
+            catch { plan.error.conversionErrors.append(error) }
+        }
+        if !plan.error.isEmpty { throw .stateDict(plan.error) }
 
         if let optimizer {
             var state: [String: Tensor<M.Scalar>] = [:]
@@ -139,8 +145,7 @@ public enum Checkpoint {
                 throw .optimizerFailure(reason: "\(error)")
             }
         }
-        for (name, parameter) in parameters { parameter.value = values[name]! }
-        for (name, buffer) in buffers { buffer.value = values[name]! }
+        for (assignment, value) in zip(plan.assignments, values) { assignment.assign(value) }
         return info
     }
 

@@ -160,7 +160,9 @@ struct CheckpointTests {
         let model = makeModel(seed: 12)
         let before = model.stateDictionary
         let error = checkpointError { () throws(CheckpointError) in try Checkpoint.load(into: model, fromPath: path) }
-        #expect(error == .safeTensors(.shapeMismatch(tensor: "2.bias", expected: [2], found: [3])))
+        #expect(error == .stateDict(StateDictError(shapeMismatches: [
+            .init(name: "2.weight", expected: [2, 4], found: [3, 4]), .init(name: "2.bias", expected: [2], found: [3]),
+        ])))
         #expect(model.stateDictionary == before)
     }
 
@@ -173,13 +175,15 @@ struct CheckpointTests {
         #expect(model.stateDictionary == source.stateDictionary.mapValues { $0.converted(to: Double.self) })
     }
 
-    @Test func doubleCheckpointIntoAFloatModelThrowsOnTheFirstInexactValue() throws {
+    @Test func doubleCheckpointIntoAFloatModelReportsEveryInexactTensor() throws {
         let path = temporaryPath()
         try Checkpoint.save(makeModel(seed: 13), toPath: path)
         let model = makeModel(Float.self, seed: 14)
         let before = model.stateDictionary
         let error = checkpointError { () throws(CheckpointError) in try Checkpoint.load(into: model, fromPath: path) }
-        guard case .safeTensors(.inexactValue(_, _, _, dtype: "F64", target: "F32")) = error else {
+        guard case .stateDict(let problems) = error, problems.conversionErrors.count > 1,
+              problems.conversionErrors.allSatisfy({ if case .inexactValue(_, _, _, dtype: "F64", target: "F32") = $0 { true } else { false } })
+        else {
             Issue.record("unexpected \(String(describing: error))"); return
         }
         #expect(model.stateDictionary == before)
@@ -210,12 +214,31 @@ struct CheckpointTests {
         let model = makeModel(seed: 16)
         let before = model.stateDictionary
         #expect(checkpointError { () throws(CheckpointError) in try Checkpoint.load(into: model, fromPath: path) }
-                == .safeTensors(.missingTensor(name: "1.running_var")))
+                == .stateDict(StateDictError(missingKeys: ["1.running_var"])))
         var extra = saved
         extra["3.weight"] = Tensor(zeros: [1])
         try SafeTensorsFile(extra).write(toPath: path)
         #expect(checkpointError { () throws(CheckpointError) in try Checkpoint.load(into: model, fromPath: path) }
-                == .safeTensors(.unexpectedTensor(name: "3.weight")))
+                == .stateDict(StateDictError(unexpectedKeys: ["3.weight"])))
+        #expect(model.stateDictionary == before)
+    }
+
+    @Test func everyMissingUnexpectedAndMisshapedNameIsReportedInOneError() throws {
+        var state = makeModel(seed: 15, outputs: 3).stateDictionary
+        state["1.running_var"] = nil
+        state["1.running_mean"] = nil
+        state["3.weight"] = Tensor(zeros: [1])
+        let path = temporaryPath()
+        try SafeTensorsFile(state).write(toPath: path)
+        let model = makeModel(seed: 16)
+        let before = model.stateDictionary
+        let error = checkpointError { () throws(CheckpointError) in try Checkpoint.load(into: model, fromPath: path) }
+        #expect(error == .stateDict(StateDictError(
+            missingKeys: ["1.running_mean", "1.running_var"], unexpectedKeys: ["3.weight"],
+            shapeMismatches: [.init(name: "2.weight", expected: [2, 4], found: [3, 4]),
+                              .init(name: "2.bias", expected: [2], found: [3])])))
+        let message = error.map(String.init(describing:)) ?? ""
+        for name in ["1.running_mean", "1.running_var", "3.weight", "2.weight", "2.bias"] { #expect(message.contains(name)) }
         #expect(model.stateDictionary == before)
     }
 
