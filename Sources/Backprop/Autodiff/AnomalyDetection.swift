@@ -61,10 +61,29 @@ public enum AnomalyDetection {
         #endif
     }
 
+    #if os(Linux) && canImport(Runtime)
+    /// The process's loaded images, read once. `Backtrace.capture` without an image map reads every
+    /// mapping in `/proc/self/maps` on each call, and crashes when another thread unmaps one of them
+    /// in between (a freed tensor's pages): about one concurrent test run in fifteen did. Reading the
+    /// map once makes that window a single moment per process; images loaded later are only left
+    /// unnamed in a report.
+    private static let imageMap = PThreadLocked<ImageMap?>(nil)
+
+    /// The cached image map (read on first use).
+    private static var images: ImageMap {
+        imageMap.withLock { map in
+            if let map { return map }
+            let captured = ImageMap.capture()
+            map = captured
+            return captured
+        }
+    }
+    #endif
+
     /// The context for an operation being recorded now; call only when `isEnabled`.
     static func captureContext(inputShapes: [[Int]]) -> Context {
         #if os(Linux) && canImport(Runtime)
-        Context(scope: location, inputShapes: inputShapes, backtrace: try? Backtrace.capture(limit: 48))
+        Context(scope: location, inputShapes: inputShapes, backtrace: try? Backtrace.capture(limit: 48, images: images))
         #else
         Context(scope: location, inputShapes: inputShapes)
         #endif
@@ -114,7 +133,7 @@ public enum AnomalyDetection {
     /// it called (the outermost library frame: `Variable.log()`, or `Sequential.callAsFunction(_:)`
     /// when the op ran inside a library layer the user called).
     static func userCallSite(_ backtrace: Backtrace?) -> String? {
-        guard let symbolicated = backtrace?.symbolicated() else { return nil }
+        guard let symbolicated = backtrace?.symbolicated(with: images) else { return nil }
         var lastLibraryFunction: String?
         for frame in symbolicated.frames {
             // Thunks and witnesses report `<compiler-generated>:0`; they belong to neither side.
