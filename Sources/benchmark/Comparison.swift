@@ -52,3 +52,10 @@ struct Comparison {
         }
     }
 }
+
+/// The one-minute load average from `/proc/loadavg` (`nil` elsewhere), printed with a table so a
+/// reader can tell a quiet machine's numbers from a busy one's.
+let loadAverageAtStart: String? = {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+    return text.split(separator: " ").first.map(String.init)
+}()

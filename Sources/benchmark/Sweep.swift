@@ -255,7 +255,7 @@ func runSweep(_ family: SweepFamily, options: Options, limits: MachineLimits?) {
         comparison.add(ours: results, theirs: reference)
     }
     print("sweep \(family.rawValue): threads \(Parallelism.workerCount), up to \(options.reps) reps within \(sweepBudgetSeconds) s per shape and side, rounds \(options.rounds)"
-          + (family == .gemm ? "; sizes M×K×N" : ""))
+          + (loadAverageAtStart.map { ", load average at the start: \($0)" } ?? "") + (family == .gemm ? "; sizes M×K×N" : ""))
     comparison.printTable(cases.map(\.workload.name), statistic: options.statistic, rounds: options.rounds)
     if let limits {
         printRoofline(cases.map(\.workload), ours: comparison.ours, theirs: comparison.theirs, limits: limits,

@@ -131,6 +131,7 @@ func runBackprop(_ selected: [Workload], reps: Int) -> [(String, Timing)] {
 }
 
 let options = parseOptions()
+_ = loadAverageAtStart
 if let threads = options.threads { Parallelism.workerCount = threads }
 let limits = options.roofline ? MachineLimits.measure(workers: Parallelism.workerCount) : nil
 if let limits { print(limits.description) }
@@ -160,7 +161,8 @@ for round in 0..<options.rounds {
     comparison.add(ours: results, theirs: reference)
 }
 print("")
-print("threads: \(Parallelism.workerCount), reps: \(options.reps), rounds: \(options.rounds)")
+print("threads: \(Parallelism.workerCount), reps: \(options.reps), rounds: \(options.rounds)"
+      + (loadAverageAtStart.map { ", load average at the start: \($0)" } ?? ""))
 comparison.printTable(selected.map(\.name), statistic: options.statistic, rounds: options.rounds)
 if let limits {
     printRoofline(selected, ours: comparison.ours, theirs: comparison.theirs, limits: limits, statistic: options.statistic ?? .min)
