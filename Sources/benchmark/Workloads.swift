@@ -256,39 +256,10 @@ func convolutionFlops(inputShape: [Int], outputChannels: Int, kernelSize: Int, s
 func convolution(_ name: String, _ summary: String, inputShape: [Int], outputChannels: Int,
                  kernelSize: Int, stride: Int) -> [Workload] {
     let flops = convolutionFlops(inputShape: inputShape, outputChannels: outputChannels, kernelSize: kernelSize, stride: stride)
-    func makeLayer(_ inputs: inout Inputs) -> Conv2d<Float> {
+    return forwardAndBackward(name, summary, inputShape: inputShape, work: (.flops(flops, .float), .flops(3 * flops, .float))) { inputs in
         Conv2d(inputChannels: inputShape[1], outputChannels: outputChannels, kernelSize: WindowSize(kernelSize),
                stride: WindowSize(stride), padding: WindowSize(kernelSize / 2), generator: &inputs.generator)
     }
-    return [
-        Workload(name: name + "_fwd", summary: summary + ", no gradients", minimalWork: .flops(flops, .float)) {
-            var inputs = Inputs()
-            let conv = makeLayer(&inputs)
-            let x = inputs.normal(inputShape)
-            return {
-                withoutGradients {
-                    let tape = Tape<Float>()
-                    _ = conv(tape.constant(x))
-                }
-            }
-        },
-        Workload(name: name + "_fwdbwd", summary: summary + ", backward of a random upstream gradient into x, W, b",
-                 minimalWork: .flops(3 * flops, .float)) {
-            var inputs = Inputs()
-            let conv = makeLayer(&inputs)
-            let x = inputs.normal(inputShape)
-            let outputShape = withoutGradients { conv(Tape<Float>().constant(x)).shape }
-            let upstream = inputs.normal(outputShape)
-            let parameters = conv.parameters
-            return {
-                for parameter in parameters { parameter.zeroGradient() }
-                let tape = Tape<Float>()
-                let input = tape.variable(x)
-                conv(input).backward(seed: upstream)
-                precondition(input.grad != nil && parameters.allSatisfy { $0.grad != nil })
-            }
-        },
-    ]
 }
 
 /// `C = A·B` on square float32 matrices.
@@ -300,19 +271,32 @@ func matmul(_ n: Int) -> Workload {
     }
 }
 
-/// The `NAME_fwd` and `NAME_fwdbwd` workloads of a normalization module on a random input: the
-/// forward alone without gradients, and the forward then the backward of a random upstream
-/// gradient into the input and every parameter.
-///
-/// Their least memory traffic: x read and y written (forward); and dy read and ∂x written (backward).
+/// The `NAME_fwd` and `NAME_fwdbwd` workloads of a normalization module on a random input
+/// (`forwardAndBackward`). Their least memory traffic: x read and y written (forward); and dy read
+/// and ∂x written (backward).
 func normalization(_ name: String, _ summary: String, shape: [Int],
                    _ makeModule: @escaping () -> any Module<Float>) -> [Workload] {
     let tensorBytes = Double(shape.reduce(1, *) * MemoryLayout<Float>.size)
-    return [
-        Workload(name: name + "_fwd", summary: summary + ", no gradients", minimalWork: .bytes(2 * tensorBytes)) {
+    return forwardAndBackward(name, summary, inputShape: shape, work: (.bytes(2 * tensorBytes), .bytes(4 * tensorBytes))) { _ in
+        makeModule()
+    }
+}
+
+/// The `NAME_fwd` and `NAME_fwdbwd` workloads of a module on a random input: the forward alone
+/// without gradients, and the forward then the backward of a random upstream gradient into the
+/// input and every parameter.
+///
+/// - Parameters:
+///   - inputShape: The shape of the random input.
+///   - work: The least work of the forward and of the forward with backward, for `--roofline`.
+///   - makeModule: Builds the module, drawing any initial values from the inputs' generator.
+func forwardAndBackward(_ name: String, _ summary: String, inputShape: [Int], work: (forward: MinimalWork, both: MinimalWork),
+                        _ makeModule: @escaping (inout Inputs) -> any Module<Float>) -> [Workload] {
+    [
+        Workload(name: name + "_fwd", summary: summary + ", no gradients", minimalWork: work.forward) {
             var inputs = Inputs()
-            let module = makeModule()
-            let x = inputs.normal(shape)
+            let module = makeModule(&inputs)
+            let x = inputs.normal(inputShape)
             return {
                 withoutGradients {
                     let tape = Tape<Float>()
@@ -321,11 +305,12 @@ func normalization(_ name: String, _ summary: String, shape: [Int],
             }
         },
         Workload(name: name + "_fwdbwd", summary: summary + ", backward of a random upstream gradient into x and the parameters",
-                 minimalWork: .bytes(4 * tensorBytes)) {
+                 minimalWork: work.both) {
             var inputs = Inputs()
-            let module = makeModule()
-            let x = inputs.normal(shape)
-            let upstream = inputs.normal(shape)
+            let module = makeModule(&inputs)
+            let x = inputs.normal(inputShape)
+            let outputShape = withoutGradients { module(Tape<Float>().constant(x)).shape }
+            let upstream = inputs.normal(outputShape)
             let parameters = module.parameters
             return {
                 for parameter in parameters { parameter.zeroGradient() }
