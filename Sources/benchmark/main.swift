@@ -10,18 +10,27 @@
 import Backprop
 import Foundation
 
+/// The command line, parsed.
 struct Options {
+    /// The workloads to run; empty runs all.
     var only: Set<String> = []
+    /// Timed repetitions per workload (the most per shape in a sweep).
     var reps = 20
+    /// Worker threads for both sides; `nil` keeps Backprop's default.
     var threads: Int?
+    /// Also time the workloads on PyTorch.
     var comparePyTorch = false
+    /// How many times the two sides alternate.
     var rounds = 1
     /// The statistic of the ratio column; `nil` shows both.
     var statistic: Statistic?
+    /// The family to sweep over its grid of shapes, instead of the workloads.
     var sweep: SweepFamily?
+    /// Measure the machine's limits and print each workload's fraction of them.
     var roofline = false
 }
 
+/// The `--help` text, with every workload's summary.
 func usage() -> String {
     var text = """
     usage: benchmark [--only NAME,...] [--reps N] [--threads N] [--compare-pytorch] [--rounds N]
@@ -61,11 +70,13 @@ func usage() -> String {
     return text
 }
 
+/// Prints `message` to standard error and exits with status 2.
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data((message + "\n").utf8))
     exit(2)
 }
 
+/// Parses the command line, failing with a message on anything it does not know.
 func parseOptions() -> Options {
     var options = Options()
     var arguments = CommandLine.arguments.dropFirst()
@@ -117,6 +128,7 @@ func parseOptions() -> Options {
     return options
 }
 
+/// `{"name": milliseconds, …}` of one statistic, in the workloads' order.
 func jsonObject(_ results: [(String, Timing)], statistic: Statistic) -> String {
     let lines = results.map { "  \"\($0.0)\": \((($0.1[statistic] * 1e4).rounded() / 1e4))" }
     return "{\n" + lines.joined(separator: ",\n") + "\n}"
