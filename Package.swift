@@ -20,7 +20,10 @@ let package = Package(
         .testTarget(name: "BackpropDistributedTests", dependencies: ["Backprop", "BackpropDistributed"]),
         .target(name: "BackpropBERT", dependencies: ["Backprop"]),
         .executableTarget(name: "gradcheck", dependencies: ["Backprop", "GradCheckCatalog"]),
-        .executableTarget(name: "benchmark", dependencies: ["Backprop", "BackpropBERT"], exclude: ["RESULTS.md"]),
+        // The machine limits of `benchmark --roofline` (FMA peak, triad bandwidth), dispatched at run time.
+        .target(name: "BenchmarkRoofline", path: "Sources/benchmark/RooflineC"),
+        .executableTarget(name: "benchmark", dependencies: ["Backprop", "BackpropBERT", "BenchmarkRoofline"],
+                          exclude: ["RESULTS.md", "RooflineC"]),
         .executableTarget(name: "soak", dependencies: ["Backprop"]),
         .testTarget(name: "BackpropTests", dependencies: ["Backprop", "GradCheckCatalog", "ExampleSupport", "BackpropBERT"], exclude: ["Fixtures"]),
         .target(name: "ExampleSupport", dependencies: ["Backprop"], path: "Examples/Support"),

