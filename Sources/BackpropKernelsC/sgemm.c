@@ -9,6 +9,8 @@
 #endif
 
 #define KC 256
+#define SCALAR float
+#include "gemm_body.h"
 
 typedef float v4f __attribute__((vector_size(16), aligned(4)));
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
@@ -61,56 +63,6 @@ static void tile_shape(int isa, int *mr, int *nr) {
 }
 
 size_t bp_sgemm_scratch_a(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12) * KC; }
-
-// Packs op(A)[0..<m, p0..<p0+kc] into panels of `mr` rows: panel-major, then k, then row; rows past
-// m are zero so the micro-kernel never branches. Always inlined with a constant `mr`, so the copies
-// below become a few vector moves instead of library calls.
-static inline __attribute__((always_inline)) void
-pack_a(const float *restrict a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
-       const int mr, float *restrict dst) {
-    for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
-        ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
-        if (a_row == 1 && rows == mr) {
-            // op(A) is stored transposed: one k step is mr contiguous floats.
-            for (ptrdiff_t p = 0; p < kc; p++) {
-                const float *src = a + i0 + (p0 + p) * a_col;
-                for (int r = 0; r < mr; r++) dst[p * mr + r] = src[r];
-            }
-        } else {
-            for (ptrdiff_t r = 0; r < rows; r++) {
-                const float *src = a + (i0 + r) * a_row + p0 * a_col;
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + r] = src[p * a_col];
-            }
-            for (ptrdiff_t r = rows; r < mr; r++)
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + r] = 0;
-        }
-        dst += mr * kc;
-    }
-}
-
-// Packs op(B)[p0..<p0+kc, 0..<n] into panels of `nr` columns, zero-padded past n. A transposed B
-// (b_row == 1) is read along its stored rows, so every read stream is contiguous.
-static inline __attribute__((always_inline)) void
-pack_b(const float *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
-       const int nr, float *restrict dst) {
-    for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
-        ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
-        if (b_col == 1 && cols == nr) {
-            for (ptrdiff_t p = 0; p < kc; p++) {
-                const float *src = b + (p0 + p) * b_row + j0;
-                for (int j = 0; j < nr; j++) dst[p * nr + j] = src[j];
-            }
-        } else {
-            for (ptrdiff_t j = 0; j < cols; j++) {
-                const float *src = b + (j0 + j) * b_col + p0 * b_row;
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = src[p * b_row];
-            }
-            for (ptrdiff_t j = cols; j < nr; j++)
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = 0;
-        }
-        dst += nr * kc;
-    }
-}
 
 #if defined(__x86_64__) || defined(__i386__)
 // Transposes the 8×8 block in r0..r7 (rows) into columns, in place.
@@ -287,33 +239,6 @@ pack_b_avx512(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptr
     if (full < n) pack_b(b + full * b_col, b_row, b_col, n - full, p0, kc, 32, dst + full * kc);
 }
 #endif
-
-// Each micro-kernel computes a full mr × nr tile into `out` (row stride ldo): out = acc or out += acc.
-#define MICRO_KERNEL(NAME, ATTR, VT, LANES, MR, NRV)                                              \
-    ATTR static void NAME(const float *restrict pa, const float *restrict pb, ptrdiff_t kc,       \
-                          float *restrict out, ptrdiff_t ldo, int add) {                          \
-        VT acc[MR][NRV];                                                                          \
-        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                           \
-            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) acc[r][v] = (VT){0}; \
-        for (ptrdiff_t p = 0; p < kc; p++) {                                                      \
-            VT bv[NRV];                                                                           \
-            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                      \
-                bv[v] = *(const VT *)(pb + v * LANES);                                            \
-            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                     \
-                const float ar = pa[r];                                                           \
-                _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                  \
-                    acc[r][v] += ar * bv[v];                                                      \
-            }                                                                                     \
-            pa += MR;                                                                             \
-            pb += NRV * LANES;                                                                    \
-        }                                                                                         \
-        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
-            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) {                    \
-                VT *dst = (VT *)(out + r * ldo + v * LANES);                                      \
-                *dst = add ? *dst + acc[r][v] : acc[r][v];                                        \
-            }                                                                                     \
-        }                                                                                         \
-    }
 
 #if defined(__x86_64__) || defined(__i386__)
 MICRO_KERNEL(kernel_avx512, __attribute__((target("avx512f,fma"))), v16f, 16, 12, 2)
