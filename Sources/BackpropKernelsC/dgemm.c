@@ -53,11 +53,14 @@ pack_b_avx2(const double *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrd
 #endif
 MICRO_KERNEL(kernel_portable, , v2d, 2, 4, 2)
 
-typedef void (*micro_kernel_fn)(const double *, const double *, ptrdiff_t, double *, ptrdiff_t, int);
+static void pack_a_portable(const double *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
+                            double *dst) {
+    pack_a(a, a_row, a_col, m, p0, kc, 4, dst);
+}
 
 int bp_dgemm_nr(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return nr; }
 
-size_t bp_dgemm_scratch_a(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12) * KC; }
+size_t bp_dgemm_scratch_a(ptrdiff_t m) { return tile_scratch_size(m); }
 
 size_t bp_dgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k; }
 
@@ -85,56 +88,38 @@ void bp_dgemm_pack_b(int isa, const double *b, ptrdiff_t b_row, ptrdiff_t b_col,
     }
 }
 
+// The tile driver with this level's kernel and A packer (constants folded per level).
+static void tile_at_level(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *packed_b,
+                          ptrdiff_t n_total, ptrdiff_t j0, const double *b, ptrdiff_t b_row, double *c, ptrdiff_t ldc,
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, double *scratch) {
+    switch (clamp_isa(isa)) {
+#if defined(__x86_64__) || defined(__i386__)
+    case BP_ISA_AVX512:
+        gemm_tile(kernel_avx512, pack_a_avx512, 12, 16, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+                  accumulate, scratch);
+        break;
+    case BP_ISA_AVX2:
+        gemm_tile(kernel_avx2, pack_a_avx2, 6, 8, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+                  accumulate, scratch);
+        break;
+#endif
+    default:
+        gemm_tile(kernel_portable, pack_a_portable, 4, 4, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+                  accumulate, scratch);
+        break;
+    }
+}
+
 void bp_dgemm_tile(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col,
-                   const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0_tile,
+                   const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0,
                    double *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                    double *scratch_a) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-        if (!accumulate)
-            for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(double) * n);
-        return;
-    }
-    isa = clamp_isa(isa);
-    int mr, nr;
-    tile_shape(isa, &mr, &nr);
-    micro_kernel_fn kernel = kernel_portable;
-#if defined(__x86_64__) || defined(__i386__)
-    if (isa == BP_ISA_AVX512) kernel = kernel_avx512;
-    else if (isa == BP_ISA_AVX2) kernel = kernel_avx2;
-#endif
-    ptrdiff_t n_pad = (n_total + 31) / 32 * 32;
-    // As for floats: FMA levels round once per step where the portable kernel rounds twice, so
-    // levels differ in the last bits, but thread counts and tilings never change a result.
-    double edge[12 * 16] __attribute__((aligned(64)));
-    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
-        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
-        int add = accumulate || p0 > 0;
-        switch (isa) {
-#if defined(__x86_64__) || defined(__i386__)
-        case BP_ISA_AVX512: pack_a_avx512(a, a_row, a_col, m, p0, kc, scratch_a); break;
-        case BP_ISA_AVX2: pack_a_avx2(a, a_row, a_col, m, p0, kc, scratch_a); break;
-#endif
-        default: pack_a(a, a_row, a_col, m, p0, kc, 4, scratch_a); break;
-        }
-        const double *block_b = packed_b + p0 * n_pad;
-        for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
-            const double *pb = block_b + ((j0_tile + j0) / nr) * nr * kc;
-            ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
-            for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
-                const double *pa = scratch_a + (i0 / mr) * mr * kc;
-                ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
-                double *ct = c + i0 * ldc + j0;
-                if (rows == mr && cols == nr) {
-                    kernel(pa, pb, kc, ct, ldc, add);
-                } else {
-                    kernel(pa, pb, kc, edge, nr, 0);
-                    for (ptrdiff_t r = 0; r < rows; r++)
-                        for (ptrdiff_t j = 0; j < cols; j++)
-                            ct[r * ldc + j] = add ? ct[r * ldc + j] + edge[r * nr + j] : edge[r * nr + j];
-                }
-            }
-        }
-    }
+    tile_at_level(isa, a, a_row, a_col, packed_b, n_total, j0, NULL, 0, c, ldc, m, n, k, accumulate, scratch_a);
+}
+
+void bp_dgemm_tile_unpacked_b(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *b, ptrdiff_t b_row,
+                              double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
+                              double *scratch) {
+    tile_at_level(isa, a, a_row, a_col, NULL, n, 0, b, b_row, c, ldc, m, n, k, accumulate, scratch);
 }

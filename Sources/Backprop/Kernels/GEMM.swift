@@ -37,6 +37,13 @@ enum GEMM {
     /// Below this many multiply-adds a product runs on the calling thread.
     static let parallelThreshold = 1 << 18
 
+    /// Products of at most this many rows, with a row-major `op(B)` of at most `unpackedBLimit`
+    /// elements (it stays in L2), read B in place instead of packing it: packing would cost about
+    /// as much as the product (64³ at one thread: 5.8 → 5.2 µs).
+    static let unpackedBRowLimit = 64
+    /// The largest `op(B)`, in elements, that `unpackedBRowLimit` applies to.
+    static let unpackedBLimit = 1 << 18
+
     /// Below this many multiply-adds per product, a stack of products is shared out product by
     /// product instead of tile by tile.
     static let batchItemThreshold = 1 << 22
@@ -148,6 +155,16 @@ enum GEMM {
         // op(B) is packed once, in parallel panel ranges, and shared by every tile; each tile packs
         // only its own rows of A.
         let isa = Int32(level)
+        let scratchA = Scalar.gemmScratchA(rows: l.tileRows)
+        if l.bCol == 1 && l.m <= unpackedBRowLimit && l.n * l.k <= unpackedBLimit {
+            l.forEachTile { i0, j0, rows, columns in
+                PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { scratch in
+                    Scalar.gemmTileUnpackedB(isa, a + i0 * l.aRow, l.aRow, l.aCol, b + j0, l.bRow,
+                                             c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, scratch)
+                }
+            }
+            return
+        }
         let nr = Scalar.gemmColumnsPerPanel(isa)
         PackingScratch.withSmallOrPooled(Scalar.self, count: Scalar.gemmPackedBSize(n: l.n, k: l.k)) { packedB in
             let panels = (l.n + nr - 1) / nr
@@ -159,7 +176,6 @@ enum GEMM {
                     Scalar.gemmPackB(isa, b, l.bRow, l.bCol, l.n, l.k, range.lowerBound, range.upperBound, packedB)
                 }
             }
-            let scratchA = Scalar.gemmScratchA(rows: l.tileRows)
             l.forEachTile { i0, j0, rows, columns in
                 PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { packedA in
                     Scalar.gemmTile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
@@ -248,6 +264,10 @@ protocol CGEMMScalar: TensorScalar {
     /// Packs the panels `panelBegin..<panelEnd` of `op(B)`.
     static func gemmPackB(_ isa: Int32, _ b: UnsafePointer<Self>, _ bRow: Int, _ bCol: Int, _ n: Int, _ k: Int,
                           _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Self>)
+    /// Multiplies one tile of C on the calling thread, reading a row-major `op(B)` in place.
+    static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int,
+                                  _ b: UnsafePointer<Self>, _ bRow: Int, _ c: UnsafeMutablePointer<Self>, _ ldc: Int,
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Self>)
     /// Multiplies one tile of C on the calling thread.
     static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int,
                          _ packedB: UnsafePointer<Self>, _ nTotal: Int, _ j0: Int,
@@ -262,6 +282,11 @@ extension Float: CGEMMScalar {
     static func gemmPackB(_ isa: Int32, _ b: UnsafePointer<Float>, _ bRow: Int, _ bCol: Int, _ n: Int, _ k: Int,
                           _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Float>) {
         bp_sgemm_pack_b(isa, b, bRow, bCol, n, k, panelBegin, panelEnd, packed)
+    }
+    static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Float>, _ aRow: Int, _ aCol: Int,
+                                  _ b: UnsafePointer<Float>, _ bRow: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Float>) {
+        bp_sgemm_tile_unpacked_b(isa, a, aRow, aCol, b, bRow, c, ldc, m, n, k, accumulate, scratch)
     }
     static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Float>, _ aRow: Int, _ aCol: Int,
                          _ packedB: UnsafePointer<Float>, _ nTotal: Int, _ j0: Int,
@@ -278,6 +303,11 @@ extension Double: CGEMMScalar {
     static func gemmPackB(_ isa: Int32, _ b: UnsafePointer<Double>, _ bRow: Int, _ bCol: Int, _ n: Int, _ k: Int,
                           _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Double>) {
         bp_dgemm_pack_b(isa, b, bRow, bCol, n, k, panelBegin, panelEnd, packed)
+    }
+    static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Double>, _ aRow: Int, _ aCol: Int,
+                                  _ b: UnsafePointer<Double>, _ bRow: Int, _ c: UnsafeMutablePointer<Double>, _ ldc: Int,
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Double>) {
+        bp_dgemm_tile_unpacked_b(isa, a, aRow, aCol, b, bRow, c, ldc, m, n, k, accumulate, scratch)
     }
     static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Double>, _ aRow: Int, _ aCol: Int,
                          _ packedB: UnsafePointer<Double>, _ nTotal: Int, _ j0: Int,

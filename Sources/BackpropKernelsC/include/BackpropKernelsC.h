@@ -44,7 +44,7 @@ void bp_sgemm_set_isa(int isa);
 /// first argument (clamped to what the CPU supports); one product must use one level throughout.
 int bp_sgemm_nr(int isa);
 
-/// Floats of scratch `bp_sgemm_tile` needs to pack a tile of at most `m` rows, 64-byte aligned.
+/// Floats of scratch `bp_sgemm_tile` needs for a tile of at most `m` rows (packed A and one B panel), 64-byte aligned.
 size_t bp_sgemm_scratch_a(ptrdiff_t m);
 
 /// Floats needed to hold all of `op(B)` (`k × n`) packed.
@@ -89,6 +89,18 @@ void bp_dgemm_tile(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    double *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                    double *scratch_a);
+
+/// `bp_sgemm_tile` with a row-major `op(B)` read in place instead of packed: element `(p, j)` of
+/// the tile's columns at `b[p * b_row + j]`. Same results as the packed form; it saves packing
+/// B when few rows of A share each panel. `scratch` holds `bp_sgemm_scratch_a(m)` floats.
+void bp_sgemm_tile_unpacked_b(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b, ptrdiff_t b_row,
+                              float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
+                              float *scratch);
+
+/// The double-precision `bp_sgemm_tile_unpacked_b`.
+void bp_dgemm_tile_unpacked_b(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *b, ptrdiff_t b_row,
+                              double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
+                              double *scratch);
 
 /// Whether the AVX2 normalization loops below may run on this CPU (never on other architectures).
 /// Each is the exact vector form of a loop of the Swift normalization kernels: same operations,
