@@ -111,6 +111,26 @@ struct GEMMWorkerCountTests {
         }
     }
 
+    /// The AVX2 and AVX-512 kernels make the same fused multiply-adds in the same order, so on a
+    /// CPU with AVX-512 they must agree bit for bit (the portable level, without FMA, need not).
+    func checkVectorLevelsAgree<Scalar: TensorScalar>(_ type: Scalar.Type) {
+        guard GEMM.bestKernelLevel >= 2 else { return }
+        let (m, n, k) = (77, 301, 530)
+        var generator = SeededGenerator(seed: 17)
+        let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
+        let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let avx2 = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: 1, workers: 2)
+            let avx512 = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: 2, workers: 2)
+            #expect(avx2 == avx512, "\(Scalar.self) transposeA \(ta) transposeB \(tb)")
+        }
+    }
+
+    @Test func avx2AndAVX512LevelsAgreeBitForBit() {
+        checkVectorLevelsAgree(Float.self)
+        checkVectorLevelsAgree(Double.self)
+    }
+
     @Test func floatIsBitIdenticalWithOneAndTwoWorkers() { check(Float.self) }
 
     @Test func doubleIsBitIdenticalWithOneAndTwoWorkers() { check(Double.self) }
