@@ -9,6 +9,8 @@
 #endif
 
 #define KC 256
+#define SCALAR float
+#include "gemm_body.h"
 
 typedef float v4f __attribute__((vector_size(16), aligned(4)));
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
@@ -60,57 +62,6 @@ static void tile_shape(int isa, int *mr, int *nr) {
     }
 }
 
-size_t bp_sgemm_scratch_a(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12) * KC; }
-
-// Packs op(A)[0..<m, p0..<p0+kc] into panels of `mr` rows: panel-major, then k, then row; rows past
-// m are zero so the micro-kernel never branches. Always inlined with a constant `mr`, so the copies
-// below become a few vector moves instead of library calls.
-static inline __attribute__((always_inline)) void
-pack_a(const float *restrict a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
-       const int mr, float *restrict dst) {
-    for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
-        ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
-        if (a_row == 1 && rows == mr) {
-            // op(A) is stored transposed: one k step is mr contiguous floats.
-            for (ptrdiff_t p = 0; p < kc; p++) {
-                const float *src = a + i0 + (p0 + p) * a_col;
-                for (int r = 0; r < mr; r++) dst[p * mr + r] = src[r];
-            }
-        } else {
-            for (ptrdiff_t r = 0; r < rows; r++) {
-                const float *src = a + (i0 + r) * a_row + p0 * a_col;
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + r] = src[p * a_col];
-            }
-            for (ptrdiff_t r = rows; r < mr; r++)
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + r] = 0;
-        }
-        dst += mr * kc;
-    }
-}
-
-// Packs op(B)[p0..<p0+kc, 0..<n] into panels of `nr` columns, zero-padded past n. A transposed B
-// (b_row == 1) is read along its stored rows, so every read stream is contiguous.
-static inline __attribute__((always_inline)) void
-pack_b(const float *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
-       const int nr, float *restrict dst) {
-    for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
-        ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
-        if (b_col == 1 && cols == nr) {
-            for (ptrdiff_t p = 0; p < kc; p++) {
-                const float *src = b + (p0 + p) * b_row + j0;
-                for (int j = 0; j < nr; j++) dst[p * nr + j] = src[j];
-            }
-        } else {
-            for (ptrdiff_t j = 0; j < cols; j++) {
-                const float *src = b + (j0 + j) * b_col + p0 * b_row;
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = src[p * b_row];
-            }
-            for (ptrdiff_t j = cols; j < nr; j++)
-                for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = 0;
-        }
-        dst += nr * kc;
-    }
-}
 
 #if defined(__x86_64__) || defined(__i386__)
 // Transposes the 8×8 block in r0..r7 (rows) into columns, in place.
@@ -288,40 +239,18 @@ pack_b_avx512(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptr
 }
 #endif
 
-// Each micro-kernel computes a full mr × nr tile into `out` (row stride ldo): out = acc or out += acc.
-#define MICRO_KERNEL(NAME, ATTR, VT, LANES, MR, NRV)                                              \
-    ATTR static void NAME(const float *restrict pa, const float *restrict pb, ptrdiff_t kc,       \
-                          float *restrict out, ptrdiff_t ldo, int add) {                          \
-        VT acc[MR][NRV];                                                                          \
-        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                           \
-            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) acc[r][v] = (VT){0}; \
-        for (ptrdiff_t p = 0; p < kc; p++) {                                                      \
-            VT bv[NRV];                                                                           \
-            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                      \
-                bv[v] = *(const VT *)(pb + v * LANES);                                            \
-            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                     \
-                const float ar = pa[r];                                                           \
-                _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                  \
-                    acc[r][v] += ar * bv[v];                                                      \
-            }                                                                                     \
-            pa += MR;                                                                             \
-            pb += NRV * LANES;                                                                    \
-        }                                                                                         \
-        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
-            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) {                    \
-                VT *dst = (VT *)(out + r * ldo + v * LANES);                                      \
-                *dst = add ? *dst + acc[r][v] : acc[r][v];                                        \
-            }                                                                                     \
-        }                                                                                         \
-    }
-
 #if defined(__x86_64__) || defined(__i386__)
 MICRO_KERNEL(kernel_avx512, __attribute__((target("avx512f,fma"))), v16f, 16, 12, 2)
 MICRO_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), v8f, 8, 6, 2)
 #endif
 MICRO_KERNEL(kernel_portable, , v4f, 4, 4, 2)
 
-typedef void (*micro_kernel_fn)(const float *, const float *, ptrdiff_t, float *, ptrdiff_t, int);
+static void pack_a_portable(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
+                            float *dst) {
+    pack_a(a, a_row, a_col, m, p0, kc, 4, dst);
+}
+
+size_t bp_sgemm_scratch_a(ptrdiff_t m) { return tile_scratch_size(m); }
 
 
 int bp_sgemm_nr(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return nr; }
@@ -350,54 +279,38 @@ void bp_sgemm_pack_b(int isa, const float *b, ptrdiff_t b_row, ptrdiff_t b_col, 
     }
 }
 
+// The tile driver with this level's kernel and A packer (constants folded per level).
+static void tile_at_level(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *packed_b,
+                          ptrdiff_t n_total, ptrdiff_t j0, const float *b, ptrdiff_t b_row, float *c, ptrdiff_t ldc,
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, float *scratch) {
+    switch (clamp_isa(isa)) {
+#if defined(__x86_64__) || defined(__i386__)
+    case BP_ISA_AVX512:
+        gemm_tile(kernel_avx512, pack_a_avx512, 12, 32, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+                  accumulate, scratch);
+        break;
+    case BP_ISA_AVX2:
+        gemm_tile(kernel_avx2, pack_a_avx2, 6, 16, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+                  accumulate, scratch);
+        break;
+#endif
+    default:
+        gemm_tile(kernel_portable, pack_a_portable, 4, 8, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+                  accumulate, scratch);
+        break;
+    }
+}
+
 void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
-                   const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0_tile,
+                   const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0,
                    float *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                    float *scratch_a) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-        if (!accumulate)
-            for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(float) * n);
-        return;
-    }
-    isa = clamp_isa(isa);
-    int mr, nr;
-    tile_shape(isa, &mr, &nr);
-    micro_kernel_fn kernel = kernel_portable;
-#if defined(__x86_64__) || defined(__i386__)
-    if (isa == BP_ISA_AVX512) kernel = kernel_avx512;
-    else if (isa == BP_ISA_AVX2) kernel = kernel_avx2;
-#endif
-    ptrdiff_t n_pad = (n_total + 31) / 32 * 32;
-    // Fused multiply-add rounds once where the portable kernel rounds twice, so results differ in
-    // the last bit between levels, but never between thread counts or tilings.
-    float edge[12 * 32] __attribute__((aligned(64)));
-    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
-        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
-        int add = accumulate || p0 > 0;
-        switch (isa) {
-        case BP_ISA_AVX512: pack_a_avx512(a, a_row, a_col, m, p0, kc, scratch_a); break;
-        case BP_ISA_AVX2: pack_a_avx2(a, a_row, a_col, m, p0, kc, scratch_a); break;
-        default: pack_a(a, a_row, a_col, m, p0, kc, 4, scratch_a); break;
-        }
-        const float *block_b = packed_b + p0 * n_pad;
-        for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
-            const float *pb = block_b + ((j0_tile + j0) / nr) * nr * kc;
-            ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
-            for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
-                const float *pa = scratch_a + (i0 / mr) * mr * kc;
-                ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
-                float *ct = c + i0 * ldc + j0;
-                if (rows == mr && cols == nr) {
-                    kernel(pa, pb, kc, ct, ldc, add);
-                } else {
-                    kernel(pa, pb, kc, edge, nr, 0);
-                    for (ptrdiff_t r = 0; r < rows; r++)
-                        for (ptrdiff_t j = 0; j < cols; j++)
-                            ct[r * ldc + j] = add ? ct[r * ldc + j] + edge[r * nr + j] : edge[r * nr + j];
-                }
-            }
-        }
-    }
+    tile_at_level(isa, a, a_row, a_col, packed_b, n_total, j0, NULL, 0, c, ldc, m, n, k, accumulate, scratch_a);
+}
+
+void bp_sgemm_tile_unpacked_b(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b, ptrdiff_t b_row,
+                              float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
+                              float *scratch) {
+    tile_at_level(isa, a, a_row, a_col, NULL, n, 0, b, b_row, c, ldc, m, n, k, accumulate, scratch);
 }

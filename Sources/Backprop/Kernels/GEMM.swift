@@ -15,31 +15,41 @@ import Darwin
 /// C is cut into fixed tiles (their size depends only on `m`, `n`), run in parallel; within a tile
 /// the k axis is walked in fixed blocks, in order, by a register-blocked micro-kernel on packed
 /// panels. Each element of C is therefore computed in the same order whatever the worker count.
-/// `Float` runs the C micro-kernel for the best instruction set the CPU has (AVX-512, AVX2+FMA or
-/// portable); `Double` runs a pure-Swift SIMD micro-kernel.
+/// `Float` and `Double` run the C micro-kernels of BackpropKernelsC for the best instruction set
+/// the CPU has (AVX-512, AVX2+FMA or portable); `BACKPROP_GEMM=swift` selects the pure-Swift
+/// SIMD kernel instead, for comparison.
 enum GEMM {
-    /// Which implementation runs `Float` products (the C kernels unless measuring the Swift one).
-    enum FloatPath: Sendable { case c, swift }
+    /// Which implementation runs `Float` and `Double` products (the C kernels unless measuring the Swift one).
+    enum Path: Sendable { case c, swift }
 
-    static let floatPath: FloatPath = {
+    static let path: Path = {
         if let text = getenv("BACKPROP_GEMM"), String(cString: text) == "swift" { return .swift }
         return .c
     }()
 
-    /// The default instruction-set level of the C `Float` micro-kernel: 0 portable, 1 AVX2+FMA,
+    /// The default instruction-set level of the C micro-kernels: 0 portable, 1 AVX2+FMA,
     /// 2 AVX-512 (the best the CPU has, unless `BACKPROP_SGEMM_ISA` says otherwise).
-    static var floatKernelLevel: Int { Int(bp_sgemm_isa()) }
+    static var kernelLevel: Int { Int(bp_sgemm_isa()) }
 
     /// The best level this CPU supports.
-    static var bestFloatKernelLevel: Int { Int(bp_cpu_best_isa()) }
+    static var bestKernelLevel: Int { Int(bp_cpu_best_isa()) }
 
     /// Below this many multiply-adds a product runs on the calling thread.
     static let parallelThreshold = 1 << 18
+
+    /// Products of at most this many rows, with a row-major `op(B)` of at most `unpackedBLimit`
+    /// elements (it stays in L2), read B in place instead of packing it: packing would cost about
+    /// as much as the product (64³ at one thread: 5.8 → 5.2 µs).
+    static let unpackedBRowLimit = 64
+    /// The largest `op(B)`, in elements, that `unpackedBRowLimit` applies to.
+    static let unpackedBLimit = 1 << 18
 
     /// Below this many multiply-adds per product, a stack of products is shared out product by
     /// product instead of tile by tile.
     static let batchItemThreshold = 1 << 22
 
+    /// `C (+)= op(A) · op(B)`; `parallel: false` keeps the product on the calling thread, and
+    /// `kernelLevel` overrides the instruction-set level of the C kernels (for tests).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func multiply<Scalar: TensorScalar>(
@@ -47,7 +57,7 @@ enum GEMM {
         _ b: UnsafePointer<Scalar>, transposeB: Bool,
         m: Int, n: Int, k: Int,
         into c: UnsafeMutablePointer<Scalar>, accumulate: Bool,
-        parallel: Bool = true, floatKernelLevel level: Int? = nil
+        parallel: Bool = true, kernelLevel level: Int? = nil
     ) {
         guard m > 0 && n > 0 else { return }
         if k == 0 {
@@ -56,19 +66,16 @@ enum GEMM {
         }
         var layout = Layout(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)
         layout.parallel = parallel
-        if Scalar.self == Float.self && floatPath == .c {
+        let level = level ?? kernelLevel
+        if Scalar.self == Float.self {
             a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
                 b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
                     c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
-                        runFloatC(a, b, c, layout, accumulate: accumulate, level: level ?? floatKernelLevel)
-                    }
-                }
-            }
-        } else if Scalar.self == Float.self {
-            a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
-                b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
-                    c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
-                        SwiftGEMM<SIMD8<Float>>.run(a, b, c, layout, accumulate: accumulate)
+                        if path == .c {
+                            runC(a, b, c, layout, accumulate: accumulate, level: level)
+                        } else {
+                            SwiftGEMM<SIMD8<Float>>.run(a, b, c, layout, accumulate: accumulate)
+                        }
                     }
                 }
             }
@@ -76,7 +83,11 @@ enum GEMM {
             a.withMemoryRebound(to: Double.self, capacity: m * k) { a in
                 b.withMemoryRebound(to: Double.self, capacity: k * n) { b in
                     c.withMemoryRebound(to: Double.self, capacity: m * n) { c in
-                        SwiftGEMM<SIMD4<Double>>.run(a, b, c, layout, accumulate: accumulate)
+                        if path == .c {
+                            runC(a, b, c, layout, accumulate: accumulate, level: level)
+                        } else {
+                            SwiftGEMM<SIMD4<Double>>.run(a, b, c, layout, accumulate: accumulate)
+                        }
                     }
                 }
             }
@@ -136,27 +147,39 @@ enum GEMM {
         }
     }
 
-    static func runFloatC(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                          _ l: Layout, accumulate: Bool, level: Int) {
+    /// Runs the product on the C kernels of `Scalar`'s precision.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func runC<Scalar: CGEMMScalar>(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
+                                          _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool, level: Int) {
         // op(B) is packed once, in parallel panel ranges, and shared by every tile; each tile packs
         // only its own rows of A.
         let isa = Int32(level)
-        let nr = Int(bp_sgemm_nr(isa))
-        PackingScratch.withSmallOrPooledFloats(bp_sgemm_packed_b_size(l.n, l.k)) { packedB in
+        let scratchA = Scalar.gemmScratchA(rows: l.tileRows)
+        if l.bCol == 1 && l.m <= unpackedBRowLimit && l.n * l.k <= unpackedBLimit {
+            l.forEachTile { i0, j0, rows, columns in
+                PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { scratch in
+                    Scalar.gemmTileUnpackedB(isa, a + i0 * l.aRow, l.aRow, l.aCol, b + j0, l.bRow,
+                                             c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, scratch)
+                }
+            }
+            return
+        }
+        let nr = Scalar.gemmColumnsPerPanel(isa)
+        PackingScratch.withSmallOrPooled(Scalar.self, count: Scalar.gemmPackedBSize(n: l.n, k: l.k)) { packedB in
             let panels = (l.n + nr - 1) / nr
             let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
             if !l.parallel || l.m * l.n * l.k < GEMM.parallelThreshold {
-                bp_sgemm_pack_b(isa, b, l.bRow, l.bCol, l.n, l.k, 0, panels, packedB)
+                Scalar.gemmPackB(isa, b, l.bRow, l.bCol, l.n, l.k, 0, panels, packedB)
             } else {
                 Parallelism.forEach(count: panels, grain: panelsPerChunk) { range in
-                    bp_sgemm_pack_b(isa, b, l.bRow, l.bCol, l.n, l.k, range.lowerBound, range.upperBound, packedB)
+                    Scalar.gemmPackB(isa, b, l.bRow, l.bCol, l.n, l.k, range.lowerBound, range.upperBound, packedB)
                 }
             }
-            let scratchA = bp_sgemm_scratch_a(l.tileRows)
             l.forEachTile { i0, j0, rows, columns in
-                PackingScratch.withSmallOrPooledFloats(scratchA) { packedA in
-                    bp_sgemm_tile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
-                                  c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
+                PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { packedA in
+                    Scalar.gemmTile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
+                                    c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
                 }
             }
         }
@@ -189,26 +212,22 @@ enum PackingScratch {
     /// Larger buffers are freed instead of kept.
     private static let retainedByteLimit = 32 << 20
 
-    /// Buffers up to this many floats (64 KiB) live on the caller's stack.
-    static let stackFloatLimit = 1 << 14
+    /// Buffers up to this many bytes live on the caller's stack.
+    static let stackByteLimit = 64 << 10
 
-    /// Runs `body` with 64-byte-aligned scratch of at least `count` floats: on the stack when it is
-    /// small, else from the pool. The batched products of attention (36 × 32 matrices, hundreds per
-    /// call) spent their time taking the pool's lock twice per product, on both threads at once.
-    static func withSmallOrPooledFloats<Result>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
-        guard count <= stackFloatLimit else { return withFloats(count, body) }
-        return withUnsafeTemporaryAllocation(of: Float.self, capacity: count + 16) { buffer in
-            let address = UInt(bitPattern: buffer.baseAddress!)
-            let aligned = UnsafeMutablePointer<Float>(bitPattern: (address + 63) & ~UInt(63))!
-            return body(aligned)
+    /// Runs `body` with 64-byte-aligned scratch of at least `count` elements: on the stack when it
+    /// is small, else from the pool. The batched products of attention (36 × 32 matrices, hundreds
+    /// per call) spent their time taking the pool's lock twice per product, on both threads at once.
+    static func withSmallOrPooled<Element, Result>(_ type: Element.Type, count: Int,
+                                                   _ body: (UnsafeMutablePointer<Element>) -> Result) -> Result {
+        let byteCount = Swift.max(64, count * MemoryLayout<Element>.stride)
+        if byteCount <= stackByteLimit {
+            return withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 64) { buffer in
+                body(buffer.baseAddress!.bindMemory(to: Element.self, capacity: count))
+            }
         }
-    }
-
-    /// Runs `body` with a buffer of at least `count` floats, reusing a pooled one when one is large enough.
-    static func withFloats<Result>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
-        let byteCount = Swift.max(64, count * MemoryLayout<Float>.stride)
+        // The smallest pooled buffer that fits, so large ones stay free for large products.
         let pooled = pool.withLock { buffers -> UncheckedSendable<UnsafeMutableRawBufferPointer>? in
-            // The smallest buffer that fits, so large ones stay free for large products.
             var best: Int?
             for index in buffers.indices where buffers[index].value.count >= byteCount {
                 if let current = best, buffers[current].value.count <= buffers[index].value.count { continue }
@@ -218,7 +237,7 @@ enum PackingScratch {
         }
         let buffer = pooled?.value ?? UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
         defer { release(buffer) }
-        return body(buffer.baseAddress!.bindMemory(to: Float.self, capacity: buffer.count / MemoryLayout<Float>.stride))
+        return body(buffer.baseAddress!.bindMemory(to: Element.self, capacity: count))
     }
 
     private static func release(_ buffer: UnsafeMutableRawBufferPointer) {
@@ -230,6 +249,71 @@ enum PackingScratch {
             return buffers.remove(at: smallest)
         }
         evicted?.value.deallocate()
+    }
+}
+
+/// A precision with C GEMM kernels: thin forwards to `bp_sgemm_…` (Float) and `bp_dgemm_…` (Double),
+/// so one generic driver runs both.
+protocol CGEMMScalar: TensorScalar {
+    /// Columns of the register tile at `isa`.
+    static func gemmColumnsPerPanel(_ isa: Int32) -> Int
+    /// Elements of scratch one tile of at most `rows` rows needs for its packed A.
+    static func gemmScratchA(rows: Int) -> Int
+    /// Elements needed to hold all of `op(B)` packed.
+    static func gemmPackedBSize(n: Int, k: Int) -> Int
+    /// Packs the panels `panelBegin..<panelEnd` of `op(B)`.
+    static func gemmPackB(_ isa: Int32, _ b: UnsafePointer<Self>, _ bRow: Int, _ bCol: Int, _ n: Int, _ k: Int,
+                          _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Self>)
+    /// Multiplies one tile of C on the calling thread, reading a row-major `op(B)` in place.
+    static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int,
+                                  _ b: UnsafePointer<Self>, _ bRow: Int, _ c: UnsafeMutablePointer<Self>, _ ldc: Int,
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Self>)
+    /// Multiplies one tile of C on the calling thread.
+    static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int,
+                         _ packedB: UnsafePointer<Self>, _ nTotal: Int, _ j0: Int,
+                         _ c: UnsafeMutablePointer<Self>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
+                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Self>)
+}
+
+extension Float: CGEMMScalar {
+    static func gemmColumnsPerPanel(_ isa: Int32) -> Int { Int(bp_sgemm_nr(isa)) }
+    static func gemmScratchA(rows: Int) -> Int { bp_sgemm_scratch_a(rows) }
+    static func gemmPackedBSize(n: Int, k: Int) -> Int { bp_sgemm_packed_b_size(n, k) }
+    static func gemmPackB(_ isa: Int32, _ b: UnsafePointer<Float>, _ bRow: Int, _ bCol: Int, _ n: Int, _ k: Int,
+                          _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Float>) {
+        bp_sgemm_pack_b(isa, b, bRow, bCol, n, k, panelBegin, panelEnd, packed)
+    }
+    static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Float>, _ aRow: Int, _ aCol: Int,
+                                  _ b: UnsafePointer<Float>, _ bRow: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Float>) {
+        bp_sgemm_tile_unpacked_b(isa, a, aRow, aCol, b, bRow, c, ldc, m, n, k, accumulate, scratch)
+    }
+    static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Float>, _ aRow: Int, _ aCol: Int,
+                         _ packedB: UnsafePointer<Float>, _ nTotal: Int, _ j0: Int,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
+                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Float>) {
+        bp_sgemm_tile(isa, a, aRow, aCol, packedB, nTotal, j0, c, ldc, m, n, k, accumulate, scratchA)
+    }
+}
+
+extension Double: CGEMMScalar {
+    static func gemmColumnsPerPanel(_ isa: Int32) -> Int { Int(bp_dgemm_nr(isa)) }
+    static func gemmScratchA(rows: Int) -> Int { bp_dgemm_scratch_a(rows) }
+    static func gemmPackedBSize(n: Int, k: Int) -> Int { bp_dgemm_packed_b_size(n, k) }
+    static func gemmPackB(_ isa: Int32, _ b: UnsafePointer<Double>, _ bRow: Int, _ bCol: Int, _ n: Int, _ k: Int,
+                          _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Double>) {
+        bp_dgemm_pack_b(isa, b, bRow, bCol, n, k, panelBegin, panelEnd, packed)
+    }
+    static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Double>, _ aRow: Int, _ aCol: Int,
+                                  _ b: UnsafePointer<Double>, _ bRow: Int, _ c: UnsafeMutablePointer<Double>, _ ldc: Int,
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Double>) {
+        bp_dgemm_tile_unpacked_b(isa, a, aRow, aCol, b, bRow, c, ldc, m, n, k, accumulate, scratch)
+    }
+    static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Double>, _ aRow: Int, _ aCol: Int,
+                         _ packedB: UnsafePointer<Double>, _ nTotal: Int, _ j0: Int,
+                         _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
+                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Double>) {
+        bp_dgemm_tile(isa, a, aRow, aCol, packedB, nTotal, j0, c, ldc, m, n, k, accumulate, scratchA)
     }
 }
 

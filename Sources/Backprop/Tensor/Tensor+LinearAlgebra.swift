@@ -38,8 +38,12 @@ extension Tensor {
         // A stack of small products runs one product per chunk, each on one thread; a large
         // product is spread over the workers by GEMM itself. Either way each output element is
         // computed the same way, whatever the worker count. (The work m·n·k is compared in Double:
-        // it can exceed Int when the output is large.)
-        let batchParallel = batchCount > 1 && Double(m) * Double(n) * Double(k) < Double(GEMM.batchItemThreshold)
+        // it can exceed Int when the output is large.) A stack too small to pay for waking a worker
+        // runs on the calling thread: the gradient-check catalog's attention cases (hundreds of
+        // 3 × 4 products per case) spent 90 % of their time at 2 threads in parallel regions.
+        let work = Double(m) * Double(n) * Double(k)
+        let batchParallel = batchCount > 1 && work < Double(GEMM.batchItemThreshold)
+            && work * Double(batchCount) >= Double(GEMM.parallelThreshold)
         let result = Tensor(shape: outShape, op: op) { out in
             a.scalars.withUnsafeBufferPointer { pa in
                 b.scalars.withUnsafeBufferPointer { pb in

@@ -7,11 +7,11 @@
 extern "C" {
 #endif
 
-/// Instruction-set levels of the single-precision GEMM micro-kernel.
+/// Instruction-set levels of the GEMM micro-kernels (register tiles for float / double).
 enum {
-    BP_ISA_PORTABLE = 0,  ///< Vector extensions at the compiler's baseline (SSE2 on x86-64).
-    BP_ISA_AVX2 = 1,      ///< AVX2 + FMA, 6×16 register tile.
-    BP_ISA_AVX512 = 2     ///< AVX-512F, 12×32 register tile.
+    BP_ISA_PORTABLE = 0,  ///< Vector extensions at the compiler's baseline (SSE2 on x86-64): 4×8 / 4×4.
+    BP_ISA_AVX2 = 1,      ///< AVX2 + FMA: 6×16 / 6×8.
+    BP_ISA_AVX512 = 2     ///< AVX-512F: 12×32 / 12×16.
 };
 
 /// `y[i] = fma(a, x[i], y[i])` for `i < n`, one rounding per element (FMA instructions when the
@@ -33,7 +33,8 @@ void bp_sadam(float *theta, float *m, float *v, float *v_max, const float *grad,
 /// The best level this CPU supports (detected once with `__builtin_cpu_supports`).
 int bp_cpu_best_isa(void);
 
-/// The default level: `bp_cpu_best_isa()`, or `BACKPROP_SGEMM_ISA` from the environment.
+/// The default level of both GEMMs (float and double): `bp_cpu_best_isa()`, or
+/// `BACKPROP_SGEMM_ISA` from the environment (clamped to what the CPU supports).
 int bp_sgemm_isa(void);
 
 /// Changes the default level (clamped to what the CPU supports); for measurements.
@@ -43,7 +44,7 @@ void bp_sgemm_set_isa(int isa);
 /// first argument (clamped to what the CPU supports); one product must use one level throughout.
 int bp_sgemm_nr(int isa);
 
-/// Floats of scratch `bp_sgemm_tile` needs to pack a tile of at most `m` rows, 64-byte aligned.
+/// Floats of scratch `bp_sgemm_tile` needs for a tile of at most `m` rows (packed A and one B panel), 64-byte aligned.
 size_t bp_sgemm_scratch_a(ptrdiff_t m);
 
 /// Floats needed to hold all of `op(B)` (`k × n`) packed.
@@ -66,6 +67,40 @@ void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    float *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                    float *scratch_a);
+
+/// The double-precision `bp_sgemm_nr`.
+int bp_dgemm_nr(int isa);
+
+/// Doubles of scratch `bp_dgemm_tile` needs to pack a tile of at most `m` rows, 64-byte aligned.
+size_t bp_dgemm_scratch_a(ptrdiff_t m);
+
+/// Doubles needed to hold all of `op(B)` (`k × n`) packed.
+size_t bp_dgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k);
+
+/// The double-precision `bp_sgemm_pack_b` (panels of `bp_dgemm_nr(isa)` columns).
+void bp_dgemm_pack_b(int isa, const double *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t k,
+                     ptrdiff_t panel_begin, ptrdiff_t panel_end, double *packed);
+
+/// The double-precision `bp_sgemm_tile`: `C (+)= op(A) · op(B)[:, j0..<j0+n]` on one thread, from
+/// `op(B)` packed by `bp_dgemm_pack_b` at the same level; `j0` a multiple of `bp_dgemm_nr(isa)`.
+/// Each element of C is accumulated in the same order whatever the tile boundaries.
+void bp_dgemm_tile(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col,
+                   const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0,
+                   double *c, ptrdiff_t ldc,
+                   ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
+                   double *scratch_a);
+
+/// `bp_sgemm_tile` with a row-major `op(B)` read in place instead of packed: element `(p, j)` of
+/// the tile's columns at `b[p * b_row + j]`. Same results as the packed form; it saves packing
+/// B when few rows of A share each panel. `scratch` holds `bp_sgemm_scratch_a(m)` floats.
+void bp_sgemm_tile_unpacked_b(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b, ptrdiff_t b_row,
+                              float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
+                              float *scratch);
+
+/// The double-precision `bp_sgemm_tile_unpacked_b`.
+void bp_dgemm_tile_unpacked_b(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *b, ptrdiff_t b_row,
+                              double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
+                              double *scratch);
 
 /// Whether the AVX2 normalization loops below may run on this CPU (never on other architectures).
 /// Each is the exact vector form of a loop of the Swift normalization kernels: same operations,

@@ -32,7 +32,7 @@ private func runGEMM<Scalar: TensorScalar>(_ a: [Scalar], transposeA: Bool, _ b:
             c.withUnsafeMutableBufferPointer { pc in
                 GEMM.multiply(pa.baseAddress!, transposeA: transposeA, pb.baseAddress!, transposeB: transposeB,
                               m: m, n: n, k: k, into: pc.baseAddress!, accumulate: initial != nil,
-                              floatKernelLevel: level)
+                              kernelLevel: level)
             }
         }
     }
@@ -61,7 +61,7 @@ struct GEMMTests {
     }
 
     @Test func floatMatchesTripleLoopOnEveryKernelLevel() {
-        for level in 0...GEMM.bestFloatKernelLevel {
+        for level in 0...GEMM.bestKernelLevel {
             check(Float.self, tolerance: 1e-6, level: level)
         }
     }

@@ -1,0 +1,145 @@
+// The parts of the GEMM kernels that are the same for both precisions, written once on `SCALAR`
+// (float in sgemm.c, double in dgemm.c): the generic packers and the register-tile micro-kernel.
+// Each including file defines SCALAR first; everything here is static to that file.
+
+// Packs op(A)[0..<m, p0..<p0+kc] into panels of `mr` rows: panel-major, then k, then row; rows past
+// m are zero so the micro-kernel never branches. Always inlined with a constant `mr`, so the copies
+// below become a few vector moves instead of library calls.
+static inline __attribute__((always_inline)) void
+pack_a(const SCALAR *restrict a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
+       const int mr, SCALAR *restrict dst) {
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
+        ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
+        if (a_row == 1 && rows == mr) {
+            // op(A) is stored transposed: one k step is mr contiguous scalars.
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                const SCALAR *src = a + i0 + (p0 + p) * a_col;
+                for (int r = 0; r < mr; r++) dst[p * mr + r] = src[r];
+            }
+        } else {
+            for (ptrdiff_t r = 0; r < rows; r++) {
+                const SCALAR *src = a + (i0 + r) * a_row + p0 * a_col;
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + r] = src[p * a_col];
+            }
+            for (ptrdiff_t r = rows; r < mr; r++)
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * mr + r] = 0;
+        }
+        dst += mr * kc;
+    }
+}
+
+// Packs op(B)[p0..<p0+kc, 0..<n] into panels of `nr` columns, zero-padded past n. A transposed B
+// (b_row == 1) is read along its stored rows, so every read stream is contiguous.
+static inline __attribute__((always_inline)) void
+pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t p0, ptrdiff_t kc,
+       const int nr, SCALAR *restrict dst) {
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
+        ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
+        if (b_col == 1 && cols == nr) {
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                const SCALAR *src = b + (p0 + p) * b_row + j0;
+                for (int j = 0; j < nr; j++) dst[p * nr + j] = src[j];
+            }
+        } else {
+            for (ptrdiff_t j = 0; j < cols; j++) {
+                const SCALAR *src = b + (j0 + j) * b_col + p0 * b_row;
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = src[p * b_row];
+            }
+            for (ptrdiff_t j = cols; j < nr; j++)
+                for (ptrdiff_t p = 0; p < kc; p++) dst[p * nr + j] = 0;
+        }
+        dst += nr * kc;
+    }
+}
+
+// Each micro-kernel computes a full MR × (NRV·LANES) tile into `out` (row stride ldo): out = acc or
+// out += acc. B's k steps are `ldb` scalars apart: NRV·LANES in a packed panel, the row stride when
+// a row-major op(B) is read in place. `acc += ar * bv` is contracted to a fused multiply-add where
+// the target has one.
+#define MICRO_KERNEL(NAME, ATTR, VT, LANES, MR, NRV)                                              \
+    ATTR static void NAME(const SCALAR *restrict pa, const SCALAR *restrict pb, ptrdiff_t ldb,    \
+                          ptrdiff_t kc, SCALAR *restrict out, ptrdiff_t ldo, int add) {           \
+        VT acc[MR][NRV];                                                                          \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                           \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) acc[r][v] = (VT){0}; \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                                      \
+            VT bv[NRV];                                                                           \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                      \
+                bv[v] = *(const VT *)(pb + v * LANES);                                            \
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                     \
+                const SCALAR ar = pa[r];                                                          \
+                _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                  \
+                    acc[r][v] += ar * bv[v];                                                      \
+            }                                                                                     \
+            pa += MR;                                                                             \
+            pb += ldb;                                                                            \
+        }                                                                                         \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) {                    \
+                VT *dst = (VT *)(out + r * ldo + v * LANES);                                      \
+                *dst = add ? *dst + acc[r][v] : acc[r][v];                                        \
+            }                                                                                     \
+        }                                                                                         \
+    }
+
+typedef void (*micro_kernel_fn)(const SCALAR *, const SCALAR *, ptrdiff_t, ptrdiff_t, SCALAR *, ptrdiff_t, int);
+typedef void (*pack_fn)(const SCALAR *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, SCALAR *);
+
+// Scalars of scratch for a tile of at most m rows: its packed A block, then one packed B panel.
+static size_t tile_scratch_size(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12) * KC + 32 * KC; }
+
+// C[0..<m, 0..<n] (+)= op(A) · op(B) for one tile, k in blocks of KC, in order. op(B) comes either
+// packed for the whole product (`packed_b`, the tile's columns starting at panel j0_tile / nr), or,
+// when `packed_b` is NULL, row-major in place (`b` at the tile's first column, rows b_row apart):
+// full panels are then read where they are and only a last partial panel is packed. Both give the
+// same sums in the same order.
+static inline __attribute__((always_inline)) void
+gemm_tile(micro_kernel_fn kernel, pack_fn pack_a_level, const int mr, const int nr,
+          const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col,
+          const SCALAR *packed_b, ptrdiff_t n_total, ptrdiff_t j0_tile, const SCALAR *b, ptrdiff_t b_row,
+          SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, SCALAR *scratch) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (!accumulate)
+            for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(SCALAR) * n);
+        return;
+    }
+    ptrdiff_t n_pad = (n_total + 31) / 32 * 32;
+    SCALAR *edge_b = scratch + ((m + 11) / 12 * 12 + 12) * KC;
+    // FMA levels round once per step where the portable kernel rounds twice, so levels differ in
+    // the last bits, but neither thread counts, tilings nor packing change a result.
+    SCALAR edge[12 * 32] __attribute__((aligned(64)));
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
+        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+        int add = accumulate || p0 > 0;
+        pack_a_level(a, a_row, a_col, m, p0, kc, scratch);
+        const SCALAR *block_b = packed_b ? packed_b + p0 * n_pad : NULL;
+        for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
+            ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
+            const SCALAR *pb;
+            ptrdiff_t ldb = nr;
+            if (block_b) {
+                pb = block_b + ((j0_tile + j0) / nr) * nr * kc;
+            } else if (cols == nr) {
+                pb = b + p0 * b_row + j0;
+                ldb = b_row;
+            } else {
+                pack_b(b + j0, b_row, 1, cols, p0, kc, nr, edge_b);
+                pb = edge_b;
+            }
+            for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
+                const SCALAR *pa = scratch + (i0 / mr) * mr * kc;
+                ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
+                SCALAR *ct = c + i0 * ldc + j0;
+                if (rows == mr && cols == nr) {
+                    kernel(pa, pb, ldb, kc, ct, ldc, add);
+                } else {
+                    kernel(pa, pb, ldb, kc, edge, nr, 0);
+                    for (ptrdiff_t r = 0; r < rows; r++)
+                        for (ptrdiff_t j = 0; j < cols; j++)
+                            ct[r * ldc + j] = add ? ct[r * ldc + j] + edge[r * nr + j] : edge[r * nr + j];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Testing
+@testable import Backprop
+
+/// Every instruction-set level of the C GEMM kernels (portable, AVX2+FMA, AVX-512: those this CPU
+/// has), checked against the textbook triple loop on odd shapes, and for independence of the
+/// worker count. A CPU with AVX-512 thereby also tests the AVX2 path CI machines without it run.
+@Suite("GEMM kernel levels")
+struct GEMMKernelLevelTests {
+    /// Sizes below, at and past every register tile (4, 6, 12 rows; 4 to 32 columns) and panel.
+    static let sizes = [1, 2, 3, 7, 17, 33, 65, 130]
+    static let levels = Array(0...GEMM.bestKernelLevel)
+
+    /// Halves of small integers: every product and every sum below is exact in Float and in Double,
+    /// whatever the summation order, so each level must give the triple loop's value exactly.
+    static func entry(_ index: Int, seed: Int) -> Double {
+        Double(((index &* 7919 &+ seed &* 104_729) % 23) - 11) / 2
+    }
+
+    /// The logical operands and `A·B` of every shape, by the triple loop, computed once for all tests.
+    static let cases: [(m: Int, n: Int, k: Int, a: [Double], b: [Double], product: [Double])] = {
+        var cases: [(m: Int, n: Int, k: Int, a: [Double], b: [Double], product: [Double])] = []
+        for m in sizes { for n in sizes { for k in sizes {
+            let a = (0..<(m * k)).map { entry($0, seed: 1) }, b = (0..<(k * n)).map { entry($0, seed: 2) }
+            var product = [Double](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in
+                product.withUnsafeMutableBufferPointer { c in
+                    for i in 0..<m { for p in 0..<k {
+                        let x = a[i * k + p]
+                        for j in 0..<n { c[i * n + j] += x * b[p * n + j] }
+                    } }
+                }
+            } }
+            cases.append((m, n, k, a, b, product))
+        } } }
+        return cases
+    }()
+
+    /// `rows × columns` row-major values, stored transposed when `transposed`.
+    static func layout<Scalar: TensorScalar>(_ values: [Double], rows: Int, columns: Int, transposed: Bool) -> [Scalar] {
+        guard transposed else { return values.map { Scalar($0) } }
+        var out = [Scalar](repeating: 0, count: values.count)
+        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = Scalar(values[r * columns + c]) } }
+        return out
+    }
+
+    func check<Scalar: TensorScalar>(_ type: Scalar.Type, level: Int) {
+        var failures = 0
+        for shape in Self.cases {
+            let (m, n, k) = (shape.m, shape.n, shape.k)
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a: [Scalar] = Self.layout(shape.a, rows: m, columns: k, transposed: ta)
+                let b: [Scalar] = Self.layout(shape.b, rows: k, columns: n, transposed: tb)
+                for accumulate in [false, true] {
+                    let initial = (0..<(m * n)).map { Double($0 % 7) - 3 }
+                    var c = accumulate ? initial.map { Scalar($0) } : [Scalar](repeating: .nan, count: m * n)
+                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            GEMM.multiply(pa.baseAddress!, transposeA: ta, pb.baseAddress!, transposeB: tb, m: m, n: n, k: k,
+                                          into: pc.baseAddress!, accumulate: accumulate, kernelLevel: level)
+                        }
+                    } }
+                    let expected = accumulate ? zip(initial, shape.product).map { $0 + $1 } : shape.product
+                    if !zip(c, expected).allSatisfy({ Double($0) == $1 }) {
+                        failures += 1
+                        if failures <= 5 {
+                            Issue.record("\(Scalar.self) level \(level): m \(m) n \(n) k \(k) transposeA \(ta) transposeB \(tb) accumulate \(accumulate) differs from the triple loop")
+                        }
+                    }
+                }
+            }
+        }
+        #expect(failures == 0)
+    }
+
+    @Test(arguments: levels) func floatMatchesTripleLoopOnOddShapes(level: Int) { check(Float.self, level: level) }
+
+    @Test(arguments: levels) func doubleMatchesTripleLoopOnOddShapes(level: Int) { check(Double.self, level: level) }
+}
+
+/// Each level gives bit-identical products with 1 and 2 workers: tiles depend on the shape only and
+/// k is never split across workers.
+@Suite("GEMM results do not depend on the worker count", .serialized)
+struct GEMMWorkerCountTests {
+    func product<Scalar: TensorScalar>(_ a: [Scalar], _ b: [Scalar], m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool,
+                                       level: Int, workers: Int) -> [Scalar] {
+        let saved = Parallelism.workerCount
+        Parallelism.workerCount = workers
+        defer { Parallelism.workerCount = saved }
+        var c = [Scalar](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                GEMM.multiply(pa.baseAddress!, transposeA: transposeA, pb.baseAddress!, transposeB: transposeB, m: m, n: n, k: k,
+                              into: pc.baseAddress!, accumulate: false, kernelLevel: level)
+            }
+        } }
+        return c
+    }
+
+    func check<Scalar: TensorScalar>(_ type: Scalar.Type) {
+        // Several row and column tiles, and k across two blocks of 256; values with inexact sums.
+        let (m, n, k) = (300, 530, 600)
+        var generator = SeededGenerator(seed: 13)
+        let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
+        let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
+        for level in GEMMKernelLevelTests.levels {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let one = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: level, workers: 1)
+                let two = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: level, workers: 2)
+                #expect(one == two, "\(Scalar.self) level \(level) transposeA \(ta) transposeB \(tb)")
+            }
+        }
+    }
+
+    /// The AVX2 and AVX-512 kernels make the same fused multiply-adds in the same order, so on a
+    /// CPU with AVX-512 they must agree bit for bit (the portable level, without FMA, need not).
+    func checkVectorLevelsAgree<Scalar: TensorScalar>(_ type: Scalar.Type) {
+        guard GEMM.bestKernelLevel >= 2 else { return }
+        let (m, n, k) = (77, 301, 530)
+        var generator = SeededGenerator(seed: 17)
+        let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
+        let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let avx2 = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: 1, workers: 2)
+            let avx512 = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: 2, workers: 2)
+            #expect(avx2 == avx512, "\(Scalar.self) transposeA \(ta) transposeB \(tb)")
+        }
+    }
+
+    @Test func avx2AndAVX512LevelsAgreeBitForBit() {
+        checkVectorLevelsAgree(Float.self)
+        checkVectorLevelsAgree(Double.self)
+    }
+
+    @Test func floatIsBitIdenticalWithOneAndTwoWorkers() { check(Float.self) }
+
+    @Test func doubleIsBitIdenticalWithOneAndTwoWorkers() { check(Double.self) }
+}
