@@ -30,9 +30,18 @@ extension NormalizationKernels {
         let affineCount = affineCount(layout)
         let (grain, chunks) = partialChunks(layout)
         let needParameters = dWeight != nil || dBias != nil
+        let (scaleTable, _) = affineTables(count: affineCount, coefficient: coefficient, weight: weight, bias: nil)
+        if usesColumns(layout) {
+            scaleTable.withUnsafeBufferPointer { scaleTable in
+                columnNormalizeBackward(xb, gradient: dyb, layout: layout, mean: mean, reciprocalStd: reciprocalStd,
+                                        coupling: coupling, dependence: dependence, coefficient: coefficient,
+                                        scaleTable: scaleTable.baseAddress!, inputGradient: dx?.baseAddress,
+                                        weightGradient: dWeight, biasGradient: dBias, overwritingInputGradient: overwrite)
+            }
+            return
+        }
         // Per-chunk partial Σ dy·x̂ and Σ dy per affine index, summed over the chunks in order afterwards.
         var partials = [Double](repeating: 0, count: needParameters ? 2 * affineCount * chunks : 0)
-        let (scaleTable, _) = affineTables(count: affineCount, coefficient: coefficient, weight: weight, bias: nil)
         partials.withUnsafeMutableBufferPointer { partials in
             scaleTable.withUnsafeBufferPointer { scaleTable in
                 let gt = scaleTable.baseAddress!

@@ -36,6 +36,11 @@ extension NormalizationKernels {
         scaleTable.withUnsafeBufferPointer { scaleTable in
             shiftTable.withUnsafeBufferPointer { shiftTable in
                 let (gt, bt) = (scaleTable.baseAddress!, shiftTable.baseAddress!)
+                if usesColumns(layout) {
+                    columnNormalize(xb, layout: layout, mean: mean, reciprocalStd: reciprocalStd, scaleTable: gt, shiftTable: bt,
+                                    into: yb, accumulate: accumulate)
+                    return
+                }
                 Parallelism.forEach(count: sets, grain: setsPerChunk(layout)) { range in
                     for s in range {
                         normalizeSet(xb, into: yb, set: s, layout: layout, mean: mean[s], reciprocalStd: reciprocalStd[s],
@@ -64,6 +69,14 @@ extension NormalizationKernels {
         }
         let n = Double(layout.countPerSet)
         let (scaleTable, shiftTable) = affineTables(count: affineCount(layout), coefficient: 1, weight: weight, bias: bias)
+        if usesColumns(layout) {
+            return scaleTable.withUnsafeBufferPointer { scaleTable in
+                shiftTable.withUnsafeBufferPointer { shiftTable in
+                    columnStatistics(xb, layout: layout, centered: centered, eps: eps,
+                                     normalizing: (scaleTable.baseAddress!, shiftTable.baseAddress!, yb))
+                }
+            }
+        }
         scaleTable.withUnsafeBufferPointer { scaleTable in
             shiftTable.withUnsafeBufferPointer { shiftTable in
                 mean.withUnsafeMutableBufferPointer { meanOut in
