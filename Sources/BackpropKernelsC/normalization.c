@@ -6,6 +6,7 @@
 // bit-for-bit the one the Swift loop gives, and the Swift loop stays the fallback on CPUs without
 // AVX2. The functions run only when `bp_norm_kernels_available()` says so.
 #include "BackpropKernelsC.h"
+#include <math.h>
 #include <stdlib.h>
 
 #pragma clang fp contract(off)
@@ -514,6 +515,36 @@ void bp_f32_backward_dx_scaled(const float *x, const float *dy, float *dx, long 
     else backward_dx_scaled_avx2(x, dy, dx, n, mean_hi, mean_lo, scale, shift, slope, overwrite);
 }
 
+// ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)), as `Lanes8.sum()`.
+static inline double lane_sum(const double *v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+
+void bp_f32_rows_normalize_with_statistics(const float *x, float *y, long rows, long n, int centered, double eps,
+                                           const float *scale, const float *shift, double *mean, double *rstd,
+                                           double *squares) {
+    const double count = (double)n;
+    for (long s = 0; s < rows; s++) {
+        const float *xs = x + s * n;
+        double sums[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sq[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (centered) {
+            const double k = (double)xs[0];
+            bp_f32_lane_shifted_moments(xs, n, k, sums, sq);
+            const double s1 = lane_sum(sums), s2 = lane_sum(sq);
+            const double m2 = s2 - s1 * (s1 / count);
+            mean[s] = k + s1 / count;
+            squares[s] = m2 < 0 ? 0 : m2;
+        } else {
+            bp_f32_lane_centered_squares(xs, n, 0.0, sq);
+            mean[s] = 0;
+            squares[s] = lane_sum(sq);
+        }
+    }
+    for (long s = 0; s < rows; s++) rstd[s] = 1 / sqrt(squares[s] / count + eps);
+    for (long s = 0; s < rows; s++) {
+        const float hi = (float)mean[s], lo = (float)(mean[s] - (double)hi);
+        bp_f32_normalize_affine(x + s * n, y + s * n, n, hi, lo, (float)rstd[s], scale, shift, 0);
+    }
+}
+
 // Column kernels: a rows × cols rectangle of `x` with row stride `stride` (the `[N, C·L]` view of a
 // channels-strided layout), each column handled on its own and summed over the rows in row order,
 // one `double` accumulator per column. Vectorized across columns, so every vector width gives the
@@ -624,6 +655,9 @@ void bp_f32_column_backward_dx(const float *x, const float *dy, float *dx, long 
 
 int bp_norm_kernels_available(void) { return 0; }
 int bp_norm_column_isa(void) { return 0; }
+void bp_f32_rows_normalize_with_statistics(const float *x, float *y, long rows, long n, int centered, double eps,
+                                           const float *scale, const float *shift, double *mean, double *rstd,
+                                           double *squares) {}
 void bp_f32_column_moments(const float *x, long rows, long stride, long cols, const double *shift,
                            double *sums, double *squares) {}
 void bp_f32_column_normalize(const float *x, float *y, long rows, long stride, long cols, const float *mean_hi,

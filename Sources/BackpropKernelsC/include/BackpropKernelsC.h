@@ -108,6 +108,15 @@ void bp_f32_backward_dx_affine(const float *x, const float *dy, const float *sca
 void bp_f32_backward_dx_scaled(const float *x, const float *dy, float *dx, long n, float mean_hi,
                                float mean_lo, float scale, float shift, float slope, int overwrite);
 
+/// Statistics and normalization of `rows` contiguous rows of `n ≥ 32` floats with a per-position
+/// scale and shift (LayerNorm, RMSNorm): per row, the moments of `NormalizationKernels.setMoments`
+/// (shifted lane sums about the row's first element when `centered`, else Σx²), then every rstd
+/// `1/√(M2/n + ε)`, then `bp_f32_normalize_affine`; the same operations as the Swift per-set path,
+/// so the same bits, without its per-row overhead. Writes `mean`, `rstd`, `squares` (M2) per row.
+void bp_f32_rows_normalize_with_statistics(const float *x, float *y, long rows, long n, int centered, double eps,
+                                           const float *scale, const float *shift, double *mean, double *rstd,
+                                           double *squares);
+
 /// The instruction-set level the column normalization loops run at (`BP_ISA_AVX2` or `BP_ISA_AVX512`;
 /// `BACKPROP_NORM_ISA` caps it). Every level gives the same bits.
 int bp_norm_column_isa(void);
