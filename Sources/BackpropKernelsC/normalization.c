@@ -545,6 +545,25 @@ void bp_f32_rows_normalize_with_statistics(const float *x, float *y, long rows, 
     }
 }
 
+void bp_f32_rows_normalize_backward(const float *x, const float *dy, const float *scale, float *dx, long rows, long n,
+                                    const double *mean, const double *rstd, const double *coupling, int centered,
+                                    double *weight_partial, double *bias_partial, int overwrite) {
+    const double count = (double)n;
+    for (long s = 0; s < rows; s++) {
+        const float *xs = x + s * n, *dys = dy + s * n;
+        double sums[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        bp_f32_backward_sums_affine(xs, dys, scale, n, mean[s], rstd[s], weight_partial, bias_partial, sums);
+        if (!dx) continue;
+        const double r = rstd[s];
+        const double mean_g_dy = centered ? lane_sum(sums) / count : 0;
+        const double mean_g_dy_xhat = lane_sum(sums + 8) / count;
+        const float hi = (float)mean[s], lo = (float)(mean[s] - (double)(float)mean[s]);
+        const float shift = (float)(r * mean_g_dy);
+        const float slope = (float)(r * r * mean_g_dy_xhat * (coupling ? coupling[s] : 1));
+        bp_f32_backward_dx_affine(xs, dys, scale, dx + s * n, n, hi, lo, (float)r, shift, slope, overwrite);
+    }
+}
+
 // Column kernels: a rows × cols rectangle of `x` with row stride `stride` (the `[N, C·L]` view of a
 // channels-strided layout), each column handled on its own and summed over the rows in row order,
 // one `double` accumulator per column. Vectorized across columns, so every vector width gives the
@@ -655,6 +674,9 @@ void bp_f32_column_backward_dx(const float *x, const float *dy, float *dx, long 
 
 int bp_norm_kernels_available(void) { return 0; }
 int bp_norm_column_isa(void) { return 0; }
+void bp_f32_rows_normalize_backward(const float *x, const float *dy, const float *scale, float *dx, long rows, long n,
+                                    const double *mean, const double *rstd, const double *coupling, int centered,
+                                    double *weight_partial, double *bias_partial, int overwrite) {}
 void bp_f32_rows_normalize_with_statistics(const float *x, float *y, long rows, long n, int centered, double eps,
                                            const float *scale, const float *shift, double *mean, double *rstd,
                                            double *squares) {}

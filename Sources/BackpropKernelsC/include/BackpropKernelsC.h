@@ -117,6 +117,15 @@ void bp_f32_rows_normalize_with_statistics(const float *x, float *y, long rows, 
                                            const float *scale, const float *shift, double *mean, double *rstd,
                                            double *squares);
 
+/// The backward of `rows` contiguous rows of `n ≥ 32` floats with a per-position scale (LayerNorm,
+/// RMSNorm), as the per-set Swift path of `normalizeBackward` computes it: per row,
+/// `bp_f32_backward_sums_affine` (adding to the parameter partials when given), then, when `dx` is
+/// given, `bp_f32_backward_dx_affine` with shift `rstd·mean(g·dy)` (0 unless `centered`) and slope
+/// `rstd²·mean(g·dy·x̂)·coupling` (`coupling` null means 1). The same operations, so the same bits.
+void bp_f32_rows_normalize_backward(const float *x, const float *dy, const float *scale, float *dx, long rows, long n,
+                                    const double *mean, const double *rstd, const double *coupling, int centered,
+                                    double *weight_partial, double *bias_partial, int overwrite);
+
 /// The instruction-set level the column normalization loops run at (`BP_ISA_AVX2` or `BP_ISA_AVX512`;
 /// `BACKPROP_NORM_ISA` caps it). Every level gives the same bits.
 int bp_norm_column_isa(void);
