@@ -58,10 +58,10 @@ struct NormalizationDeterminismTests {
 
     /// The AVX2 loops in C and the Swift loops they replace must agree to the last bit, tails
     /// (lengths not a multiple of eight) included. Passes trivially on a CPU without AVX2.
-    @Test(arguments: ["layer", "rms", "batch", "batch1d", "batch1dLength", "group", "instance", "batchLayer"])
+    @Test(arguments: ["layer", "layerAnnotated", "rms", "batch", "batch1d", "batch1dLength", "group", "instance", "batchLayer"])
     func vectorLoopsMatchTheSwiftLoopsBitForBit(kind: String) {
         let shape = switch kind {
-        case "layer", "rms": [37, 109]
+        case "layer", "layerAnnotated", "rms": [37, 109]
         case "batch1d": [37, 109]
         case "batch1dLength": [13, 21, 5]
         default: [6, 8, 7, 9]
@@ -70,6 +70,7 @@ struct NormalizationDeterminismTests {
         func make() -> any Module<Float> {
             switch kind {
             case "layer": LayerNorm(normalizedShape: [109])
+            case "layerAnnotated": LayerNorm(normalizedShape: [109], variant: .annotatedTransformer)
             case "rms": RMSNorm(normalizedShape: [109])
             case "batch": BatchNorm(numFeatures: 8)
             case "batch1d": BatchNorm(numFeatures: 109)
