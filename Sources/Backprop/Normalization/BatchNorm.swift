@@ -89,9 +89,18 @@ public class BatchNorm<Scalar: TensorScalar>: Module {
     }
 }
 
-/// `(1 − factor)·running + factor·batch`, computed in Double.
+/// `(1 − factor)·running + factor·batch`, computed in Double (specialized: the layers calling it are
+/// generic classes, whose unspecialized element loop cost more than the normalization itself).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 func updated<Scalar: TensorScalar>(_ running: Tensor<Scalar>, with batch: [Double], factor: Double) -> Tensor<Scalar> {
-    Tensor(shape: running.shape, scalars: zip(running.scalars, batch).map { Scalar((1 - factor) * Double($0) + factor * $1) })
+    Tensor(shape: running.shape) { out in
+        running.scalars.withUnsafeBufferPointer { old in
+            batch.withUnsafeBufferPointer { batch in
+                for i in 0..<out.count { out[i] = Scalar((1 - factor) * Double(old[i]) + factor * batch[i]) }
+            }
+        }
+    }
 }
 
 /// Per-channel batch statistics returned to the module for the running averages.
@@ -144,8 +153,11 @@ extension Variable {
         let spatial = elementCount(shape, from: 2)
         let layout = NormalizationLayout(outer: shape[0], sets: channels, inner: spatial,
                                          affinePeriod: channels, affineStride: 1, innerPerAffine: spatial)
+        var oneSweep = false
+        if case .input = source { oneSweep = true }
         return NormalizationConfiguration(name: name, terms: [NormalizationTermSpecification(layout: layout, source: source)],
-                                          affineBroadcastShape: NormalizationArguments.channelBroadcastShape(shape))
+                                          affineBroadcastShape: NormalizationArguments.channelBroadcastShape(shape),
+                                          statisticsInOneSweep: oneSweep)
     }
 
     /// Training-mode batch normalization that also returns the batch statistics for running averages.

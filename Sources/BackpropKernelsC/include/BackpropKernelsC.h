@@ -143,6 +143,50 @@ void bp_f32_backward_dx_affine(const float *x, const float *dy, const float *sca
 void bp_f32_backward_dx_scaled(const float *x, const float *dy, float *dx, long n, float mean_hi,
                                float mean_lo, float scale, float shift, float slope, int overwrite);
 
+/// Statistics and normalization of `rows` contiguous rows of `n ≥ 32` floats with a per-position
+/// scale and shift (LayerNorm, RMSNorm): per row, the moments of `NormalizationKernels.setMoments`
+/// (shifted lane sums about the row's first element when `centered`, else Σx²), then every rstd
+/// `1/√(M2/n + ε)`, then `bp_f32_normalize_affine`; the same operations as the Swift per-set path,
+/// so the same bits, without its per-row overhead. Writes `mean`, `rstd`, `squares` (M2) per row.
+void bp_f32_rows_normalize_with_statistics(const float *x, float *y, long rows, long n, int centered, double eps,
+                                           const float *scale, const float *shift, double *mean, double *rstd,
+                                           double *squares);
+
+/// The backward of `rows` contiguous rows of `n ≥ 32` floats with a per-position scale (LayerNorm,
+/// RMSNorm), as the per-set Swift path of `normalizeBackward` computes it: per row,
+/// `bp_f32_backward_sums_affine` (adding to the parameter partials when given), then, when `dx` is
+/// given, `bp_f32_backward_dx_affine` with shift `rstd·mean(g·dy)` (0 unless `centered`) and slope
+/// `rstd²·mean(g·dy·x̂)·coupling` (`coupling` null means 1). The same operations, so the same bits.
+void bp_f32_rows_normalize_backward(const float *x, const float *dy, const float *scale, float *dx, long rows, long n,
+                                    const double *mean, const double *rstd, const double *coupling, int centered,
+                                    double *weight_partial, double *bias_partial, int overwrite);
+
+/// The instruction-set level the column normalization loops run at (`BP_ISA_AVX2` or `BP_ISA_AVX512`;
+/// `BACKPROP_NORM_ISA` caps it). Every level gives the same bits.
+int bp_norm_column_isa(void);
+
+/// Column loops over a `rows × cols` rectangle of floats with row stride `stride` (a channels-strided
+/// layout seen as `[N, C·L]`): each column on its own, summed over the rows in row order in one
+/// `double` per column, so the result does not depend on the vector width.
+///
+/// `sums[j] = Σ_r (x[r, j] − shift[j])`, `squares[j] = Σ_r (x[r, j] − shift[j])²` (overwritten).
+void bp_f32_column_moments(const float *x, long rows, long stride, long cols, const double *shift,
+                           double *sums, double *squares);
+
+/// `y[r, j] (+)= ((x[r, j] − mean_hi[j]) − mean_lo[j])·scale[j] + shift[j]`.
+void bp_f32_column_normalize(const float *x, float *y, long rows, long stride, long cols, const float *mean_hi,
+                             const float *mean_lo, const float *scale, const float *shift, int accumulate);
+
+/// `sum_dy[j] = Σ_r dy[r, j]`, `sum_dy_xhat[j] = Σ_r dy[r, j]·(x[r, j] − mean[j])·rstd[j]` in `double` (overwritten).
+void bp_f32_column_backward_sums(const float *x, const float *dy, long rows, long stride, long cols,
+                                 const double *mean, const double *rstd, double *sum_dy, double *sum_dy_xhat);
+
+/// `dx[r, j] (=|+=) scale[j]·dy[r, j] − shift[j] − ((x[r, j] − mean_hi[j]) − mean_lo[j])·slope[j]`, or
+/// `scale[j]·dy[r, j]` alone when `slope` is null (given statistics).
+void bp_f32_column_backward_dx(const float *x, const float *dy, float *dx, long rows, long stride, long cols,
+                               const float *mean_hi, const float *mean_lo, const float *scale, const float *shift,
+                               const float *slope, int overwrite);
+
 /// The functions of `bp_vmath_f32`, with their largest error against the correctly rounded value
 /// found by a sweep of every 13th float (measured with the AVX-512 copy; all copies agree bit for bit):
 enum {

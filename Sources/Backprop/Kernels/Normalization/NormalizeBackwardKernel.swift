@@ -30,9 +30,20 @@ extension NormalizationKernels {
         let affineCount = affineCount(layout)
         let (grain, chunks) = partialChunks(layout)
         let needParameters = dWeight != nil || dBias != nil
+        let (scaleTable, _) = affineTables(count: affineCount, coefficient: coefficient, weight: weight, bias: nil)
+        if usesColumns(layout) {
+            scaleTable.withUnsafeBufferPointer { scaleTable in
+                columnNormalizeBackward(xb, gradient: dyb, layout: layout, mean: mean, reciprocalStd: reciprocalStd,
+                                        coupling: coupling, dependence: dependence, coefficient: coefficient,
+                                        scaleTable: scaleTable.baseAddress!, inputGradient: dx?.baseAddress,
+                                        weightGradient: dWeight, biasGradient: dBias, overwritingInputGradient: overwrite)
+            }
+            return
+        }
         // Per-chunk partial Σ dy·x̂ and Σ dy per affine index, summed over the chunks in order afterwards.
         var partials = [Double](repeating: 0, count: needParameters ? 2 * affineCount * chunks : 0)
-        let (scaleTable, _) = affineTables(count: affineCount, coefficient: coefficient, weight: weight, bias: nil)
+        let rowsInC = outer == 1 && per == 1 && layout.affinePeriod == 1 && dependence != .constant
+            && VectorLoops.applies(to: Scalar.self, count: inner)
         partials.withUnsafeMutableBufferPointer { partials in
             scaleTable.withUnsafeBufferPointer { scaleTable in
                 let gt = scaleTable.baseAddress!
@@ -42,7 +53,25 @@ extension NormalizationKernels {
                 Parallelism.forEach(chunks: chunks) { chunk in
                     let pw = partialBase.map { $0 + 2 * affineCount * chunk }
                     let pb = pw.map { $0 + affineCount }
-                    for s in (chunk * grain)..<Swift.min(sets, (chunk + 1) * grain) {
+                    let chunkSets = (chunk * grain)..<Swift.min(sets, (chunk + 1) * grain)
+                    if rowsInC {
+                        // Contiguous rows with a per-position affine (LayerNorm, RMSNorm): both sweeps of
+                        // every row of the chunk in one C call, without the per-row overhead.
+                        let first = chunkSets.lowerBound
+                        mean.withUnsafeBufferPointer { mean in
+                            reciprocalStd.withUnsafeBufferPointer { rstd in
+                                withOptionalValues(coupling) { coupling in
+                                    bp_f32_rows_normalize_backward(
+                                        VectorLoops.float(xb + first * inner), VectorLoops.float(dyb + first * inner),
+                                        VectorLoops.float(gt), dxb.map { VectorLoops.float($0 + first * inner) }, chunkSets.count,
+                                        inner, mean.baseAddress! + first, rstd.baseAddress! + first, coupling.map { $0 + first },
+                                        dependence == .centered ? 1 : 0, pw, pb, overwrite ? 1 : 0)
+                                }
+                            }
+                        }
+                        return
+                    }
+                    for s in chunkSets {
                         let mu = mean[s]
                         let r = reciprocalStd[s]
                         let affineBase = (s % layout.affinePeriod) * layout.affineStride
@@ -212,4 +241,10 @@ extension NormalizationKernels {
             }
         }
     }
+}
+
+/// Calls `body` with the array's base address, or `nil`.
+private func withOptionalValues<Result>(_ values: [Double]?, _ body: (UnsafePointer<Double>?) -> Result) -> Result {
+    guard let values else { return body(nil) }
+    return values.withUnsafeBufferPointer { body($0.baseAddress) }
 }

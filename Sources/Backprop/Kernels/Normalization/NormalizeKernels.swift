@@ -36,6 +36,11 @@ extension NormalizationKernels {
         scaleTable.withUnsafeBufferPointer { scaleTable in
             shiftTable.withUnsafeBufferPointer { shiftTable in
                 let (gt, bt) = (scaleTable.baseAddress!, shiftTable.baseAddress!)
+                if usesColumns(layout) {
+                    columnNormalize(xb, layout: layout, mean: mean, reciprocalStd: reciprocalStd, scaleTable: gt, shiftTable: bt,
+                                    into: yb, accumulate: accumulate)
+                    return
+                }
                 Parallelism.forEach(count: sets, grain: setsPerChunk(layout)) { range in
                     for s in range {
                         normalizeSet(xb, into: yb, set: s, layout: layout, mean: mean[s], reciprocalStd: reciprocalStd[s],
@@ -64,6 +69,14 @@ extension NormalizationKernels {
         }
         let n = Double(layout.countPerSet)
         let (scaleTable, shiftTable) = affineTables(count: affineCount(layout), coefficient: 1, weight: weight, bias: bias)
+        if usesColumns(layout) {
+            return scaleTable.withUnsafeBufferPointer { scaleTable in
+                shiftTable.withUnsafeBufferPointer { shiftTable in
+                    columnStatistics(xb, layout: layout, centered: centered, eps: eps,
+                                     normalizing: (scaleTable.baseAddress!, shiftTable.baseAddress!, yb))
+                }
+            }
+        }
         scaleTable.withUnsafeBufferPointer { scaleTable in
             shiftTable.withUnsafeBufferPointer { shiftTable in
                 mean.withUnsafeMutableBufferPointer { meanOut in
@@ -71,12 +84,26 @@ extension NormalizationKernels {
                         squares.withUnsafeMutableBufferPointer { squaresOut in
                             let (gt, bt) = (scaleTable.baseAddress!, shiftTable.baseAddress!)
                             let (meanOut, rstdOut, squaresOut) = (meanOut.baseAddress!, rstdOut.baseAddress!, squaresOut.baseAddress!)
+                            let rowsInC = layout.outer == 1 && layout.innerPerAffine == 1 && layout.affinePeriod == 1
+                                && VectorLoops.applies(to: Scalar.self, count: layout.inner)
                             Parallelism.forEach(count: sets, grain: setsPerChunk(layout)) { range in
+                                if rowsInC {
+                                    // Contiguous rows with a per-position affine (LayerNorm, RMSNorm): the same
+                                    // three steps in one C call per chunk, without the per-row overhead.
+                                    let (first, inner) = (range.lowerBound, layout.inner)
+                                    bp_f32_rows_normalize_with_statistics(
+                                        VectorLoops.float(xb + first * inner), VectorLoops.float(yb + first * inner), range.count,
+                                        inner, centered ? 1 : 0, eps, VectorLoops.float(gt), VectorLoops.float(bt),
+                                        meanOut + first, rstdOut + first, squaresOut + first)
+                                    return
+                                }
+                                // The chunk's moments, then its rstd values, then its normalization (a chunk
+                                // is about 2¹⁵ elements, still in cache): the division and square root of
+                                // each set then overlap across sets instead of stalling every short row.
+                                for s in range { (meanOut[s], squaresOut[s]) = setMoments(xb, set: s, layout: layout, centered: centered) }
+                                for s in range { rstdOut[s] = reciprocalStd(squares: squaresOut[s], count: n, eps: eps) }
                                 for s in range {
-                                    let (mu, m2) = setMoments(xb, set: s, layout: layout, centered: centered)
-                                    let r = reciprocalStd(squares: m2, count: n, eps: eps)
-                                    (meanOut[s], rstdOut[s], squaresOut[s]) = (mu, r, m2)
-                                    normalizeSet(xb, into: yb, set: s, layout: layout, mean: mu, reciprocalStd: r,
+                                    normalizeSet(xb, into: yb, set: s, layout: layout, mean: meanOut[s], reciprocalStd: rstdOut[s],
                                                  scaleTable: gt, shiftTable: bt, accumulate: false)
                                 }
                             }

@@ -70,6 +70,7 @@ enum NormalizationKernels {
         var mean = [Double](repeating: 0, count: sets)
         var squares = [Double](repeating: 0, count: sets)
         guard let base = x.baseAddress else { return (mean, squares) }
+        if usesColumns(layout) { return columnMoments(base, layout: layout, centered: centered) }
         mean.withUnsafeMutableBufferPointer { meanOut in
             squares.withUnsafeMutableBufferPointer { squaresOut in
                 let (meanOut, squaresOut) = (meanOut.baseAddress!, squaresOut.baseAddress!)

@@ -7,13 +7,15 @@ import Glibc
 import Darwin
 #endif
 
-/// The AVX2 forms of the float normalization loops (`BackpropKernelsC/normalization.c`), used when
-/// the CPU has AVX2 and a contiguous segment is long enough to repay the call.
+/// The AVX2 and AVX-512 forms of the float normalization loops (`BackpropKernelsC/normalization.c`),
+/// used when the CPU has AVX2 and a contiguous segment is long enough to repay the call (the column
+/// loops of `ColumnKernels.swift` whenever the CPU has AVX2).
 ///
 /// Each C loop performs the Swift loop's operations in the same order and sums into the same eight
-/// `Double` lanes, so both give bit-identical results: the choice changes speed only. A library
-/// built for the x86-64 baseline vectorizes the Swift loops with 128-bit SSE at best and widens
-/// `Float` to `Double` one element at a time; the C loops use 256-bit vectors.
+/// `Double` lanes (one accumulator per column for the column loops), so both give bit-identical
+/// results: the choice changes speed only. A library built for the x86-64 baseline vectorizes the
+/// Swift loops with 128-bit SSE at best and widens `Float` to `Double` one element at a time; the C
+/// loops use 256-bit or 512-bit vectors, picked at run time (`BACKPROP_NORM_ISA=1` caps them at AVX2).
 /// `BACKPROP_NORM_KERNELS=swift` forces the Swift loops (to measure one against the other).
 enum VectorLoops {
     /// Whether this CPU can run the C loops and the environment does not forbid them.
