@@ -1,0 +1,102 @@
+/// im2col and its adjoint col2im over a range of images and channels.
+///
+/// A chunk of `b` images has one column matrix of `C·kH·kW` rows and `b·Ho·Wo` columns: row
+/// `(c·kH + i)·kW + j`, column `image·Ho·Wo + oh·Wo + ow` holds
+/// `x[image, c, oh·sH − pH + i·dH, ow·sW − pW + j·dW]`, zero where that falls in the padding. The
+/// rows of group `g` are the consecutive block starting at `g·C/groups·kH·kW`.
+enum Im2Col {
+    /// The outputs `ow` whose tap `iw = ow·step + offset` lies inside `0..<size`.
+    @inline(__always)
+    static func validRange(outputs: Int, size: Int, step: Int, offset: Int) -> Range<Int> {
+        // ow ≥ ⌈−offset / step⌉ and ow ≤ ⌊(size − 1 − offset) / step⌋, with floor division of
+        // negative numerators written out.
+        let lowNumerator = -offset
+        let low = lowNumerator <= 0 ? 0 : (lowNumerator + step - 1) / step
+        let highNumerator = size - 1 - offset
+        guard highNumerator >= 0 else { return 0..<0 }
+        let high = Swift.min(outputs, highNumerator / step + 1)
+        return low < high ? low..<high : 0..<0
+    }
+
+    /// Writes the column-matrix rows of `channels` for `images` (see `Im2Col`).
+    ///
+    /// - Parameters:
+    ///   - input: The whole input `[N, C, H, W]`.
+    ///   - columns: The chunk's column matrix (row 0, first image of `images`).
+    ///   - rowStride: Elements between rows: `images.count · Ho·Wo`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func pack<Scalar: TensorScalar>(_ input: UnsafePointer<Scalar>, _ g: ConvolutionGeometry,
+                                           images: Range<Int>, channels: Range<Int>,
+                                           into columns: UnsafeMutablePointer<Scalar>, rowStride: Int) {
+        let (h, w, ho, wo) = (g.height, g.width, g.outputHeight, g.outputWidth)
+        let (sh, sw) = (g.stride.height, g.stride.width)
+        for c in channels {
+            for i in 0..<g.kernelHeight {
+                let rowOffset = i * g.dilation.height - g.padding.height
+                let rows = validRange(outputs: ho, size: h, step: sh, offset: rowOffset)
+                for j in 0..<g.kernelWidth {
+                    let columnOffset = j * g.dilation.width - g.padding.width
+                    let valid = validRange(outputs: wo, size: w, step: sw, offset: columnOffset)
+                    let row = columns + ((c * g.kernelHeight + i) * g.kernelWidth + j) * rowStride
+                    for (slot, n) in images.enumerated() {
+                        let plane = input + (n * g.inputChannels + c) * h * w
+                        let destination = row + slot * ho * wo
+                        if rows.lowerBound > 0 { destination.update(repeating: 0, count: rows.lowerBound * wo) }
+                        for oh in rows {
+                            let line = destination + oh * wo
+                            let source = plane + (oh * sh + rowOffset) * w + columnOffset
+                            if valid.lowerBound > 0 { line.update(repeating: 0, count: valid.lowerBound) }
+                            if sw == 1 {
+                                (line + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                            } else {
+                                for ow in valid { line[ow] = source[ow * sw] }
+                            }
+                            if valid.upperBound < wo { (line + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound) }
+                        }
+                        if rows.upperBound < ho {
+                            (destination + rows.upperBound * wo).update(repeating: 0, count: (ho - rows.upperBound) * wo)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `pack`: sets the `channels` of `images` in `input` to the sum of the
+    /// column-matrix entries copied from each element (entries from the padding are dropped).
+    ///
+    /// Each element sums its entries in a fixed order (kernel row, kernel column, output row).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func unpack<Scalar: TensorScalar>(_ columns: UnsafePointer<Scalar>, rowStride: Int, _ g: ConvolutionGeometry,
+                                             images: Range<Int>, channels: Range<Int>,
+                                             into input: UnsafeMutablePointer<Scalar>) {
+        let (h, w, ho, wo) = (g.height, g.width, g.outputHeight, g.outputWidth)
+        let (sh, sw) = (g.stride.height, g.stride.width)
+        for c in channels {
+            for (slot, n) in images.enumerated() {
+                let plane = input + (n * g.inputChannels + c) * h * w
+                plane.update(repeating: 0, count: h * w)
+                for i in 0..<g.kernelHeight {
+                    let rowOffset = i * g.dilation.height - g.padding.height
+                    let rows = validRange(outputs: ho, size: h, step: sh, offset: rowOffset)
+                    for j in 0..<g.kernelWidth {
+                        let columnOffset = j * g.dilation.width - g.padding.width
+                        let valid = validRange(outputs: wo, size: w, step: sw, offset: columnOffset)
+                        let source = columns + ((c * g.kernelHeight + i) * g.kernelWidth + j) * rowStride + slot * ho * wo
+                        for oh in rows {
+                            let line = source + oh * wo
+                            let destination = plane + (oh * sh + rowOffset) * w + columnOffset
+                            if sw == 1 {
+                                for ow in valid { destination[ow] += line[ow] }
+                            } else {
+                                for ow in valid { destination[ow * sw] += line[ow] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
