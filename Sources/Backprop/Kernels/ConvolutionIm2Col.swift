@@ -18,6 +18,25 @@ enum Im2Col {
         return low < high ? low..<high : 0..<0
     }
 
+    /// With stride 1 along the width and output rows as wide as input rows (a "same" padding), the
+    /// valid output rows of one kernel tap read one contiguous stretch of the input plane, shifted by
+    /// `columnOffset`: output element `t` of the block (from `destination`) is input element `source + t`,
+    /// except in the padding columns, where the stretch wraps into the neighbouring row. The stretch is
+    /// clipped to the plane, so it never reads outside it.
+    @inline(__always)
+    static func planeBlock(_ g: ConvolutionGeometry, rows: Range<Int>, rowOffset: Int, columnOffset: Int)
+        -> (destination: Int, source: Int, count: Int)? {
+        guard g.stride.width == 1 && g.outputWidth == g.width && !rows.isEmpty else { return nil }
+        var destination = rows.lowerBound * g.width
+        var source = (rows.lowerBound * g.stride.height + rowOffset) * g.width + columnOffset
+        var end = destination + rows.count * g.width
+        // Rows further apart than one (a stride or dilation along the height) are not contiguous.
+        guard g.stride.height == 1 || rows.count == 1 else { return nil }
+        if source < 0 { destination -= source; source = 0 }
+        end = Swift.min(end, destination + g.height * g.width - source)
+        return destination < end ? (destination, source, end - destination) : nil
+    }
+
     /// Writes the column-matrix rows of `channels` for `images` (see `Im2Col`).
     ///
     /// - Parameters:
@@ -43,16 +62,27 @@ enum Im2Col {
                         let plane = input + (n * g.inputChannels + c) * h * w
                         let destination = row + slot * ho * wo
                         if rows.lowerBound > 0 { destination.update(repeating: 0, count: rows.lowerBound * wo) }
-                        for oh in rows {
-                            let line = destination + oh * wo
-                            let source = plane + (oh * sh + rowOffset) * w + columnOffset
-                            if valid.lowerBound > 0 { line.update(repeating: 0, count: valid.lowerBound) }
-                            if sw == 1 {
-                                (line + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
-                            } else {
-                                for ow in valid { line[ow] = source[ow * sw] }
+                        if let block = planeBlock(g, rows: rows, rowOffset: rowOffset, columnOffset: columnOffset) {
+                            // Output rows as wide as input rows: one copy of the whole block, then
+                            // zeros over the padding columns it wrapped into.
+                            (destination + block.destination).update(from: plane + block.source, count: block.count)
+                            for oh in rows {
+                                let line = destination + oh * wo
+                                if valid.lowerBound > 0 { line.update(repeating: 0, count: valid.lowerBound) }
+                                if valid.upperBound < wo { (line + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound) }
                             }
-                            if valid.upperBound < wo { (line + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound) }
+                        } else {
+                            for oh in rows {
+                                let line = destination + oh * wo
+                                let source = plane + (oh * sh + rowOffset) * w + columnOffset
+                                if valid.lowerBound > 0 { line.update(repeating: 0, count: valid.lowerBound) }
+                                if sw == 1 {
+                                    (line + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                                } else {
+                                    for ow in valid { line[ow] = source[ow * sw] }
+                                }
+                                if valid.upperBound < wo { (line + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound) }
+                            }
                         }
                         if rows.upperBound < ho {
                             (destination + rows.upperBound * wo).update(repeating: 0, count: (ho - rows.upperBound) * wo)
@@ -64,12 +94,13 @@ enum Im2Col {
     }
 
     /// The adjoint of `pack`: sets the `channels` of `images` in `input` to the sum of the
-    /// column-matrix entries copied from each element (entries from the padding are dropped).
+    /// column-matrix entries copied from each element (entries from the padding are dropped, and
+    /// may be overwritten with zeros in `columns`).
     ///
     /// Each element sums its entries in a fixed order (kernel row, kernel column, output row).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    static func unpack<Scalar: TensorScalar>(_ columns: UnsafePointer<Scalar>, rowStride: Int, _ g: ConvolutionGeometry,
+    static func unpack<Scalar: TensorScalar>(_ columns: UnsafeMutablePointer<Scalar>, rowStride: Int, _ g: ConvolutionGeometry,
                                              images: Range<Int>, channels: Range<Int>,
                                              into input: UnsafeMutablePointer<Scalar>) {
         let (h, w, ho, wo) = (g.height, g.width, g.outputHeight, g.outputWidth)
@@ -85,6 +116,18 @@ enum Im2Col {
                         let columnOffset = j * g.dilation.width - g.padding.width
                         let valid = validRange(outputs: wo, size: w, step: sw, offset: columnOffset)
                         let source = columns + ((c * g.kernelHeight + i) * g.kernelWidth + j) * rowStride + slot * ho * wo
+                        if let block = planeBlock(g, rows: rows, rowOffset: rowOffset, columnOffset: columnOffset) {
+                            // Output rows as wide as input rows: zero the entries from the padding
+                            // columns (the buffer is scratch), then one add over the whole block.
+                            for oh in rows {
+                                let line = source + oh * wo
+                                for ow in 0..<valid.lowerBound { line[ow] = 0 }
+                                for ow in valid.upperBound..<wo { line[ow] = 0 }
+                            }
+                            let from = source + block.destination, to = plane + block.source
+                            for t in 0..<block.count { to[t] += from[t] }
+                            continue
+                        }
                         for oh in rows {
                             let line = source + oh * wo
                             let destination = plane + (oh * sh + rowOffset) * w + columnOffset

@@ -100,7 +100,7 @@ enum ConvolutionKernels {
                             GEMM.multiply(wp + group * og * kg, transposeA: true, dyChunk + group * og * width, transposeB: false,
                                           m: kg, n: width, k: og, into: target, accumulate: false, parallel: parallel)
                         }
-                        if !g.isPointwise { plan.unpack(UnsafePointer(columns), chunk: chunk, into: dx.value, parallel: parallel) }
+                        if !g.isPointwise { plan.unpack(columns, chunk: chunk, into: dx.value, parallel: parallel) }
                     }
                 }
             }
@@ -159,6 +159,17 @@ enum ConvolutionKernels {
                 }
             }
         }
+        // Partials are added in order into the first, element by element (contiguous), then
+        // transposed back into [O, C/groups·kH·kW] group by group.
+        if plan.partialCount > 1 {
+            Parallelism.forEach(count: weightCount, grain: 1 << 14) { range in
+                for e in range {
+                    var sum = partials[e]
+                    for partial in 1..<plan.partialCount { sum += partials[partial * weightCount + e] }
+                    partials[e] = sum
+                }
+            }
+        }
         return Tensor<Scalar>(shape: shape) { out in
             let dw = out.baseAddress!
             Parallelism.forEach(count: g.outputChannels, grain: Swift.max(1, (1 << 14) / Swift.max(1, kg))) { outputs in
@@ -166,11 +177,7 @@ enum ConvolutionKernels {
                     let (group, column) = (o / og, o % og)
                     let source = partials + group * kg * og + column
                     let row = dw + o * kg
-                    for p in 0..<kg {
-                        var sum = source[p * og]
-                        for partial in 1..<plan.partialCount { sum += source[partial * weightCount + p * og] }
-                        row[p] = sum
-                    }
+                    for p in 0..<kg { row[p] = source[p * og] }
                 }
             }
         }

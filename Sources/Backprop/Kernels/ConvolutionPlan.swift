@@ -94,8 +94,9 @@ struct ConvolutionPlan {
         }
     }
 
-    /// col2im of a chunk into its images of `dx` (overwriting them), over channel ranges in parallel when asked.
-    func unpack<Scalar: TensorScalar>(_ columns: UnsafePointer<Scalar>, chunk: Int, into dx: UnsafeMutablePointer<Scalar>,
+    /// col2im of a chunk into its images of `dx` (overwriting them; the padding entries of `columns`
+    /// may be zeroed), over channel ranges in parallel when asked.
+    func unpack<Scalar: TensorScalar>(_ columns: UnsafeMutablePointer<Scalar>, chunk: Int, into dx: UnsafeMutablePointer<Scalar>,
                                       parallel: Bool) {
         let g = geometry, images = images(ofChunk: chunk)
         let rowStride = images.count * g.outputArea
