@@ -37,6 +37,31 @@ enum Im2Col {
         return destination < end ? (destination, source, end - destination) : nil
     }
 
+    /// `destination[k] = source[2k]` for `k < count`, eight at a time by taking the even lanes of
+    /// sixteen: a stride-2 convolution's rows, which the scalar loop copied at about one element
+    /// per cycle (a quarter of a [32, 32, 32, 32] stride-2 step). Reads nothing outside `source[0...2(count − 1)]`.
+    static func copyEvenElements(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, count: Int) {
+        var k = 0
+        // The sixteen lanes at 2k reach 2k + 15 ≤ 2(count − 1) while k + 8 < count.
+        while k + 8 < count {
+            let lanes = UnsafeRawPointer(source + 2 * k).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(destination + k).storeBytes(of: lanes.evenHalf, as: SIMD8<Float>.self)
+            k += 8
+        }
+        // The last eight from the odd lanes of the sixteen at 2(count − 8) − 1, overlapping the
+        // ones already written (same values), reading up to 2(count − 1) exactly.
+        if count > 8 {
+            let last = count - 8
+            let lanes = UnsafeRawPointer(source + 2 * last - 1).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(destination + last).storeBytes(of: lanes.oddHalf, as: SIMD8<Float>.self)
+            return
+        }
+        while k < count {
+            destination[k] = source[2 * k]
+            k += 1
+        }
+    }
+
     /// Writes the column-matrix rows of `channels` for `images` (see `Im2Col`).
     ///
     /// - Parameters:
@@ -78,6 +103,10 @@ enum Im2Col {
                                 if valid.lowerBound > 0 { line.update(repeating: 0, count: valid.lowerBound) }
                                 if sw == 1 {
                                     (line + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                                } else if sw == 2 && Scalar.self == Float.self {
+                                    copyEvenElements(UnsafeRawPointer(source + 2 * valid.lowerBound).assumingMemoryBound(to: Float.self),
+                                                     UnsafeMutableRawPointer(line + valid.lowerBound).assumingMemoryBound(to: Float.self),
+                                                     count: valid.count)
                                 } else {
                                     for ow in valid { line[ow] = source[ow * sw] }
                                 }

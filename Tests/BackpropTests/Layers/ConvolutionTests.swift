@@ -148,6 +148,19 @@ struct ConvolutionTests {
         expectClose(y.value.scalars.map(Double.init), expected.scalars, tolerance: 1e-5)
     }
 
+    /// Float's stride-2 rows are copied eight at a time (the even lanes of sixteen, then an
+    /// overlapping last eight): rows of 7, 8, 9, 19 and 20 outputs against the direct loops.
+    @Test(arguments: [[2, 3, 7, 17], [1, 2, 5, 16], [2, 3, 9, 40]])
+    func floatStrideTwoMatchesDouble(_ input: [Int]) {
+        let c = ConvolutionCase(input: input, weight: [4, input[1], 3, 3], stride: (2, 2), padding: (1, 1))
+        let xValue = random(c.input, seed: 8), wValue = random(c.weight, seed: 9)
+        let expected = directConvolution(xValue, wValue, nil, seed: nil, c).y
+        let y = conv2d(Variable(Tensor<Float>(shape: c.input, scalars: xValue.scalars.map(Float.init))),
+                       weight: Variable(Tensor<Float>(shape: c.weight, scalars: wValue.scalars.map(Float.init))),
+                       stride: 2, padding: 1)
+        expectClose(y.value.scalars.map(Double.init), expected.scalars, tolerance: 1e-5)
+    }
+
     /// `⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1`, worked out by hand for each configuration.
     @Test(arguments: [
         ([1, 1, 5, 5], [1, 1, 3, 3], WindowSize(1), WindowSize(0), WindowSize(1), [1, 1, 3, 3]),
