@@ -80,17 +80,23 @@ struct ConvolutionPlan {
         }
     }
 
+    /// Runs `body` on all the input channels: on fixed channel ranges in parallel when asked (a
+    /// chunk that runs alone), else on all at once.
+    func forEachChannelRange(parallel: Bool, _ body: (Range<Int>) -> Void) {
+        let channels = geometry.inputChannels
+        if parallel {
+            Parallelism.forEach(count: channels, grain: Swift.max(1, channels / 16), body)
+        } else {
+            body(0..<channels)
+        }
+    }
+
     /// im2col of a chunk, over channel ranges in parallel when asked.
     func pack<Scalar: TensorScalar>(_ x: UnsafePointer<Scalar>, chunk: Int, into columns: UnsafeMutablePointer<Scalar>,
                                     parallel: Bool) {
-        let g = geometry, images = images(ofChunk: chunk)
-        let rowStride = images.count * g.outputArea
-        if parallel {
-            Parallelism.forEach(count: g.inputChannels, grain: Swift.max(1, g.inputChannels / 16)) { channels in
-                Im2Col.pack(x, g, images: images, channels: channels, into: columns, rowStride: rowStride)
-            }
-        } else {
-            Im2Col.pack(x, g, images: images, channels: 0..<g.inputChannels, into: columns, rowStride: rowStride)
+        let images = images(ofChunk: chunk)
+        forEachChannelRange(parallel: parallel) { channels in
+            Im2Col.pack(x, geometry, images: images, channels: channels, into: columns, rowStride: images.count * geometry.outputArea)
         }
     }
 
@@ -98,14 +104,9 @@ struct ConvolutionPlan {
     /// may be zeroed), over channel ranges in parallel when asked.
     func unpack<Scalar: TensorScalar>(_ columns: UnsafeMutablePointer<Scalar>, chunk: Int, into dx: UnsafeMutablePointer<Scalar>,
                                       parallel: Bool) {
-        let g = geometry, images = images(ofChunk: chunk)
-        let rowStride = images.count * g.outputArea
-        if parallel {
-            Parallelism.forEach(count: g.inputChannels, grain: Swift.max(1, g.inputChannels / 16)) { channels in
-                Im2Col.unpack(columns, rowStride: rowStride, g, images: images, channels: channels, into: dx)
-            }
-        } else {
-            Im2Col.unpack(columns, rowStride: rowStride, g, images: images, channels: 0..<g.inputChannels, into: dx)
+        let images = images(ofChunk: chunk)
+        forEachChannelRange(parallel: parallel) { channels in
+            Im2Col.unpack(columns, rowStride: images.count * geometry.outputArea, geometry, images: images, channels: channels, into: dx)
         }
     }
 
