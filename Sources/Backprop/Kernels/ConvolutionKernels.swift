@@ -112,7 +112,7 @@ enum ConvolutionKernels {
     ///
     /// Each chunk computes the transpose, dW_gᵀ (+)= col_g·dY_gᵀ, so that the product packs the
     /// small dY (O/groups rows) as its right operand instead of the column matrix (C/groups·kH·kW
-    /// rows) read across; the partials are transposed back as they are added.
+    /// rows) read across; the partials are added in order, then transposed back once.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func weightGradient<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ dy: Tensor<Scalar>, _ g: ConvolutionGeometry,

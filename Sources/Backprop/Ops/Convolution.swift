@@ -126,9 +126,10 @@ func convolutionGeometry(input: [Int], weight: [Int], bias: [Int]?, stride: Wind
 /// Backward: ∂L/∂x = col2im(W_gᵀ · dY_g) (`conv2dInputGradient`), ∂L/∂W_g = Σₙ dY_g · col_gᵀ
 /// (`conv2dWeightGradient`), ∂L/∂b = Σ_{n, oh, ow} dY. The convolution is bilinear in x and W, so the
 /// backward of each gradient op is made of the other two ops and the convolution itself, to any order.
-/// When the weight needs a gradient, the forward keeps its column matrices for ∂L/∂W (9× the input
-/// for a 3×3 stride-1 kernel) if they take at most `Convolution.keptColumnsByteLimit` bytes; past that,
+/// When the weight needs a gradient, the forward keeps its column matrices for ∂L/∂W (about 9× the input
+/// for a 3×3 stride-1 kernel) if they take at most `Convolution.keptColumnsByteLimit` bytes (256 MiB); past that,
 /// and in the higher-order ops, each chunk's columns are packed again right before its product.
+/// Results are bit-for-bit the same for any worker count (see `ConvolutionPlan`).
 ///
 /// - Parameters:
 ///   - input: `[N, C, H, W]`.
