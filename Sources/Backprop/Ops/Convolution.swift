@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A height and a width: the kernel size, stride, padding or dilation of a 2-D window.
 ///
 /// Write one integer for both axes (`stride: 2`) or two for height and width (`padding: [1, 0]`),
@@ -65,88 +71,6 @@ func checkedWindowSpans(_ op: String, axis: String, size: Int, kernel: Int, padd
     return (padded, effective)
 }
 
-/// The geometry of one 2-D convolution: every size `conv2d`'s kernels need.
-struct ConvolutionGeometry {
-    var batch, inputChannels, height, width: Int
-    var outputChannels, kernelHeight, kernelWidth: Int
-    var stride, padding, dilation: WindowSize
-    var groups: Int
-    var outputHeight, outputWidth: Int
-
-    var inputChannelsPerGroup: Int { inputChannels / groups }
-    var outputChannelsPerGroup: Int { outputChannels / groups }
-    /// Rows of one group's column matrix: `C/groups · kH · kW`.
-    var patchSize: Int { inputChannelsPerGroup * kernelHeight * kernelWidth }
-    /// Columns of the column matrix: one per output position.
-    var outputArea: Int { outputHeight * outputWidth }
-    var outputShape: [Int] { [batch, outputChannels, outputHeight, outputWidth] }
-}
-
-/// im2col and its adjoint col2im on one sample's group of channels.
-enum Im2Col {
-    /// Writes the `[C/groups·kH·kW, Ho·Wo]` column matrix of the channels starting at `input`:
-    /// row `(c·kH + i)·kW + j`, column `oh·Wo + ow` holds `x[c, oh·sH − pH + i·dH, ow·sW − pW + j·dW]`,
-    /// zero where that falls in the padding.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    static func pack<Scalar: TensorScalar>(_ input: UnsafePointer<Scalar>, _ g: ConvolutionGeometry,
-                                           into columns: UnsafeMutablePointer<Scalar>) {
-        let (h, w, ho, wo) = (g.height, g.width, g.outputHeight, g.outputWidth)
-        var row = 0
-        for c in 0..<g.inputChannelsPerGroup {
-            let plane = input + c * h * w
-            for i in 0..<g.kernelHeight {
-                for j in 0..<g.kernelWidth {
-                    let destination = columns + row * ho * wo
-                    for oh in 0..<ho {
-                        let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
-                        let line = destination + oh * wo
-                        guard ih >= 0 && ih < h else {
-                            line.update(repeating: 0, count: wo)
-                            continue
-                        }
-                        let source = plane + ih * w
-                        for ow in 0..<wo {
-                            let iw = ow * g.stride.width - g.padding.width + j * g.dilation.width
-                            line[ow] = iw >= 0 && iw < w ? source[iw] : 0
-                        }
-                    }
-                    row += 1
-                }
-            }
-        }
-    }
-
-    /// The adjoint of `pack`: adds each column-matrix entry back into the input element it was
-    /// copied from (entries from the padding are dropped).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    static func accumulate<Scalar: TensorScalar>(_ columns: UnsafePointer<Scalar>, _ g: ConvolutionGeometry,
-                                                 into input: UnsafeMutablePointer<Scalar>) {
-        let (h, w, ho, wo) = (g.height, g.width, g.outputHeight, g.outputWidth)
-        var row = 0
-        for c in 0..<g.inputChannelsPerGroup {
-            let plane = input + c * h * w
-            for i in 0..<g.kernelHeight {
-                for j in 0..<g.kernelWidth {
-                    let source = columns + row * ho * wo
-                    for oh in 0..<ho {
-                        let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
-                        guard ih >= 0 && ih < h else { continue }
-                        let destination = plane + ih * w
-                        let line = source + oh * wo
-                        for ow in 0..<wo {
-                            let iw = ow * g.stride.width - g.padding.width + j * g.dilation.width
-                            if iw >= 0 && iw < w { destination[iw] += line[ow] }
-                        }
-                    }
-                    row += 1
-                }
-            }
-        }
-    }
-}
-
 /// Checks `conv2d`'s arguments and computes its geometry, stopping with a message that names the
 /// shapes and the rule that failed.
 func convolutionGeometry(input: [Int], weight: [Int], bias: [Int]?, stride: WindowSize, padding: WindowSize,
@@ -194,13 +118,18 @@ func convolutionGeometry(input: [Int], weight: [Int], bias: [Int]?, stride: Wind
 /// where `g` is the group of output channel `o` and `x` is zero outside the input. The output has
 /// shape `[N, O, Ho, Wo]` with `Ho = ⌊(H + 2pH − dH(kH − 1) − 1)/sH⌋ + 1` (and likewise `Wo`).
 ///
-/// Forward per sample and group: `Y_g = W_g · col_g`, with `col_g` the `[C/groups·kH·kW, Ho·Wo]`
-/// im2col matrix and `W_g` the group's weight rows, through `GEMM`.
+/// Forward: `Y_g = W_g · col_g` with `col_g` the `[C/groups·kH·kW, b·Ho·Wo]` im2col matrix of a chunk
+/// of `b` images (small images are batched so that each product is at least 256 columns wide), one
+/// `GEMM` per chunk and group; chunks run side by side on the workers, each packing its own columns.
+/// A 1×1 stride-1 kernel needs no im2col: each image's `[C, H·W]` plane is multiplied in place.
 ///
 /// Backward: ∂L/∂x = col2im(W_gᵀ · dY_g) (`conv2dInputGradient`), ∂L/∂W_g = Σₙ dY_g · col_gᵀ
 /// (`conv2dWeightGradient`), ∂L/∂b = Σ_{n, oh, ow} dY. The convolution is bilinear in x and W, so the
 /// backward of each gradient op is made of the other two ops and the convolution itself, to any order.
-/// The column matrix is rebuilt in the backward rather than kept, trading a cheap copy for memory.
+/// When the weight needs a gradient, the forward keeps its column matrices for ∂L/∂W (about 9× the input
+/// for a 3×3 stride-1 kernel) if they take at most `Convolution.keptColumnsByteLimit` bytes (256 MiB); past that,
+/// and in the higher-order ops, each chunk's columns are packed again right before its product.
+/// Results are bit-for-bit the same for any worker count (see `ConvolutionPlan`).
 ///
 /// - Parameters:
 ///   - input: `[N, C, H, W]`.
@@ -219,24 +148,41 @@ public func conv2d<Scalar>(_ input: Variable<Scalar>, weight: Variable<Scalar>, 
                                 padding: padding, dilation: dilation, groups: groups)
     TensorSize.elementCount(of: g.outputShape, scalar: Scalar.self, op: "conv2d")
     // The im2col buffer of one sample's group, [C/groups·kH·kW, Ho·Wo], checked as the shape
-    // [C/groups, kH, kW, Ho, Wo] so that no product is formed before it is known to fit.
+    // [C/groups, kH, kW, Ho, Wo] so that no product is formed before it is known to fit; then that
+    // of one chunk of images and all groups, [C·kH·kW, b·Ho·Wo] (see `ConvolutionPlan`).
     TensorSize.elementCount(of: [g.inputChannelsPerGroup, g.kernelHeight, g.kernelWidth, g.outputHeight, g.outputWidth],
+                            scalar: Scalar.self, op: "conv2d (im2col buffer)")
+    TensorSize.elementCount(of: [g.inputChannels, g.kernelHeight, g.kernelWidth, ConvolutionPlan(g).imagesPerChunk,
+                                 g.outputHeight, g.outputWidth],
                             scalar: Scalar.self, op: "conv2d (im2col buffer)")
     return Convolution.forward(input, weight: weight, bias: bias, geometry: g)
 }
 
 /// The convolution and its two gradient ops, on a fixed geometry.
 enum Convolution {
+    /// The largest column matrices (in bytes, over the whole batch) a recorded forward keeps for the
+    /// weight gradient: 256 MiB, or `BACKPROP_CONV_KEPT_COLUMNS_MB` megabytes from the environment.
+    static let keptColumnsByteLimit: Double = {
+        if let text = getenv("BACKPROP_CONV_KEPT_COLUMNS_MB"), let megabytes = Double(String(cString: text)) {
+            return megabytes * 1_048_576
+        }
+        return 256 * 1_048_576
+    }()
+
     /// `y = conv(x, W) + b` (see `conv2d`).
     static func forward<Scalar>(_ input: Variable<Scalar>, weight: Variable<Scalar>, bias: Variable<Scalar>?,
                                 geometry g: ConvolutionGeometry) -> Variable<Scalar> {
         let (sx, sw) = (input.saved, weight.saved)
-        let y = forwardKernel(input.value, weight.value, bias: bias?.value, g)
+        // Only ∂L/∂W reads the columns; a 1×1 stride-1 kernel has none beyond the input itself.
+        let keepsColumns = Variable.isRecorded([weight]) && !g.isPointwise
+            && ConvolutionColumns<Scalar>.byteCount(g) <= keptColumnsByteLimit
+        let columns = keepsColumns ? ConvolutionColumns<Scalar>(ConvolutionPlan(g)) : nil
+        let y = ConvolutionKernels.forward(input.value, weight.value, bias: bias?.value, g, keep: columns)
         let hasBias = bias != nil
         return Variable.record("conv2d", [input, weight] + (bias.map { [$0] } ?? []), value: y) { dy, tape in
             var gradients: [Variable<Scalar>?] = [
                 tape.needs(0) ? inputGradient(dy, weight: tape[sw], geometry: g) : nil,
-                tape.needs(1) ? weightGradient(tape[sx], dy, geometry: g) : nil,
+                tape.needs(1) ? weightGradient(tape[sx], dy, geometry: g, columns: columns) : nil,
             ]
             if hasBias { gradients.append(tape.needs(2) ? dy.sum(alongAxes: [0, 2, 3]) : nil) }
             return gradients
@@ -248,111 +194,24 @@ enum Convolution {
     /// Backward, for an incoming v of x's shape: ∂/∂dY = conv(v, W); ∂/∂W = `weightGradient(v, dY)`.
     static func inputGradient<Scalar>(_ dy: Variable<Scalar>, weight: Variable<Scalar>, geometry g: ConvolutionGeometry) -> Variable<Scalar> {
         let (sdy, sw) = (dy.saved, weight.saved)
-        let dx = inputGradientKernel(dy.value, weight.value, g)
+        let dx = ConvolutionKernels.inputGradient(dy.value, weight.value, g)
         return Variable.record("conv2dInputGradient", dy, weight, value: dx) { v, tape in
             [tape.needs(0) ? forward(v, weight: tape[sw], bias: nil, geometry: g) : nil,
              tape.needs(1) ? weightGradient(v, tape[sdy], geometry: g) : nil]
         }
     }
 
-    /// ∂L/∂W_g = Σₙ dY_g·col_gᵀ, linear in x and in dY.
+    /// ∂L/∂W_g = Σₙ dY_g·col_gᵀ, linear in x and in dY; `columns`, when given, are x's column
+    /// matrices as the forward packed them.
     ///
     /// Backward, for an incoming v of W's shape: ∂/∂x = `inputGradient(dY, v)`; ∂/∂dY = conv(x, v).
-    static func weightGradient<Scalar>(_ x: Variable<Scalar>, _ dy: Variable<Scalar>, geometry g: ConvolutionGeometry) -> Variable<Scalar> {
+    static func weightGradient<Scalar>(_ x: Variable<Scalar>, _ dy: Variable<Scalar>, geometry g: ConvolutionGeometry,
+                                       columns: ConvolutionColumns<Scalar>? = nil) -> Variable<Scalar> {
         let (sx, sdy) = (x.saved, dy.saved)
-        let dw = weightGradientKernel(x.value, dy.value, g)
+        let dw = ConvolutionKernels.weightGradient(x.value, dy.value, g, columns: columns)
         return Variable.record("conv2dWeightGradient", x, dy, value: dw) { v, tape in
             [tape.needs(0) ? inputGradient(tape[sdy], weight: v, geometry: g) : nil,
              tape.needs(1) ? forward(tape[sx], weight: v, bias: nil, geometry: g) : nil]
         }
-    }
-
-    /// `Y_g = W_g·col_g (+ b)` per sample and group.
-    static func forwardKernel<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ w: Tensor<Scalar>, bias b: Tensor<Scalar>?,
-                                                    _ g: ConvolutionGeometry) -> Tensor<Scalar> {
-        Tensor<Scalar>(shape: g.outputShape) { out in
-            let output = out.baseAddress!
-            var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
-            x.scalars.withUnsafeBufferPointer { xs in
-                w.scalars.withUnsafeBufferPointer { ws in
-                    columns.withUnsafeMutableBufferPointer { col in
-                        for n in 0..<g.batch {
-                            for group in 0..<g.groups {
-                                Im2Col.pack(xs.baseAddress! + (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width,
-                                            g, into: col.baseAddress!)
-                                GEMM.multiply(ws.baseAddress! + group * g.outputChannelsPerGroup * g.patchSize, transposeA: false,
-                                              UnsafePointer(col.baseAddress!), transposeB: false,
-                                              m: g.outputChannelsPerGroup, n: g.outputArea, k: g.patchSize,
-                                              into: output + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea,
-                                              accumulate: false)
-                            }
-                        }
-                    }
-                }
-            }
-            if let b {
-                for n in 0..<g.batch {
-                    for o in 0..<g.outputChannels {
-                        let plane = output + (n * g.outputChannels + o) * g.outputArea
-                        for p in 0..<g.outputArea { plane[p] += b.scalars[o] }
-                    }
-                }
-            }
-        }
-    }
-
-    /// dx = col2im(W_gᵀ·dY_g) per sample and group.
-    static func inputGradientKernel<Scalar: TensorScalar>(_ dy: Tensor<Scalar>, _ w: Tensor<Scalar>,
-                                                          _ g: ConvolutionGeometry) -> Tensor<Scalar> {
-        var dx = Tensor<Scalar>(zeros: [g.batch, g.inputChannels, g.height, g.width])
-        var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
-        dy.scalars.withUnsafeBufferPointer { dys in
-            w.scalars.withUnsafeBufferPointer { ws in
-                columns.withUnsafeMutableBufferPointer { col in
-                    dx.scalars.withUnsafeMutableBufferPointer { dxs in
-                        for n in 0..<g.batch {
-                            for group in 0..<g.groups {
-                                let inputOffset = (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width
-                                let dyGroup = dys.baseAddress! + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea
-                                // dcol_g = W_gᵀ [patch, O/groups] · dY_g [O/groups, Ho·Wo], then col2im.
-                                GEMM.multiply(ws.baseAddress! + group * g.outputChannelsPerGroup * g.patchSize, transposeA: true,
-                                              dyGroup, transposeB: false,
-                                              m: g.patchSize, n: g.outputArea, k: g.outputChannelsPerGroup,
-                                              into: col.baseAddress!, accumulate: false)
-                                Im2Col.accumulate(UnsafePointer(col.baseAddress!), g, into: dxs.baseAddress! + inputOffset)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return dx
-    }
-
-    /// dW_g = Σₙ dY_g·col_gᵀ, accumulated over the samples in order.
-    static func weightGradientKernel<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ dy: Tensor<Scalar>,
-                                                           _ g: ConvolutionGeometry) -> Tensor<Scalar> {
-        var dw = Tensor<Scalar>(zeros: [g.outputChannels, g.inputChannelsPerGroup, g.kernelHeight, g.kernelWidth])
-        var columns = [Scalar](repeating: 0, count: g.patchSize * g.outputArea)
-        dy.scalars.withUnsafeBufferPointer { dys in
-            x.scalars.withUnsafeBufferPointer { xs in
-                columns.withUnsafeMutableBufferPointer { col in
-                    dw.scalars.withUnsafeMutableBufferPointer { dws in
-                        for n in 0..<g.batch {
-                            for group in 0..<g.groups {
-                                let inputOffset = (n * g.inputChannels + group * g.inputChannelsPerGroup) * g.height * g.width
-                                let dyGroup = dys.baseAddress! + (n * g.outputChannels + group * g.outputChannelsPerGroup) * g.outputArea
-                                Im2Col.pack(xs.baseAddress! + inputOffset, g, into: col.baseAddress!)
-                                // dW_g += dY_g [O/groups, Ho·Wo] · col_gᵀ [Ho·Wo, patch]
-                                GEMM.multiply(dyGroup, transposeA: false, UnsafePointer(col.baseAddress!), transposeB: true,
-                                              m: g.outputChannelsPerGroup, n: g.patchSize, k: g.outputArea,
-                                              into: dws.baseAddress! + group * g.outputChannelsPerGroup * g.patchSize, accumulate: true)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return dw
     }
 }

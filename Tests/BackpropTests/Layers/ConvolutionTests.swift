@@ -107,6 +107,16 @@ struct ConvolutionTests {
         .init(input: [2, 4, 5, 4], weight: [6, 2, 2, 3], stride: (1, 2), groups: 2),
         .init(input: [1, 3, 4, 5], weight: [3, 1, 3, 3], padding: (1, 1), groups: 3, bias: false),
         .init(input: [2, 3, 3, 3], weight: [5, 3, 1, 1], bias: false),
+        // Small images batched several to a product, in chunks (the last one short) whose weight
+        // gradients are summed as partials: 8×8 outputs make chunks of 4 images.
+        .init(input: [18, 3, 8, 8], weight: [4, 3, 3, 3], padding: (1, 1)),
+        .init(input: [40, 4, 8, 8], weight: [6, 2, 3, 3], stride: (2, 2), padding: (1, 1), groups: 2),
+        // One image per chunk (17×16 outputs), and 1×1 kernels on the input in place, with groups
+        // and with more chunks than partials.
+        .init(input: [3, 2, 17, 16], weight: [3, 2, 3, 3], padding: (1, 1)),
+        .init(input: [9, 4, 5, 5], weight: [3, 4, 1, 1]),
+        .init(input: [9, 4, 3, 3], weight: [6, 2, 1, 1], groups: 2, bias: false),
+        .init(input: [5, 3, 7, 7], weight: [2, 3, 1, 1], stride: (2, 2)),
     ]
 
     /// Values and all three gradients against the direct loops for stride, padding, dilation,
@@ -135,6 +145,19 @@ struct ConvolutionTests {
         let expected = directConvolution(xValue, wValue, nil, seed: nil, c).y
         let y = conv2d(Variable(Tensor<Float>(shape: c.input, scalars: xValue.scalars.map(Float.init))),
                        weight: Variable(Tensor<Float>(shape: c.weight, scalars: wValue.scalars.map(Float.init))), padding: 1)
+        expectClose(y.value.scalars.map(Double.init), expected.scalars, tolerance: 1e-5)
+    }
+
+    /// Float's stride-2 rows are copied eight at a time (the even lanes of sixteen, then an
+    /// overlapping last eight): rows of 7, 8, 9, 19 and 20 outputs against the direct loops.
+    @Test(arguments: [[2, 3, 7, 17], [1, 2, 5, 16], [2, 3, 9, 40]])
+    func floatStrideTwoMatchesDouble(_ input: [Int]) {
+        let c = ConvolutionCase(input: input, weight: [4, input[1], 3, 3], stride: (2, 2), padding: (1, 1))
+        let xValue = random(c.input, seed: 8), wValue = random(c.weight, seed: 9)
+        let expected = directConvolution(xValue, wValue, nil, seed: nil, c).y
+        let y = conv2d(Variable(Tensor<Float>(shape: c.input, scalars: xValue.scalars.map(Float.init))),
+                       weight: Variable(Tensor<Float>(shape: c.weight, scalars: wValue.scalars.map(Float.init))),
+                       stride: 2, padding: 1)
         expectClose(y.value.scalars.map(Double.init), expected.scalars, tolerance: 1e-5)
     }
 
