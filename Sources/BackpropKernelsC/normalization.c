@@ -645,10 +645,114 @@ INLINE void column_backward_dx_body(const float *x, const float *dy, float *dx, 
 COLUMN_COPIES(AVX2, avx2)
 COLUMN_COPIES(AVX512, avx512)
 
+// Register-blocked column sums: a block of columns keeps its shifts (or μ, rstd) and its two sums in
+// registers while walking every row, instead of loading and storing the per-column sums once per row.
+// Each column still sums its rows in row order with the same operations, so the bits do not change.
+static AVX512 void column_moments_blocks_avx512(const float *x, long rows, long stride, long cols, const double *shift,
+                                                double *sums, double *squares, long *done) {
+    long j = 0;
+    for (; j + 32 <= cols; j += 32) {
+        __m512d k[4], s[4], q[4];
+        for (int t = 0; t < 4; t++) { k[t] = _mm512_loadu_pd(shift + j + 8 * t); s[t] = _mm512_setzero_pd(); q[t] = s[t]; }
+        const float *p = x + j;
+        for (long r = 0; r < rows; r++, p += stride) {
+            for (int t = 0; t < 4; t++) {
+                __m512d d = _mm512_sub_pd(widen8(p + 8 * t), k[t]);
+                s[t] = _mm512_add_pd(s[t], d);
+                q[t] = _mm512_add_pd(q[t], _mm512_mul_pd(d, d));
+            }
+        }
+        for (int t = 0; t < 4; t++) { _mm512_storeu_pd(sums + j + 8 * t, s[t]); _mm512_storeu_pd(squares + j + 8 * t, q[t]); }
+    }
+    *done = j;
+}
+
+static AVX512 void column_backward_sums_blocks_avx512(const float *x, const float *dy, long rows, long stride, long cols,
+                                                      const double *mean, const double *rstd, double *sum_dy,
+                                                      double *sum_dy_xhat, long *done) {
+    long j = 0;
+    for (; j + 32 <= cols; j += 32) {
+        __m512d m[4], rs[4], s[4], q[4];
+        for (int t = 0; t < 4; t++) {
+            m[t] = _mm512_loadu_pd(mean + j + 8 * t);
+            rs[t] = _mm512_loadu_pd(rstd + j + 8 * t);
+            s[t] = _mm512_setzero_pd();
+            q[t] = s[t];
+        }
+        const float *p = x + j, *g = dy + j;
+        for (long r = 0; r < rows; r++, p += stride, g += stride) {
+            for (int t = 0; t < 4; t++) {
+                __m512d d = widen8(g + 8 * t);
+                __m512d xhat = _mm512_mul_pd(_mm512_sub_pd(widen8(p + 8 * t), m[t]), rs[t]);
+                s[t] = _mm512_add_pd(s[t], d);
+                q[t] = _mm512_add_pd(q[t], _mm512_mul_pd(d, xhat));
+            }
+        }
+        for (int t = 0; t < 4; t++) { _mm512_storeu_pd(sum_dy + j + 8 * t, s[t]); _mm512_storeu_pd(sum_dy_xhat + j + 8 * t, q[t]); }
+    }
+    *done = j;
+}
+
+static AVX2 void column_moments_blocks_avx2(const float *x, long rows, long stride, long cols, const double *shift,
+                                            double *sums, double *squares, long *done) {
+    long j = 0;
+    for (; j + 16 <= cols; j += 16) {
+        __m256d k[4], s[4], q[4];
+        for (int t = 0; t < 4; t++) { k[t] = _mm256_loadu_pd(shift + j + 4 * t); s[t] = _mm256_setzero_pd(); q[t] = s[t]; }
+        const float *p = x + j;
+        for (long r = 0; r < rows; r++, p += stride) {
+            __m256d v[4];
+            widen(p, &v[0], &v[1]);
+            widen(p + 8, &v[2], &v[3]);
+            for (int t = 0; t < 4; t++) {
+                __m256d d = _mm256_sub_pd(v[t], k[t]);
+                s[t] = _mm256_add_pd(s[t], d);
+                q[t] = _mm256_add_pd(q[t], _mm256_mul_pd(d, d));
+            }
+        }
+        for (int t = 0; t < 4; t++) { _mm256_storeu_pd(sums + j + 4 * t, s[t]); _mm256_storeu_pd(squares + j + 4 * t, q[t]); }
+    }
+    *done = j;
+}
+
+static AVX2 void column_backward_sums_blocks_avx2(const float *x, const float *dy, long rows, long stride, long cols,
+                                                  const double *mean, const double *rstd, double *sum_dy,
+                                                  double *sum_dy_xhat, long *done) {
+    long j = 0;
+    for (; j + 8 <= cols; j += 8) {
+        __m256d m[2], rs[2], s[2], q[2];
+        for (int t = 0; t < 2; t++) {
+            m[t] = _mm256_loadu_pd(mean + j + 4 * t);
+            rs[t] = _mm256_loadu_pd(rstd + j + 4 * t);
+            s[t] = _mm256_setzero_pd();
+            q[t] = s[t];
+        }
+        const float *p = x + j, *g = dy + j;
+        for (long r = 0; r < rows; r++, p += stride, g += stride) {
+            __m256d xv[2], dv[2];
+            widen(p, &xv[0], &xv[1]);
+            widen(g, &dv[0], &dv[1]);
+            for (int t = 0; t < 2; t++) {
+                __m256d xhat = _mm256_mul_pd(_mm256_sub_pd(xv[t], m[t]), rs[t]);
+                s[t] = _mm256_add_pd(s[t], dv[t]);
+                q[t] = _mm256_add_pd(q[t], _mm256_mul_pd(dv[t], xhat));
+            }
+        }
+        for (int t = 0; t < 2; t++) { _mm256_storeu_pd(sum_dy + j + 4 * t, s[t]); _mm256_storeu_pd(sum_dy_xhat + j + 4 * t, q[t]); }
+    }
+    *done = j;
+}
+
 void bp_f32_column_moments(const float *x, long rows, long stride, long cols, const double *shift,
                            double *sums, double *squares) {
-    if (bp_norm_column_isa() >= BP_ISA_AVX512) column_moments_avx512(x, rows, stride, cols, shift, sums, squares);
-    else column_moments_avx2(x, rows, stride, cols, shift, sums, squares);
+    long done = 0;
+    if (bp_norm_column_isa() >= BP_ISA_AVX512) {
+        column_moments_blocks_avx512(x, rows, stride, cols, shift, sums, squares, &done);
+        if (done < cols) column_moments_avx512(x + done, rows, stride, cols - done, shift + done, sums + done, squares + done);
+    } else {
+        column_moments_blocks_avx2(x, rows, stride, cols, shift, sums, squares, &done);
+        if (done < cols) column_moments_avx2(x + done, rows, stride, cols - done, shift + done, sums + done, squares + done);
+    }
 }
 
 void bp_f32_column_normalize(const float *x, float *y, long rows, long stride, long cols, const float *mean_hi,
@@ -659,8 +763,16 @@ void bp_f32_column_normalize(const float *x, float *y, long rows, long stride, l
 
 void bp_f32_column_backward_sums(const float *x, const float *dy, long rows, long stride, long cols,
                                  const double *mean, const double *rstd, double *sum_dy, double *sum_dy_xhat) {
-    if (bp_norm_column_isa() >= BP_ISA_AVX512) column_backward_sums_avx512(x, dy, rows, stride, cols, mean, rstd, sum_dy, sum_dy_xhat);
-    else column_backward_sums_avx2(x, dy, rows, stride, cols, mean, rstd, sum_dy, sum_dy_xhat);
+    long done = 0;
+    if (bp_norm_column_isa() >= BP_ISA_AVX512) {
+        column_backward_sums_blocks_avx512(x, dy, rows, stride, cols, mean, rstd, sum_dy, sum_dy_xhat, &done);
+        if (done < cols) column_backward_sums_avx512(x + done, dy + done, rows, stride, cols - done, mean + done, rstd + done,
+                                                     sum_dy + done, sum_dy_xhat + done);
+    } else {
+        column_backward_sums_blocks_avx2(x, dy, rows, stride, cols, mean, rstd, sum_dy, sum_dy_xhat, &done);
+        if (done < cols) column_backward_sums_avx2(x + done, dy + done, rows, stride, cols - done, mean + done, rstd + done,
+                                                   sum_dy + done, sum_dy_xhat + done);
+    }
 }
 
 void bp_f32_column_backward_dx(const float *x, const float *dy, float *dx, long rows, long stride, long cols,

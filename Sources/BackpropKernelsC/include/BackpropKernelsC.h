@@ -167,7 +167,9 @@ int bp_norm_column_isa(void);
 
 /// Column loops over a `rows × cols` rectangle of floats with row stride `stride` (a channels-strided
 /// layout seen as `[N, C·L]`): each column on its own, summed over the rows in row order in one
-/// `double` per column, so the result does not depend on the vector width.
+/// `double` per column, so the result does not depend on the vector width. The two sum loops
+/// (`bp_f32_column_moments`, `bp_f32_column_backward_sums`) keep blocks of 32 (AVX-512) or 16 and 8
+/// (AVX2) columns' sums in registers down all the rows; the other columns take the row-by-row loop.
 ///
 /// `sums[j] = Σ_r (x[r, j] − shift[j])`, `squares[j] = Σ_r (x[r, j] − shift[j])²` (overwritten).
 void bp_f32_column_moments(const float *x, long rows, long stride, long cols, const double *shift,
