@@ -60,6 +60,11 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
     ATTR static void NAME(const SCALAR *restrict pa, const SCALAR *restrict pb, ptrdiff_t ldb,    \
                           ptrdiff_t kc, SCALAR *restrict out, ptrdiff_t ldo, int add) {           \
         VT acc[MR][NRV];                                                                          \
+        /* Fetch the C tile (MR rows ldo apart) while the k loop runs, not when it ends. */       \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
+            __builtin_prefetch(out + r * ldo, 1, 3);                                              \
+            __builtin_prefetch(out + r * ldo + NRV * LANES - 1, 1, 3);                            \
+        }                                                                                         \
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                           \
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) acc[r][v] = (VT){0}; \
         for (ptrdiff_t p = 0; p < kc; p++) {                                                      \
