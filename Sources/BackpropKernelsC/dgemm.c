@@ -60,6 +60,8 @@ static void pack_a_portable(const double *a, ptrdiff_t a_row, ptrdiff_t a_col, p
 
 int bp_dgemm_nr(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return nr; }
 
+int bp_dgemm_mr(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return mr; }
+
 size_t bp_dgemm_scratch_a(ptrdiff_t m) { return tile_scratch_size(m); }
 
 size_t bp_dgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k; }
@@ -89,22 +91,23 @@ void bp_dgemm_pack_b(int isa, const double *b, ptrdiff_t b_row, ptrdiff_t b_col,
 }
 
 // The tile driver with this level's kernel and A packer (constants folded per level).
-static void tile_at_level(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *packed_b,
+static void tile_at_level(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *packed_a,
+                          ptrdiff_t m_total, ptrdiff_t i0, const double *packed_b,
                           ptrdiff_t n_total, ptrdiff_t j0, const double *b, ptrdiff_t b_row, double *c, ptrdiff_t ldc,
                           ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, double *scratch) {
     switch (clamp_isa(isa)) {
 #if defined(__x86_64__) || defined(__i386__)
     case BP_ISA_AVX512:
-        gemm_tile(kernel_avx512, pack_a_avx512, 12, 16, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_avx512, pack_a_avx512, 12, 16, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
     case BP_ISA_AVX2:
-        gemm_tile(kernel_avx2, pack_a_avx2, 6, 8, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_avx2, pack_a_avx2, 6, 8, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
 #endif
     default:
-        gemm_tile(kernel_portable, pack_a_portable, 4, 4, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_portable, pack_a_portable, 4, 4, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
     }
@@ -115,11 +118,44 @@ void bp_dgemm_tile(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    double *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                    double *scratch_a) {
-    tile_at_level(isa, a, a_row, a_col, packed_b, n_total, j0, NULL, 0, c, ldc, m, n, k, accumulate, scratch_a);
+    tile_at_level(isa, a, a_row, a_col, NULL, m, 0, packed_b, n_total, j0, NULL, 0, c, ldc, m, n, k, accumulate, scratch_a);
 }
 
 void bp_dgemm_tile_unpacked_b(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *b, ptrdiff_t b_row,
                               double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                               double *scratch) {
-    tile_at_level(isa, a, a_row, a_col, NULL, n, 0, b, b_row, c, ldc, m, n, k, accumulate, scratch);
+    tile_at_level(isa, a, a_row, a_col, NULL, m, 0, NULL, n, 0, b, b_row, c, ldc, m, n, k, accumulate, scratch);
+}
+
+size_t bp_dgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k) { return packed_a_size(m, k); }
+
+// Packed A holds, for each k block in order, every mr-row panel of that block: block q starts at
+// q·KC·m_pad and its panel i at i·mr·kc, exactly what gemm_tile packs for a tile block by block.
+void bp_dgemm_pack_a(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t k,
+                     ptrdiff_t panel_begin, ptrdiff_t panel_end, double *packed) {
+    isa = clamp_isa(isa);
+    int mr, nr;
+    tile_shape(isa, &mr, &nr);
+    ptrdiff_t m_pad = (m + 11) / 12 * 12;
+    ptrdiff_t i_begin = panel_begin * mr, i_end = panel_end * mr < m ? panel_end * mr : m;
+    if (i_begin >= i_end) return;
+    const double *src = a + i_begin * a_row;
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
+        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+        double *dst = packed + p0 * m_pad + panel_begin * mr * kc;
+        switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+        case BP_ISA_AVX512: pack_a_avx512(src, a_row, a_col, i_end - i_begin, p0, kc, dst); break;
+        case BP_ISA_AVX2: pack_a_avx2(src, a_row, a_col, i_end - i_begin, p0, kc, dst); break;
+#endif
+        default: pack_a_portable(src, a_row, a_col, i_end - i_begin, p0, kc, dst); break;
+        }
+    }
+}
+
+void bp_dgemm_tile_packed(int isa, const double *packed_a, ptrdiff_t m_total, ptrdiff_t i0,
+                          const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0, double *c, ptrdiff_t ldc,
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate) {
+    tile_at_level(isa, NULL, 0, 0, packed_a, m_total, i0, packed_b, n_total, j0, NULL, 0, c, ldc, m, n, k, accumulate,
+                  NULL);
 }

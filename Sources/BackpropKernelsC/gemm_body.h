@@ -60,6 +60,11 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
     ATTR static void NAME(const SCALAR *restrict pa, const SCALAR *restrict pb, ptrdiff_t ldb,    \
                           ptrdiff_t kc, SCALAR *restrict out, ptrdiff_t ldo, int add) {           \
         VT acc[MR][NRV];                                                                          \
+        /* Fetch the C tile (MR rows ldo apart) while the k loop runs, not when it ends. */       \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
+            __builtin_prefetch(out + r * ldo, 1, 3);                                              \
+            __builtin_prefetch(out + r * ldo + NRV * LANES - 1, 1, 3);                            \
+        }                                                                                         \
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                           \
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) acc[r][v] = (VT){0}; \
         for (ptrdiff_t p = 0; p < kc; p++) {                                                      \
@@ -88,7 +93,13 @@ typedef void (*pack_fn)(const SCALAR *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff
 // Scalars of scratch for a tile of at most m rows: its packed A block, then one packed B panel.
 static size_t tile_scratch_size(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12) * KC + 32 * KC; }
 
-// C[0..<m, 0..<n] (+)= op(A) · op(B) for one tile, k in blocks of KC, in order. op(B) comes either
+// Scalars of op(A) packed whole: rows rounded up to 12 (a multiple of every mr), times k.
+static size_t packed_a_size(ptrdiff_t m, ptrdiff_t k) { return (size_t)((m + 11) / 12 * 12) * (size_t)k; }
+
+// C[0..<m, 0..<n] (+)= op(A) · op(B) for one tile, k in blocks of KC, in order. op(A) comes either
+// packed for the whole product (`packed_a`, laid out like packed B: block q at q·KC·m_pad, its
+// panel i at i·mr·kc; the tile's rows start at panel i0_tile / mr) or is packed here, block by
+// block, into `scratch`. op(B) comes either
 // packed for the whole product (`packed_b`, the tile's columns starting at panel j0_tile / nr), or,
 // when `packed_b` is NULL, row-major in place (`b` at the tile's first column, rows b_row apart):
 // full panels are then read where they are and only a last partial panel is packed. Both give the
@@ -96,6 +107,7 @@ static size_t tile_scratch_size(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 1
 static inline __attribute__((always_inline)) void
 gemm_tile(micro_kernel_fn kernel, pack_fn pack_a_level, const int mr, const int nr,
           const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col,
+          const SCALAR *packed_a, ptrdiff_t m_total, ptrdiff_t i0_tile,
           const SCALAR *packed_b, ptrdiff_t n_total, ptrdiff_t j0_tile, const SCALAR *b, ptrdiff_t b_row,
           SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, SCALAR *scratch) {
     if (m <= 0 || n <= 0) return;
@@ -104,15 +116,18 @@ gemm_tile(micro_kernel_fn kernel, pack_fn pack_a_level, const int mr, const int 
             for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(SCALAR) * n);
         return;
     }
-    ptrdiff_t n_pad = (n_total + 31) / 32 * 32;
-    SCALAR *edge_b = scratch + ((m + 11) / 12 * 12 + 12) * KC;
+    ptrdiff_t n_pad = (n_total + 31) / 32 * 32, m_pad = (m_total + 11) / 12 * 12;
+    // Only a tile that packs A or reads B in place has scratch (for packed A and an edge panel of B).
+    SCALAR *edge_b = scratch ? scratch + ((m + 11) / 12 * 12 + 12) * KC : NULL;
     // FMA levels round once per step where the portable kernel rounds twice, so levels differ in
     // the last bits, but neither thread counts, tilings nor packing change a result.
     SCALAR edge[12 * 32] __attribute__((aligned(64)));
     for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
         ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
         int add = accumulate || p0 > 0;
-        pack_a_level(a, a_row, a_col, m, p0, kc, scratch);
+        const SCALAR *block_a = scratch;
+        if (packed_a) block_a = packed_a + p0 * m_pad + (i0_tile / mr) * mr * kc;
+        else pack_a_level(a, a_row, a_col, m, p0, kc, scratch);
         const SCALAR *block_b = packed_b ? packed_b + p0 * n_pad : NULL;
         for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
             ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
@@ -128,7 +143,7 @@ gemm_tile(micro_kernel_fn kernel, pack_fn pack_a_level, const int mr, const int 
                 pb = edge_b;
             }
             for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
-                const SCALAR *pa = scratch + (i0 / mr) * mr * kc;
+                const SCALAR *pa = block_a + (i0 / mr) * mr * kc;
                 ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
                 SCALAR *ct = c + i0 * ldc + j0;
                 if (rows == mr && cols == nr) {

@@ -255,6 +255,8 @@ size_t bp_sgemm_scratch_a(ptrdiff_t m) { return tile_scratch_size(m); }
 
 int bp_sgemm_nr(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return nr; }
 
+int bp_sgemm_mr(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return mr; }
+
 size_t bp_sgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k; }
 
 // Packed B holds, for each k block in order, every nr-column panel of that block: block q starts
@@ -280,22 +282,23 @@ void bp_sgemm_pack_b(int isa, const float *b, ptrdiff_t b_row, ptrdiff_t b_col, 
 }
 
 // The tile driver with this level's kernel and A packer (constants folded per level).
-static void tile_at_level(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *packed_b,
+static void tile_at_level(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *packed_a,
+                          ptrdiff_t m_total, ptrdiff_t i0, const float *packed_b,
                           ptrdiff_t n_total, ptrdiff_t j0, const float *b, ptrdiff_t b_row, float *c, ptrdiff_t ldc,
                           ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, float *scratch) {
     switch (clamp_isa(isa)) {
 #if defined(__x86_64__) || defined(__i386__)
     case BP_ISA_AVX512:
-        gemm_tile(kernel_avx512, pack_a_avx512, 12, 32, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_avx512, pack_a_avx512, 12, 32, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
     case BP_ISA_AVX2:
-        gemm_tile(kernel_avx2, pack_a_avx2, 6, 16, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_avx2, pack_a_avx2, 6, 16, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
 #endif
     default:
-        gemm_tile(kernel_portable, pack_a_portable, 4, 8, a, a_row, a_col, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_portable, pack_a_portable, 4, 8, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
     }
@@ -306,11 +309,44 @@ void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    float *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                    float *scratch_a) {
-    tile_at_level(isa, a, a_row, a_col, packed_b, n_total, j0, NULL, 0, c, ldc, m, n, k, accumulate, scratch_a);
+    tile_at_level(isa, a, a_row, a_col, NULL, m, 0, packed_b, n_total, j0, NULL, 0, c, ldc, m, n, k, accumulate, scratch_a);
 }
 
 void bp_sgemm_tile_unpacked_b(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b, ptrdiff_t b_row,
                               float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                               float *scratch) {
-    tile_at_level(isa, a, a_row, a_col, NULL, n, 0, b, b_row, c, ldc, m, n, k, accumulate, scratch);
+    tile_at_level(isa, a, a_row, a_col, NULL, m, 0, NULL, n, 0, b, b_row, c, ldc, m, n, k, accumulate, scratch);
+}
+
+size_t bp_sgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k) { return packed_a_size(m, k); }
+
+// Packed A holds, for each k block in order, every mr-row panel of that block: block q starts at
+// q·KC·m_pad and its panel i at i·mr·kc, exactly what gemm_tile packs for a tile block by block.
+void bp_sgemm_pack_a(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t k,
+                     ptrdiff_t panel_begin, ptrdiff_t panel_end, float *packed) {
+    isa = clamp_isa(isa);
+    int mr, nr;
+    tile_shape(isa, &mr, &nr);
+    ptrdiff_t m_pad = (m + 11) / 12 * 12;
+    ptrdiff_t i_begin = panel_begin * mr, i_end = panel_end * mr < m ? panel_end * mr : m;
+    if (i_begin >= i_end) return;
+    const float *src = a + i_begin * a_row;
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
+        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+        float *dst = packed + p0 * m_pad + panel_begin * mr * kc;
+        switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+        case BP_ISA_AVX512: pack_a_avx512(src, a_row, a_col, i_end - i_begin, p0, kc, dst); break;
+        case BP_ISA_AVX2: pack_a_avx2(src, a_row, a_col, i_end - i_begin, p0, kc, dst); break;
+#endif
+        default: pack_a_portable(src, a_row, a_col, i_end - i_begin, p0, kc, dst); break;
+        }
+    }
+}
+
+void bp_sgemm_tile_packed(int isa, const float *packed_a, ptrdiff_t m_total, ptrdiff_t i0,
+                          const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0, float *c, ptrdiff_t ldc,
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate) {
+    tile_at_level(isa, NULL, 0, 0, packed_a, m_total, i0, packed_b, n_total, j0, NULL, 0, c, ldc, m, n, k, accumulate,
+                  NULL);
 }

@@ -166,6 +166,10 @@ enum GEMM {
             return
         }
         let nr = Scalar.gemmColumnsPerPanel(isa)
+        if l.columnTiles > 1 {
+            runCPackedA(a, b, c, l, accumulate: accumulate, isa: isa)
+            return
+        }
         PackingScratch.withSmallOrPooled(Scalar.self, count: Scalar.gemmPackedBSize(n: l.n, k: l.k)) { packedB in
             let panels = (l.n + nr - 1) / nr
             let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
@@ -181,6 +185,45 @@ enum GEMM {
                     Scalar.gemmTile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
                                     c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
                 }
+            }
+        }
+    }
+
+    /// `runC` for a product cut into several column tiles: op(A) is packed once, like op(B), in the
+    /// same parallel region, instead of once per column tile (a convolution's weight was packed
+    /// again for every tile of output pixels). Packing only moves data, so the sums are those of
+    /// `runC`'s other path bit for bit.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func runCPackedA<Scalar: CGEMMScalar>(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
+                                                 _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool,
+                                                 isa: Int32) {
+        let nr = Scalar.gemmColumnsPerPanel(isa), mr = Scalar.gemmRowsPerPanel(isa)
+        let sizeB = Scalar.gemmPackedBSize(n: l.n, k: l.k)
+        PackingScratch.withSmallOrPooled(Scalar.self, count: sizeB + Scalar.gemmPackedASize(m: l.m, k: l.k)) { packedB in
+            let packedA = packedB + sizeB
+            let panelsB = (l.n + nr - 1) / nr, panelsA = (l.m + mr - 1) / mr
+            // Chunks of about 64 K elements of B, then of A, all in one region.
+            let grainB = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
+            let grainA = Swift.max(1, (1 << 16) / Swift.max(1, l.k * mr))
+            let chunksB = (panelsB + grainB - 1) / grainB, chunksA = (panelsA + grainA - 1) / grainA
+            let pack = { (chunk: Int) in
+                if chunk < chunksB {
+                    let begin = chunk * grainB
+                    Scalar.gemmPackB(isa, b, l.bRow, l.bCol, l.n, l.k, begin, Swift.min(begin + grainB, panelsB), packedB)
+                } else {
+                    let begin = (chunk - chunksB) * grainA
+                    Scalar.gemmPackA(isa, a, l.aRow, l.aCol, l.m, l.k, begin, Swift.min(begin + grainA, panelsA), packedA)
+                }
+            }
+            if !l.parallel || l.m * l.n * l.k < GEMM.parallelThreshold {
+                for chunk in 0..<(chunksB + chunksA) { pack(chunk) }
+            } else {
+                Parallelism.forEach(chunks: chunksB + chunksA, pack)
+            }
+            l.forEachTile { i0, j0, rows, columns in
+                Scalar.gemmTilePacked(isa, packedA, l.m, i0, packedB, l.n, j0, c + i0 * l.n + j0, l.n,
+                                      rows, columns, l.k, accumulate ? 1 : 0)
             }
         }
     }
@@ -268,6 +311,18 @@ protocol CGEMMScalar: TensorScalar {
     static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int,
                                   _ b: UnsafePointer<Self>, _ bRow: Int, _ c: UnsafeMutablePointer<Self>, _ ldc: Int,
                                   _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Self>)
+    /// Rows of the register tile at `isa`.
+    static func gemmRowsPerPanel(_ isa: Int32) -> Int
+    /// Elements needed to hold all of `op(A)` packed.
+    static func gemmPackedASize(m: Int, k: Int) -> Int
+    /// Packs the row panels `panelBegin..<panelEnd` of `op(A)`.
+    static func gemmPackA(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int, _ m: Int, _ k: Int,
+                          _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Self>)
+    /// Multiplies one tile of C on the calling thread from `op(A)` and `op(B)` both packed whole.
+    static func gemmTilePacked(_ isa: Int32, _ packedA: UnsafePointer<Self>, _ mTotal: Int, _ i0: Int,
+                               _ packedB: UnsafePointer<Self>, _ nTotal: Int, _ j0: Int,
+                               _ c: UnsafeMutablePointer<Self>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
+                               _ accumulate: Int32)
     /// Multiplies one tile of C on the calling thread.
     static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int,
                          _ packedB: UnsafePointer<Self>, _ nTotal: Int, _ j0: Int,
@@ -276,6 +331,18 @@ protocol CGEMMScalar: TensorScalar {
 }
 
 extension Float: CGEMMScalar {
+    static func gemmRowsPerPanel(_ isa: Int32) -> Int { Int(bp_sgemm_mr(isa)) }
+    static func gemmPackedASize(m: Int, k: Int) -> Int { bp_sgemm_packed_a_size(m, k) }
+    static func gemmPackA(_ isa: Int32, _ a: UnsafePointer<Float>, _ aRow: Int, _ aCol: Int, _ m: Int, _ k: Int,
+                          _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Float>) {
+        bp_sgemm_pack_a(isa, a, aRow, aCol, m, k, panelBegin, panelEnd, packed)
+    }
+    static func gemmTilePacked(_ isa: Int32, _ packedA: UnsafePointer<Float>, _ mTotal: Int, _ i0: Int,
+                               _ packedB: UnsafePointer<Float>, _ nTotal: Int, _ j0: Int,
+                               _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
+                               _ accumulate: Int32) {
+        bp_sgemm_tile_packed(isa, packedA, mTotal, i0, packedB, nTotal, j0, c, ldc, m, n, k, accumulate)
+    }
     static func gemmColumnsPerPanel(_ isa: Int32) -> Int { Int(bp_sgemm_nr(isa)) }
     static func gemmScratchA(rows: Int) -> Int { bp_sgemm_scratch_a(rows) }
     static func gemmPackedBSize(n: Int, k: Int) -> Int { bp_sgemm_packed_b_size(n, k) }
@@ -297,6 +364,18 @@ extension Float: CGEMMScalar {
 }
 
 extension Double: CGEMMScalar {
+    static func gemmRowsPerPanel(_ isa: Int32) -> Int { Int(bp_dgemm_mr(isa)) }
+    static func gemmPackedASize(m: Int, k: Int) -> Int { bp_dgemm_packed_a_size(m, k) }
+    static func gemmPackA(_ isa: Int32, _ a: UnsafePointer<Double>, _ aRow: Int, _ aCol: Int, _ m: Int, _ k: Int,
+                          _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Double>) {
+        bp_dgemm_pack_a(isa, a, aRow, aCol, m, k, panelBegin, panelEnd, packed)
+    }
+    static func gemmTilePacked(_ isa: Int32, _ packedA: UnsafePointer<Double>, _ mTotal: Int, _ i0: Int,
+                               _ packedB: UnsafePointer<Double>, _ nTotal: Int, _ j0: Int,
+                               _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
+                               _ accumulate: Int32) {
+        bp_dgemm_tile_packed(isa, packedA, mTotal, i0, packedB, nTotal, j0, c, ldc, m, n, k, accumulate)
+    }
     static func gemmColumnsPerPanel(_ isa: Int32) -> Int { Int(bp_dgemm_nr(isa)) }
     static func gemmScratchA(rows: Int) -> Int { bp_dgemm_scratch_a(rows) }
     static func gemmPackedBSize(n: Int, k: Int) -> Int { bp_dgemm_packed_b_size(n, k) }

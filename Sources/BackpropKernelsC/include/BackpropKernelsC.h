@@ -97,6 +97,40 @@ void bp_sgemm_tile_unpacked_b(int isa, const float *a, ptrdiff_t a_row, ptrdiff_
                               float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                               float *scratch);
 
+/// Rows of the float register tile at `isa` (12, 6 or 4): the panel height of `bp_sgemm_pack_a`.
+int bp_sgemm_mr(int isa);
+
+/// The double-precision `bp_sgemm_mr`.
+int bp_dgemm_mr(int isa);
+
+/// Floats `bp_sgemm_pack_a` writes for an `m × k` op(A): rows rounded up to 12, times k.
+size_t bp_sgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k);
+
+/// Packs row panels `panel_begin..<panel_end` (of `mr` rows at `isa`) of op(A) (`m × k`, element
+/// `(i, p)` at `a[i * a_row + p * a_col]`) into `packed` (size `bp_sgemm_packed_a_size(m, k)`), for
+/// products whose A is shared by several column tiles: each tile then reads it instead of packing it.
+void bp_sgemm_pack_a(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t k,
+                     ptrdiff_t panel_begin, ptrdiff_t panel_end, float *packed);
+
+/// `bp_sgemm_tile` with op(A) packed whole by `bp_sgemm_pack_a` (`m_total` rows; the tile's rows
+/// start at `i0`, a multiple of 12): `C (+)= op(A)[i0..<i0+m, :] · op(B)[:, j0..<j0+n]`, with the
+/// same sums in the same order as `bp_sgemm_tile`.
+void bp_sgemm_tile_packed(int isa, const float *packed_a, ptrdiff_t m_total, ptrdiff_t i0,
+                          const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0, float *c, ptrdiff_t ldc,
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate);
+
+/// The double-precision `bp_sgemm_packed_a_size`.
+size_t bp_dgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k);
+
+/// The double-precision `bp_sgemm_pack_a`.
+void bp_dgemm_pack_a(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t k,
+                     ptrdiff_t panel_begin, ptrdiff_t panel_end, double *packed);
+
+/// The double-precision `bp_sgemm_tile_packed`.
+void bp_dgemm_tile_packed(int isa, const double *packed_a, ptrdiff_t m_total, ptrdiff_t i0,
+                          const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0, double *c, ptrdiff_t ldc,
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate);
+
 /// The double-precision `bp_sgemm_tile_unpacked_b`.
 void bp_dgemm_tile_unpacked_b(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *b, ptrdiff_t b_row,
                               double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,

@@ -135,3 +135,39 @@ struct GEMMWorkerCountTests {
 
     @Test func doubleIsBitIdenticalWithOneAndTwoWorkers() { check(Double.self) }
 }
+
+/// A product cut into several column tiles packs op(A) once for all of them; each column of C must
+/// still be the sum it is when its strip of B is multiplied alone (one column tile, A packed per
+/// tile), bit for bit: packing moves data and never changes a summation order.
+@Suite("GEMM with op(A) packed once per product")
+struct GEMMPackedATests {
+    func check<Scalar: TensorScalar>(_ type: Scalar.Type) {
+        // 300 × 530 makes 3 × 3 tiles; strips of 96 columns make one column tile each.
+        let (m, n, k, strip) = (300, 530, 600, 96)
+        var generator = SeededGenerator(seed: 29)
+        let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
+        let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
+        for level in GEMMKernelLevelTests.levels {
+            for transposeA in [false, true] {
+                var whole = [Scalar](repeating: 0, count: m * n)
+                GEMM.multiply(a, transposeA: transposeA, b, transposeB: false, m: m, n: n, k: k,
+                              into: &whole, accumulate: false, kernelLevel: level)
+                var mismatches = 0
+                for j0 in stride(from: 0, to: n, by: strip) {
+                    let width = Swift.min(strip, n - j0)
+                    var bStrip = [Scalar](repeating: 0, count: k * width)
+                    for p in 0..<k { for j in 0..<width { bStrip[p * width + j] = b[p * n + j0 + j] } }
+                    var part = [Scalar](repeating: 0, count: m * width)
+                    GEMM.multiply(a, transposeA: transposeA, bStrip, transposeB: false, m: m, n: width, k: k,
+                                  into: &part, accumulate: false, kernelLevel: level)
+                    for i in 0..<m { for j in 0..<width where part[i * width + j] != whole[i * n + j0 + j] { mismatches += 1 } }
+                }
+                #expect(mismatches == 0, "\(Scalar.self) level \(level) transposeA \(transposeA)")
+            }
+        }
+    }
+
+    @Test func floatColumnTilesMatchStripsBitForBit() { check(Float.self) }
+
+    @Test func doubleColumnTilesMatchStripsBitForBit() { check(Double.self) }
+}
