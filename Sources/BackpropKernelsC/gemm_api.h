@@ -13,7 +13,7 @@ size_t GEMM_API(scratch_a)(ptrdiff_t m) { return tile_scratch_size(m); }
 size_t GEMM_API(packed_b_size)(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k; }
 
 // Packed B holds, for each k block in order, every nr-column panel of that block: block q starts
-// at q·KC·n_pad and its panel j at j·nr·kc.
+// at q·kb·n_pad (kb = k_block(k)) and its panel j at j·nr·kc.
 void GEMM_API(pack_b)(int isa, const SCALAR *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrdiff_t k,
                      ptrdiff_t panel_begin, ptrdiff_t panel_end, SCALAR *packed) {
     isa = clamp_isa(isa);
@@ -22,8 +22,9 @@ void GEMM_API(pack_b)(int isa, const SCALAR *b, ptrdiff_t b_row, ptrdiff_t b_col
     ptrdiff_t n_pad = (n + 31) / 32 * 32;
     ptrdiff_t j_begin = panel_begin * nr, j_end = panel_end * nr < n ? panel_end * nr : n;
     if (j_begin >= j_end) return;
-    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
-        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+    const ptrdiff_t kb = k_block(k);
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += kb) {
+        ptrdiff_t kc = k - p0 < kb ? k - p0 : kb;
         SCALAR *dst = packed + p0 * n_pad + panel_begin * nr * kc;
         const SCALAR *src = b + j_begin * b_col;
         switch (isa) {
@@ -76,7 +77,7 @@ void GEMM_API(tile_unpacked_b)(int isa, const SCALAR *a, ptrdiff_t a_row, ptrdif
 size_t GEMM_API(packed_a_size)(ptrdiff_t m, ptrdiff_t k) { return packed_a_size(m, k); }
 
 // Packed A holds, for each k block in order, every mr-row panel of that block: block q starts at
-// q·KC·m_pad and its panel i at i·mr·kc, exactly what gemm_tile packs for a tile block by block.
+// q·kb·m_pad and its panel i at i·mr·kc, exactly what gemm_tile packs for a tile block by block.
 void GEMM_API(pack_a)(int isa, const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t k,
                      ptrdiff_t panel_begin, ptrdiff_t panel_end, SCALAR *packed) {
     isa = clamp_isa(isa);
@@ -86,8 +87,9 @@ void GEMM_API(pack_a)(int isa, const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col
     ptrdiff_t i_begin = panel_begin * mr, i_end = panel_end * mr < m ? panel_end * mr : m;
     if (i_begin >= i_end) return;
     const SCALAR *src = a + i_begin * a_row;
-    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
-        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+    const ptrdiff_t kb = k_block(k);
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += kb) {
+        ptrdiff_t kc = k - p0 < kb ? k - p0 : kb;
         SCALAR *dst = packed + p0 * m_pad + panel_begin * mr * kc;
         switch (isa) {
 #if defined(__x86_64__) || defined(__i386__)

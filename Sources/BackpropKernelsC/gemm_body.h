@@ -90,14 +90,24 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
 typedef void (*micro_kernel_fn)(const SCALAR *, const SCALAR *, ptrdiff_t, ptrdiff_t, SCALAR *, ptrdiff_t, int);
 typedef void (*pack_fn)(const SCALAR *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, SCALAR *);
 
+// The k block of a product of depth k: k cut into the fewest blocks of at most KC, of equal size
+// (rounded up to 8), so k = 576 runs as 3 × 192 instead of 256 + 256 + 64, where the short last
+// block pays the C tile's load and store for few steps. Depends on k only, like every other choice.
+static inline ptrdiff_t k_block(ptrdiff_t k) {
+    ptrdiff_t blocks = (k + KC - 1) / KC;
+    if (blocks < 1) return KC;
+    ptrdiff_t size = ((k + blocks - 1) / blocks + 7) / 8 * 8;
+    return size < KC ? size : KC;
+}
+
 // Scalars of scratch for a tile of at most m rows: its packed A block, then one packed B panel.
 static size_t tile_scratch_size(ptrdiff_t m) { return (size_t)((m + 11) / 12 * 12 + 12) * KC + 32 * KC; }
 
 // Scalars of op(A) packed whole: rows rounded up to 12 (a multiple of every mr), times k.
 static size_t packed_a_size(ptrdiff_t m, ptrdiff_t k) { return (size_t)((m + 11) / 12 * 12) * (size_t)k; }
 
-// C[0..<m, 0..<n] (+)= op(A) · op(B) for one tile, k in blocks of KC, in order. op(A) comes either
-// packed for the whole product (`packed_a`, laid out like packed B: block q at q·KC·m_pad, its
+// C[0..<m, 0..<n] (+)= op(A) · op(B) for one tile, k in blocks of k_block(k), in order. op(A) comes either
+// packed for the whole product (`packed_a`, laid out like packed B: block q at q·kb·m_pad, its
 // panel i at i·mr·kc; the tile's rows start at panel i0_tile / mr) or is packed here, block by
 // block, into `scratch`. op(B) comes either
 // packed for the whole product (`packed_b`, the tile's columns starting at panel j0_tile / nr), or,
@@ -122,8 +132,9 @@ gemm_tile(micro_kernel_fn kernel, pack_fn pack_a_level, const int mr, const int 
     // FMA levels round once per step where the portable kernel rounds twice, so levels differ in
     // the last bits, but neither thread counts, tilings nor packing change a result.
     SCALAR edge[12 * 32] __attribute__((aligned(64)));
-    for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
-        ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+    const ptrdiff_t kb = k_block(k);
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += kb) {
+        ptrdiff_t kc = k - p0 < kb ? k - p0 : kb;
         int add = accumulate || p0 > 0;
         const SCALAR *block_a = scratch;
         if (packed_a) block_a = packed_a + p0 * m_pad + (i0_tile / mr) * mr * kc;
