@@ -10,8 +10,12 @@ int bp_memory_retain_freed(void) {
     // and never give the heap's free top back to the kernel on `free`: a buffer freed by one step
     // is then reused, already mapped, by the next, instead of being unmapped and faulted in (and
     // zeroed by the kernel) again page by page.
+    // Larger blocks (an embedding table's gradient: 30522 × 384 floats, 47 MB) would still be
+    // mapped afresh every step, so the main heap serves those too (M_MMAP_MAX 0; glibc still maps
+    // a block when its heap cannot grow).
     int ok = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     ok &= mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    ok &= mallopt(M_MMAP_MAX, 0);
     return ok;
 }
 
