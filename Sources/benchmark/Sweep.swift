@@ -91,17 +91,31 @@ private enum GEMMLayout: String {
     case transposedB = "A·Bᵀ"
     /// `A·Bᵀ` as `Linear` without bias and without gradients, which reads B transposed in place.
     case linear = "Linear x·Wᵀ"
+    /// `Linear` with bias, forward and backward of a random upstream gradient into x, W and b: the
+    /// products `x·Wᵀ`, `g·W` and `gᵀ·x` (M×K input, N outputs) and the bias's column sums.
+    case linearTraining = "Linear fwd+bwd"
 }
 
 /// One product `[M, K]·[K, N]` in `Scalar` (`Float` or `Double`).
 private func gemmCase<Scalar: TensorScalar>(_ type: Scalar.Type, _ layout: GEMMLayout, m: Int, k: Int, n: Int) -> SweepCase {
     let double = Scalar.self == Double.self
     let name = "\(double ? "f64" : "f32") \(layout.rawValue) \(m)×\(k)×\(n)"
-    let python = "gemm(\(m), \(k), \(n), torch.\(double ? "float64" : "float32"), \"\(layout == .plain ? "nn" : layout == .transposedA ? "tn" : layout == .transposedB ? "nt" : "linear")\")"
-    let workload = Workload(name: name, summary: name, minimalWork: .flops(2 * Double(m) * Double(k) * Double(n), double ? .double : .float)) {
+    let code: String
+    switch layout {
+    case .plain: code = "nn"
+    case .transposedA: code = "tn"
+    case .transposedB: code = "nt"
+    case .linear: code = "linear"
+    case .linearTraining: code = "linear_train"
+    }
+    let python = "gemm(\(m), \(k), \(n), torch.\(double ? "float64" : "float32"), \"\(code)\")"
+    let products = layout == .linearTraining ? 3.0 : 1.0
+    let workload = Workload(name: name, summary: name,
+                            minimalWork: .flops(products * 2 * Double(m) * Double(k) * Double(n), double ? .double : .float)) {
         var generator = SeededGenerator(seed: 0)
         let a = Tensor<Scalar>.randomNormal(shape: layout == .transposedA ? [k, m] : [m, k], using: &generator)
-        let b = Tensor<Scalar>.randomNormal(shape: layout == .transposedB || layout == .linear ? [n, k] : [k, n], using: &generator)
+        let b = Tensor<Scalar>.randomNormal(shape: [.transposedB, .linear, .linearTraining].contains(layout) ? [n, k] : [k, n],
+                                            using: &generator)
         switch layout {
         case .plain: return { _ = a.matmul(b) }
         case .transposedA: return { _ = a.transposed().matmul(b) }
@@ -109,6 +123,17 @@ private func gemmCase<Scalar: TensorScalar>(_ type: Scalar.Type, _ layout: GEMML
         case .linear:
             let linear = Linear(weight: b)
             return { withoutGradients { _ = linear(Tape<Scalar>().constant(a)) } }
+        case .linearTraining:
+            let linear = Linear<Scalar>(weight: b, bias: Tensor(zeros: [n]))
+            let upstream = Tensor<Scalar>.randomNormal(shape: [m, n], using: &generator)
+            return {
+                linear.weight.zeroGradient()
+                linear.bias?.zeroGradient()
+                let tape = Tape<Scalar>()
+                let input = tape.variable(a)
+                linear(input).backward(seed: upstream)
+                precondition(input.grad != nil && linear.weight.grad != nil)
+            }
         }
     }
     return SweepCase(workload: workload, python: python)
@@ -128,6 +153,10 @@ var gemmSweep: [SweepCase] {
         gemmCase(Float.self, .transposedB, m: 4096, k: 768, n: 768),
         gemmCase(Float.self, .linear, m: 4096, k: 768, n: 768),
     ]
+    // The layers of all-MiniLM-L6-v2 on 16 sentences of 36 tokens (attention projections, FFN).
+    cases += [(576, 384, 384), (576, 384, 1536), (576, 1536, 384)].map {
+        gemmCase(Float.self, .linearTraining, m: $0.0, k: $0.1, n: $0.2)
+    }
     cases += [256, 512, 1024].map { gemmCase(Double.self, .plain, m: $0, k: $0, n: $0) }
     return cases
 }
@@ -197,7 +226,18 @@ def conv(n, ci, co, size, k, stride, backward):
 
 def gemm(m, k, n, dtype, layout):
     a = torch.randn(k, m, dtype=dtype) if layout == "tn" else torch.randn(m, k, dtype=dtype)
-    b = torch.randn(n, k, dtype=dtype) if layout in ("nt", "linear") else torch.randn(k, n, dtype=dtype)
+    b = torch.randn(n, k, dtype=dtype) if layout in ("nt", "linear", "linear_train") else torch.randn(k, n, dtype=dtype)
+    if layout == "linear_train":
+        lin = nn.Linear(k, n).to(dtype)
+        with torch.no_grad():
+            lin.weight.copy_(b)
+        x = a.clone().requires_grad_(True)
+        g = torch.randn(m, n, dtype=dtype)
+        def train():
+            lin.zero_grad(set_to_none=True)
+            x.grad = None
+            lin(x).backward(g)
+        return train
     if layout == "tn":
         return lambda: a.t() @ b
     if layout == "nt":
