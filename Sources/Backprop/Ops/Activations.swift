@@ -84,9 +84,53 @@ extension Variable {
         let x = saved
         switch approximation {
         case .none:
-            return record("gelu", value.applying(.geluExact)) { g, tape in g * tape[x].geluDerivative(approximation: .none) }
+            return record("gelu", value.applying(.geluExact)) { g, tape in g.timesGELUDerivative(at: tape[x], approximation: .none) }
         case .tanh:
-            return record("geluTanh", value.applying(.geluTanh)) { g, tape in g * tape[x].geluDerivative(approximation: .tanh) }
+            return record("geluTanh", value.applying(.geluTanh)) { g, tape in g.timesGELUDerivative(at: tape[x], approximation: .tanh) }
+        }
+    }
+
+    /// `g·D(x)`, GELU's backward, as one op (one pass, like PyTorch's `gelu_backward`), where `g`
+    /// is `self` and D = ∂GELU/∂x (see `gelu`). Backward: ∂L/∂g = w·D(x) and ∂L/∂x = w·g·D′(x),
+    /// each written in `Variable` ops, so every order stays differentiable.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func timesGELUDerivative(at x: Variable, approximation: GELUApproximation) -> Variable {
+        let (sg, sx) = (saved, x.saved)
+        let value: Tensor<Scalar>
+        switch approximation {
+        case .none:
+            let r: Scalar = 1 / Scalar(2).squareRoot()
+            let normalization = Scalar(1 / (2 * Double.pi).squareRoot())
+            value = Elementwise.multiplying(self.value, byMapOf: x.value, vectorized: .geluDerivative) { x in
+                0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
+            }
+        case .tanh:
+            let k = Scalar((2 / Double.pi).squareRoot())
+            value = Elementwise.multiplying(self.value, byMapOf: x.value) { x in
+                let t = Scalar.tanh(k * (x + 0.044715 * x * x * x))
+                return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+            }
+        }
+        let name = approximation == .none ? "geluBackward" : "geluTanhBackward"
+        return Variable.record(name, self, x, value: value) { w, tape in
+            let x = tape[sx]
+            return [tape.needs(0) ? w * x.geluDerivative(approximation: approximation) : nil,
+                    tape.needs(1) ? w * tape[sg] * Variable.geluSecondDerivative(x, approximation: approximation) : nil]
+        }
+    }
+
+    /// ∂²GELU/∂x² in `Variable` ops (see `gelu` for the formulas).
+    static func geluSecondDerivative(_ x: Variable, approximation: GELUApproximation) -> Variable {
+        let squares = x.squared()
+        switch approximation {
+        case .none:
+            return (squares * -0.5).exp() * Scalar(1 / (2 * Double.pi).squareRoot()) * (2 - squares)
+        case .tanh:
+            let (k, c) = (Scalar((2 / Double.pi).squareRoot()), Scalar(0.044715))
+            let t = ((x + x * squares * c) * k).tanh()
+            let du = (squares * (3 * c) + 1) * k
+            return (1 - t.squared()) * (du - x * t * du.squared() + squares * (3 * k * c))
         }
     }
 
@@ -103,11 +147,7 @@ extension Variable {
             let d = Elementwise.map(value, vectorized: .geluDerivative) { x in
                 0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
             }
-            return record("geluDerivative", d) { g, tape in
-                let x = tape[x]
-                let squares = x.squared()
-                return g * ((squares * -0.5).exp() * Scalar(1 / (2 * Double.pi).squareRoot()) * (2 - squares))
-            }
+            return record("geluDerivative", d) { g, tape in g * Variable.geluSecondDerivative(tape[x], approximation: .none) }
         case .tanh:
             // ½(1 + T) + ½x(1 − T²)·k(1 + 3cx²), T = tanh(k(x + cx³)).
             let k = Scalar((2 / Double.pi).squareRoot())
@@ -115,14 +155,7 @@ extension Variable {
                 let t = Scalar.tanh(k * (x + 0.044715 * x * x * x))
                 return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
             }
-            return record("geluTanhDerivative", d) { g, tape in
-                let x = tape[x]
-                let (k, c) = (Scalar((2 / Double.pi).squareRoot()), Scalar(0.044715))
-                let squares = x.squared()
-                let t = ((x + x * squares * c) * k).tanh()
-                let du = (squares * (3 * c) + 1) * k
-                return g * ((1 - t.squared()) * (du - x * t * du.squared() + squares * (3 * k * c)))
-            }
+            return record("geluTanhDerivative", d) { g, tape in g * Variable.geluSecondDerivative(tape[x], approximation: .tanh) }
         }
     }
 
