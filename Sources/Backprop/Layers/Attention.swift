@@ -65,7 +65,7 @@ func scaledDotProductAttentionWithWeights<Scalar: TensorScalar>(
         usageError(op, "query [N, H, L, d], key [N, H, S, d] and value [N, H, S, dᵥ] must agree, got \(query.shape), \(key.shape) and \(value.shape)")
     }
     let (batchSize, headCount, queryLength, keyLength, headDimension) = (query.shape[0], query.shape[1], query.shape[2], key.shape[2], query.shape[3])
-    var scores = query.matmul(key.transposed()) * Scalar(1 / Double(headDimension).squareRoot())
+    var additive: Tensor<Scalar>?
     var blocked: Tensor<Scalar>? = blockedScores(batchSize: batchSize, queryLength: queryLength, keyLength: keyLength,
                                                  causal: causal, keyPaddingMask: keyPaddingMask, op: op)
     if let attentionMask {
@@ -73,24 +73,15 @@ func scaledDotProductAttentionWithWeights<Scalar: TensorScalar>(
         case .additive(let mask):
             // −∞ entries block their keys (a row of them gives 0, as a blocking mask does); the rest add.
             let infinite = mask .== Tensor(-Scalar.infinity)
-            scores = scores + Variable(Tensor.select(infinite, Tensor(0), mask))
+            additive = Tensor.select(infinite, Tensor(0), mask)
             blocked = blocked.map { (($0 + infinite) .!= Tensor(0)) } ?? infinite
         case .blocking(let mask): blocked = blocked.map { (($0 + mask) .!= Tensor(0)) } ?? mask
         }
     }
-    var weights: Variable<Scalar>
-    if let blocked {
-        // Rows with every key blocked keep their scores (so their softmax is finite) and are zeroed
-        // below: 0 output and 0 gradient, as PyTorch's scaled_dot_product_attention (for Boolean and
-        // −∞ float masks alike).
-        var full = blocked.shape
-        full[full.count - 1] = keyLength
-        let everyKey = blocked.expanded(to: full).sum(alongAxes: [full.count - 1], keepDims: true) .== Tensor(Scalar(keyLength))
-        weights = scores.maskedFill(where: blocked * (1 - everyKey), with: -Scalar.infinity).softmax(alongAxis: -1)
-            .maskedFill(where: everyKey, with: 0)
-    } else {
-        weights = scores.softmax(alongAxis: -1)
-    }
+    // Q·Kᵀ reads K transposed in place; scaling, masks and softmax are one op.
+    let scores = query.matmul(key, transposingFirst: false, transposingSecond: true)
+    var weights = scores.attentionWeights(scale: Scalar(1 / Double(headDimension).squareRoot()), additive: additive,
+                                          blocked: blocked)
     if let attentionDropout { weights = attentionDropout(weights) }
     return (weights.matmul(value), weights)
 }
@@ -491,5 +482,88 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
     /// Self-attention without masks.
     public func callAsFunction(_ x: Variable<Scalar>) -> Variable<Scalar> {
         self(query: x, key: x, value: x)
+    }
+}
+
+extension Variable {
+    /// The attention weights from raw scores `x` `[N, H, L, S]`: `y = softmax(s·x + a)` along the
+    /// last axis, where entries blocked by `blocked` (nonzero) count as −∞ (weight 0) and a row whose
+    /// every entry is blocked is all 0 (no weight, no gradient), as PyTorch's
+    /// `scaled_dot_product_attention`. `a` and `blocked` broadcast against `[N, H, L, S]`.
+    ///
+    /// One op (one pass for `s·x + a` and the masks, one for the softmax) where composing `·s`,
+    /// `+ a`, `maskedFill`, `softmax` and `maskedFill` took five records and passes.
+    ///
+    /// Backward: ∂L/∂x = s·y ⊙ (g − Σ_S g ⊙ y), the op `softmaxBackward` scaled; blocked entries and
+    /// blocked rows have y = 0 and so get 0.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func attentionWeights(scale: Scalar, additive: Tensor<Scalar>?, blocked: Tensor<Scalar>?) -> Variable {
+        let (logits, fullyBlocked) = AttentionLogits.compute(value, scale: scale, additive: additive, blocked: blocked)
+        var y = logits.softmax(alongAxis: -1)
+        if !fullyBlocked.isEmpty {
+            let length = shape[rank - 1]
+            y.scalars.withUnsafeMutableBufferPointer { out in
+                for row in fullyBlocked { for j in 0..<length { out[row * length + j] = 0 } }
+            }
+        }
+        return record("attentionWeights", y) { g, tape in
+            Variable.softmaxBackward(g, output: tape.output(y), axis: 3) * scale
+        }
+    }
+}
+
+/// The masked, scaled logits of `Variable.attentionWeights`.
+enum AttentionLogits {
+    /// `s·x + a` (rounded after each operation, as `x * s + a` would be) with −∞ at the blocked
+    /// entries of rows not blocked entirely, and the indices of the rows `[N·H·L]` that are.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func compute<Scalar: TensorScalar>(_ x: Tensor<Scalar>, scale: Scalar, additive: Tensor<Scalar>?,
+                                              blocked: Tensor<Scalar>?) -> (Tensor<Scalar>, [Int]) {
+        let shape = x.shape
+        let (heads, queries, keys) = (shape[1], shape[2], shape[3])
+        let rows = shape[0] * heads * queries
+        let additiveStrides = additive.map { broadcastStrides($0.shape, to: shape) } ?? [0, 0, 0, 0]
+        let blockedStrides = blocked.map { broadcastStrides($0.shape, to: shape) } ?? [0, 0, 0, 0]
+        let additiveScalars = additive?.scalars ?? [], blockedScalars = blocked?.scalars ?? []
+        let hasAdditive = additive != nil, hasBlocked = blocked != nil
+        var rowBlocked = [Bool](repeating: false, count: hasBlocked ? rows : 0)
+        let logits = Tensor<Scalar>(shape: shape) { out in
+            x.scalars.withUnsafeBufferPointer { xs in
+                additiveScalars.withUnsafeBufferPointer { a in
+                    blockedScalars.withUnsafeBufferPointer { b in
+                        rowBlocked.withUnsafeMutableBufferPointer { rowBlocked in
+                            guard let o = out.baseAddress, let x = xs.baseAddress else { return }
+                            let flags = rowBlocked.baseAddress
+                            Parallelism.forEach(count: rows, grain: Swift.max(1, 8192 / Swift.max(1, keys))) { range in
+                                for row in range {
+                                    let (n, h, l) = (row / (heads * queries), (row / queries) % heads, row % queries)
+                                    let base = row * keys
+                                    if hasAdditive {
+                                        let offset = n * additiveStrides[0] + h * additiveStrides[1] + l * additiveStrides[2]
+                                        let step = additiveStrides[3]
+                                        for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale + a[offset + j * step]) }
+                                    } else {
+                                        for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale) }
+                                    }
+                                    guard hasBlocked else { continue }
+                                    let offset = n * blockedStrides[0] + h * blockedStrides[1] + l * blockedStrides[2]
+                                    let step = blockedStrides[3]
+                                    var count = 0
+                                    for j in 0..<keys where b[offset + j * step] != 0 { count += 1 }
+                                    if count == keys && keys > 0 {
+                                        flags![row] = true
+                                    } else if count > 0 {
+                                        for j in 0..<keys where b[offset + j * step] != 0 { o[base + j] = -Scalar.infinity }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (logits, rowBlocked.indices.filter { rowBlocked[$0] })
     }
 }
