@@ -36,7 +36,9 @@ static void tile_shape(int isa, int *mr, int *nr) {
 
 #if defined(__x86_64__) || defined(__i386__)
 MICRO_KERNEL(kernel_avx512, __attribute__((target("avx512f,fma"))), v8d, 8, 12, 2)
+MICRO_KERNEL(kernel_avx512_half, __attribute__((target("avx512f,fma"))), v8d, 8, 12, 1)
 MICRO_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), v4d, 4, 6, 2)
+MICRO_KERNEL(kernel_avx2_half, __attribute__((target("avx2,fma"))), v4d, 4, 6, 1)
 
 // The generic packers compiled with wider moves; packing only moves data, so every copy gives the
 // same panels.
@@ -58,6 +60,7 @@ pack_b_avx2(const double *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptrd
 }
 #endif
 MICRO_KERNEL(kernel_portable, , v2d, 2, 4, 2)
+MICRO_KERNEL(kernel_portable_half, , v2d, 2, 4, 1)
 
 static void pack_a_portable(const double *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
                             double *dst) {

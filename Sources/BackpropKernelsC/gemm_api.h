@@ -8,7 +8,7 @@ int GEMM_API(nr)(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); re
 
 int GEMM_API(mr)(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return mr; }
 
-size_t GEMM_API(scratch_a)(ptrdiff_t m) { return tile_scratch_size(m); }
+size_t GEMM_API(scratch_a)(ptrdiff_t m, ptrdiff_t k) { return tile_scratch_size(m, k); }
 
 size_t GEMM_API(packed_b_size)(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k; }
 
@@ -45,16 +45,16 @@ static void tile_at_level(int isa, const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a
     switch (clamp_isa(isa)) {
 #if defined(__x86_64__) || defined(__i386__)
     case BP_ISA_AVX512:
-        gemm_tile(kernel_avx512, pack_a_avx512, MR_AVX512, NR_AVX512, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_avx512, kernel_avx512_half, pack_a_avx512, MR_AVX512, NR_AVX512, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
     case BP_ISA_AVX2:
-        gemm_tile(kernel_avx2, pack_a_avx2, MR_AVX2, NR_AVX2, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_avx2, kernel_avx2_half, pack_a_avx2, MR_AVX2, NR_AVX2, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
 #endif
     default:
-        gemm_tile(kernel_portable, pack_a_portable, MR_PORTABLE, NR_PORTABLE, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
+        gemm_tile(kernel_portable, kernel_portable_half, pack_a_portable, MR_PORTABLE, NR_PORTABLE, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row, c, ldc, m, n, k,
                   accumulate, scratch);
         break;
     }

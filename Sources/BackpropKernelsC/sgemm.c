@@ -247,9 +247,12 @@ pack_b_avx512(const float *b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, ptr
 
 #if defined(__x86_64__) || defined(__i386__)
 MICRO_KERNEL(kernel_avx512, __attribute__((target("avx512f,fma"))), v16f, 16, 12, 2)
+MICRO_KERNEL(kernel_avx512_half, __attribute__((target("avx512f,fma"))), v16f, 16, 12, 1)
 MICRO_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), v8f, 8, 6, 2)
+MICRO_KERNEL(kernel_avx2_half, __attribute__((target("avx2,fma"))), v8f, 8, 6, 1)
 #endif
 MICRO_KERNEL(kernel_portable, , v4f, 4, 4, 2)
+MICRO_KERNEL(kernel_portable_half, , v4f, 4, 4, 1)
 
 static void pack_a_portable(const float *a, ptrdiff_t a_row, ptrdiff_t a_col, ptrdiff_t m, ptrdiff_t p0, ptrdiff_t kc,
                             float *dst) {

@@ -155,7 +155,7 @@ enum GEMM {
         // op(B) is packed once, in parallel panel ranges, and shared by every tile; each tile packs
         // only its own rows of A.
         let isa = Int32(level)
-        let scratchA = Scalar.gemmScratchA(rows: l.tileRows)
+        let scratchA = Scalar.gemmScratchA(rows: l.tileRows, depth: l.k)
         if l.bCol == 1 && l.m <= unpackedBRowLimit && l.n * l.k <= unpackedBLimit {
             l.forEachTile { i0, j0, rows, columns in
                 PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { scratch in
@@ -300,8 +300,8 @@ enum PackingScratch {
 protocol CGEMMScalar: TensorScalar {
     /// Columns of the register tile at `isa`.
     static func gemmColumnsPerPanel(_ isa: Int32) -> Int
-    /// Elements of scratch one tile of at most `rows` rows needs for its packed A.
-    static func gemmScratchA(rows: Int) -> Int
+    /// Elements of scratch one tile of at most `rows` rows and depth `depth` needs for its packed A.
+    static func gemmScratchA(rows: Int, depth: Int) -> Int
     /// Elements needed to hold all of `op(B)` packed.
     static func gemmPackedBSize(n: Int, k: Int) -> Int
     /// Packs the panels `panelBegin..<panelEnd` of `op(B)`.
@@ -344,7 +344,7 @@ extension Float: CGEMMScalar {
         bp_sgemm_tile_packed(isa, packedA, mTotal, i0, packedB, nTotal, j0, c, ldc, m, n, k, accumulate)
     }
     static func gemmColumnsPerPanel(_ isa: Int32) -> Int { Int(bp_sgemm_nr(isa)) }
-    static func gemmScratchA(rows: Int) -> Int { bp_sgemm_scratch_a(rows) }
+    static func gemmScratchA(rows: Int, depth: Int) -> Int { bp_sgemm_scratch_a(rows, depth) }
     static func gemmPackedBSize(n: Int, k: Int) -> Int { bp_sgemm_packed_b_size(n, k) }
     static func gemmPackB(_ isa: Int32, _ b: UnsafePointer<Float>, _ bRow: Int, _ bCol: Int, _ n: Int, _ k: Int,
                           _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Float>) {
@@ -377,7 +377,7 @@ extension Double: CGEMMScalar {
         bp_dgemm_tile_packed(isa, packedA, mTotal, i0, packedB, nTotal, j0, c, ldc, m, n, k, accumulate)
     }
     static func gemmColumnsPerPanel(_ isa: Int32) -> Int { Int(bp_dgemm_nr(isa)) }
-    static func gemmScratchA(rows: Int) -> Int { bp_dgemm_scratch_a(rows) }
+    static func gemmScratchA(rows: Int, depth: Int) -> Int { bp_dgemm_scratch_a(rows, depth) }
     static func gemmPackedBSize(n: Int, k: Int) -> Int { bp_dgemm_packed_b_size(n, k) }
     static func gemmPackB(_ isa: Int32, _ b: UnsafePointer<Double>, _ bRow: Int, _ bCol: Int, _ n: Int, _ k: Int,
                           _ panelBegin: Int, _ panelEnd: Int, _ packed: UnsafeMutablePointer<Double>) {

@@ -44,8 +44,8 @@ void bp_sgemm_set_isa(int isa);
 /// first argument (clamped to what the CPU supports); one product must use one level throughout.
 int bp_sgemm_nr(int isa);
 
-/// Floats of scratch `bp_sgemm_tile` needs for a tile of at most `m` rows (packed A and one B panel), 64-byte aligned.
-size_t bp_sgemm_scratch_a(ptrdiff_t m);
+/// Floats of scratch `bp_sgemm_tile` needs for a tile of at most `m` rows and depth `k` (packed A and one B panel), 64-byte aligned.
+size_t bp_sgemm_scratch_a(ptrdiff_t m, ptrdiff_t k);
 
 /// Floats needed to hold all of `op(B)` (`k × n`) packed.
 size_t bp_sgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k);
@@ -71,8 +71,8 @@ void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
 /// The double-precision `bp_sgemm_nr`.
 int bp_dgemm_nr(int isa);
 
-/// Doubles of scratch `bp_dgemm_tile` needs to pack a tile of at most `m` rows, 64-byte aligned.
-size_t bp_dgemm_scratch_a(ptrdiff_t m);
+/// Doubles of scratch `bp_dgemm_tile` needs to pack a tile of at most `m` rows and depth `k`, 64-byte aligned.
+size_t bp_dgemm_scratch_a(ptrdiff_t m, ptrdiff_t k);
 
 /// Doubles needed to hold all of `op(B)` (`k × n`) packed.
 size_t bp_dgemm_packed_b_size(ptrdiff_t n, ptrdiff_t k);
@@ -92,7 +92,7 @@ void bp_dgemm_tile(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col,
 
 /// `bp_sgemm_tile` with a row-major `op(B)` read in place instead of packed: element `(p, j)` of
 /// the tile's columns at `b[p * b_row + j]`. Same results as the packed form; it saves packing
-/// B when few rows of A share each panel. `scratch` holds `bp_sgemm_scratch_a(m)` floats.
+/// B when few rows of A share each panel. `scratch` holds `bp_sgemm_scratch_a(m, k)` floats.
 void bp_sgemm_tile_unpacked_b(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b, ptrdiff_t b_row,
                               float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
                               float *scratch);
