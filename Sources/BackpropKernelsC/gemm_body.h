@@ -122,11 +122,17 @@ static size_t packed_a_size(ptrdiff_t m, ptrdiff_t k) { return (size_t)((m + 11)
 // when `packed_b` is NULL, row-major in place (`b` at the tile's first column, rows b_row apart):
 // full panels are then read where they are and only a last partial panel is packed. Both give the
 // same sums in the same order.
+//
+// Or, with `pack_b_level` (and `packed_a`), op(B) (`b` at the tile's first column, element (p, j)
+// at b[p·b_row + j·b_col]) is packed here, block by block, into `scratch` (k_block(k) · n rounded
+// up to 32 scalars): each worker packs the columns it multiplies, while they are hot, with no
+// separate packing phase.
 static inline __attribute__((always_inline)) void
 gemm_tile(micro_kernel_fn kernel, micro_kernel_fn half_kernel, pack_fn pack_a_level, const int mr, const int nr,
           const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col,
           const SCALAR *packed_a, ptrdiff_t m_total, ptrdiff_t i0_tile,
           const SCALAR *packed_b, ptrdiff_t n_total, ptrdiff_t j0_tile, const SCALAR *b, ptrdiff_t b_row,
+          ptrdiff_t b_col, pack_fn pack_b_level,
           SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, SCALAR *scratch) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -136,7 +142,8 @@ gemm_tile(micro_kernel_fn kernel, micro_kernel_fn half_kernel, pack_fn pack_a_le
     }
     ptrdiff_t n_pad = (n_total + 31) / 32 * 32, m_pad = (m_total + 11) / 12 * 12;
     // Only a tile that packs A or reads B in place has scratch (for packed A and an edge panel of B).
-    SCALAR *edge_b = scratch ? scratch + ((m + 11) / 12 * 12 + 12) * k_block(k) : NULL;
+    SCALAR *edge_b = scratch && !pack_b_level ? scratch + ((m + 11) / 12 * 12 + 12) * k_block(k) : NULL;
+    if (pack_b_level) j0_tile = 0;
     // FMA levels round once per step where the portable kernel rounds twice, so levels differ in
     // the last bits, but neither thread counts, tilings nor packing change a result.
     SCALAR edge[12 * 32] __attribute__((aligned(64)));
@@ -148,6 +155,10 @@ gemm_tile(micro_kernel_fn kernel, micro_kernel_fn half_kernel, pack_fn pack_a_le
         if (packed_a) block_a = packed_a + p0 * m_pad + (i0_tile / mr) * mr * kc;
         else pack_a_level(a, a_row, a_col, m, p0, kc, scratch);
         const SCALAR *block_b = packed_b ? packed_b + p0 * n_pad : NULL;
+        if (pack_b_level) {
+            pack_b_level(b, b_row, b_col, n, p0, kc, scratch);
+            block_b = scratch;
+        }
         for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
             ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
             const SCALAR *pb;

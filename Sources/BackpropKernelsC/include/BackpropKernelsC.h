@@ -131,6 +131,25 @@ void bp_dgemm_tile_packed(int isa, const double *packed_a, ptrdiff_t m_total, pt
                           const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0, double *c, ptrdiff_t ldc,
                           ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate);
 
+/// Floats of scratch `bp_sgemm_tile_packed_a` needs for a tile of `n` columns and depth `k`.
+size_t bp_sgemm_scratch_b(ptrdiff_t n, ptrdiff_t k);
+
+/// `C (+)= op(A)[i0..<i0+m] · op(B)` for one tile on the calling thread, with op(A) packed whole by
+/// `bp_sgemm_pack_a` and op(B) (element `(p, j)` at `b[p * b_row + j * b_col]`, `b` at the tile's
+/// first column) packed here, block by block, into `scratch_b` (`bp_sgemm_scratch_b(n, k)` floats,
+/// 64-byte aligned). Same sums as `bp_sgemm_tile_packed`.
+void bp_sgemm_tile_packed_a(int isa, const float *packed_a, ptrdiff_t m_total, ptrdiff_t i0, const float *b,
+                            ptrdiff_t b_row, ptrdiff_t b_col, float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                            ptrdiff_t k, int accumulate, float *scratch_b);
+
+/// The double-precision `bp_sgemm_scratch_b`.
+size_t bp_dgemm_scratch_b(ptrdiff_t n, ptrdiff_t k);
+
+/// The double-precision `bp_sgemm_tile_packed_a`.
+void bp_dgemm_tile_packed_a(int isa, const double *packed_a, ptrdiff_t m_total, ptrdiff_t i0, const double *b,
+                            ptrdiff_t b_row, ptrdiff_t b_col, double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                            ptrdiff_t k, int accumulate, double *scratch_b);
+
 /// The double-precision `bp_sgemm_tile_unpacked_b`.
 void bp_dgemm_tile_unpacked_b(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *b, ptrdiff_t b_row,
                               double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,

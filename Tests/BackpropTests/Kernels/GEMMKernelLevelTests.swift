@@ -171,3 +171,42 @@ struct GEMMPackedATests {
 
     @Test func doubleColumnTilesMatchStripsBitForBit() { check(Double.self) }
 }
+
+/// The two drivers of a product cut into column tiles, column strips that pack their own op(B)
+/// (`runCStrips`) and tiles over op(A) and op(B) both packed whole (`runCPackedA`), give the same
+/// sums bit for bit, for every level, transpose and accumulation.
+@Suite("GEMM column strips and packed tiles agree")
+struct GEMMStripTests {
+    func check<Scalar: CGEMMScalar>(_ type: Scalar.Type) {
+        // Several column tiles; k over two blocks; a last strip narrower than the others.
+        let (m, n, k) = (150, 700, 300)
+        var generator = SeededGenerator(seed: 31)
+        let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
+        let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
+        let initial = Tensor<Scalar>.randomNormal(shape: [m * n], using: &generator).scalars
+        for level in GEMMKernelLevelTests.levels {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for accumulate in [false, true] {
+                    let layout = GEMM.Layout(transposeA: ta, transposeB: tb, m: m, n: n, k: k)
+                    #expect(layout.columnTiles > 1)
+                    var strips = initial, tiles = initial
+                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                        strips.withUnsafeMutableBufferPointer { c in
+                            GEMM.runCStrips(pa.baseAddress!, pb.baseAddress!, c.baseAddress!, layout, accumulate: accumulate,
+                                            isa: Int32(level))
+                        }
+                        tiles.withUnsafeMutableBufferPointer { c in
+                            GEMM.runCPackedA(pa.baseAddress!, pb.baseAddress!, c.baseAddress!, layout, accumulate: accumulate,
+                                             isa: Int32(level))
+                        }
+                    } }
+                    #expect(strips == tiles, "\(Scalar.self) level \(level) transposeA \(ta) transposeB \(tb) accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+
+    @Test func floatStripsMatchPackedTilesBitForBit() { check(Float.self) }
+
+    @Test func doubleStripsMatchPackedTilesBitForBit() { check(Double.self) }
+}
