@@ -46,8 +46,8 @@ public final class Linear<Scalar: TensorScalar>: Module {
 }
 
 extension Variable {
-    /// `y = x·Wᵀ + b` as one recorded op: the product reads W transposed in place (no copy of Wᵀ),
-    /// and the bias is added to the product rows.
+    /// `y = x·Wᵀ + b` as one recorded op: the product reads W transposed in place (no copy of Wᵀ)
+    /// and is accumulated onto the bias rows (`Tensor.affineProduct`).
     ///
     /// Backward: ∂L/∂x = g·W, ∂L/∂W = gᵀ·x, ∂L/∂b = Σ_rows g, each a differentiable op.
     ///
@@ -60,20 +60,7 @@ extension Variable {
         let inputShape = shape
         let (outputs, inputs) = (weight.shape[0], weight.shape[1])
         let rows = inputShape.dropLast().reduce(1, *)   // not count / inputs: inputs may be 0
-        let x2 = Tensor(shape: [rows, inputs], scalars: value.scalars)
-        let w = weight.value
-        var y = Tensor.matmul(x2, transposingFirst: false, w, transposingSecond: true, op: "Linear")
-        if let b = bias?.value {
-            y.scalars.withUnsafeMutableBufferPointer { ys in
-                b.scalars.withUnsafeBufferPointer { bs in
-                    let (yp, bp) = (ys.baseAddress!, bs.baseAddress!)
-                    for r in 0..<rows {
-                        let row = yp + r * outputs
-                        for j in 0..<outputs { row[j] += bp[j] }
-                    }
-                }
-            }
-        }
+        let y = Tensor.affineProduct(value.scalars, rows: rows, weight: weight.value, bias: bias?.value)
         let outputShape = Array(inputShape.dropLast()) + [outputs]
         let output = Tensor(shape: outputShape, scalars: y.scalars)
         // The backward rule captures saved values (tensors and indices), never a Variable: a Variable
@@ -103,5 +90,38 @@ extension Variable {
             }
         })
         return record("columnSums", sums) { g, _ in g.expanded(to: [rows, columns]) }
+    }
+}
+
+extension Tensor {
+    /// `x·Wᵀ + b` for `x` `[rows, inputs]` (row-major scalars), `weight` `[outputs, inputs]` and
+    /// `bias` `[outputs]` (or none): the output starts as the bias rows, filled in parallel, and the
+    /// product is accumulated onto them, so the bias costs no pass of its own over the output
+    /// (PyTorch's `addmm`). Each element is `b + Σ`, the sum in the GEMM's fixed order, whatever the
+    /// worker count. Shared by the recorded and the inference paths of `Linear`, which therefore
+    /// agree bit for bit.
+    static func affineProduct(_ x: [Scalar], rows: Int, weight: Tensor, bias: Tensor?) -> Tensor {
+        let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+        let count = TensorSize.elementCount(of: [rows, outputs], scalar: Scalar.self, op: "Linear")
+        return Tensor(shape: [rows, outputs], op: "Linear") { out in
+            guard count > 0, let o = out.baseAddress else { return }
+            if let bias {
+                bias.scalars.withUnsafeBufferPointer { b in
+                    let bp = b.baseAddress!
+                    Parallelism.forEach(count: rows, grain: Swift.max(1, (1 << 15) / Swift.max(1, outputs))) { range in
+                        for r in range { (o + r * outputs).initialize(from: bp, count: outputs) }
+                    }
+                }
+            } else {
+                o.initialize(repeating: 0, count: count)
+            }
+            x.withUnsafeBufferPointer { xs in
+                weight.scalars.withUnsafeBufferPointer { ws in
+                    guard let xp = xs.baseAddress, let wp = ws.baseAddress else { return }
+                    GEMM.multiply(xp, transposeA: false, wp, transposeB: true, m: rows, n: outputs, k: inputs,
+                                  into: o, accumulate: true)
+                }
+            }
+        }
     }
 }
