@@ -17,6 +17,30 @@ enum Shape {
         let inner = outShape[rank - 1]
         let innerStride = strides[rank - 1]
         let outer = n / inner
+        if innerStride == 1 && rank >= 3 && rank <= 4 {
+            // Contiguous output rows (splitting and merging attention heads): a loop per axis with
+            // fixed strides, one contiguous copy per row, instead of stepping a multi-index per row
+            // (0.060 → 0.019 ms for [16, 36, 12, 32] → [0, 2, 1, 3]; PyTorch 0.022).
+            let size = rank == 4 ? outShape : [1] + outShape
+            let step = rank == 4 ? strides : [0] + strides
+            return Tensor(shape: outShape) { out in
+                x.scalars.withUnsafeBufferPointer { buffer in
+                    let s = buffer.baseAddress!, o = out.baseAddress!
+                    let pairs = size[0] * size[1], rowsPerPair = size[2]
+                    Parallelism.forEach(count: pairs, grain: Swift.max(1, Elementwise.grain / Swift.max(1, rowsPerPair * inner))) { range in
+                        for pair in range {
+                            let base = (pair / size[1]) * step[0] + (pair % size[1]) * step[1]
+                            var dst = o + pair * rowsPerPair * inner
+                            for row in 0..<rowsPerPair {
+                                let src = s + base + row * step[2]
+                                for i in 0..<inner { (dst + i).initialize(to: src[i]) }
+                                dst += inner
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return Tensor(shape: outShape) { out in
             x.scalars.withUnsafeBufferPointer { buffer in
                 let s = buffer.baseAddress!
