@@ -47,24 +47,25 @@ static void pack_b_portable(const SCALAR *b, ptrdiff_t b_row, ptrdiff_t b_col, p
 static void tile_at_level(int isa, const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col, const SCALAR *packed_a,
                           ptrdiff_t m_total, ptrdiff_t i0, const SCALAR *packed_b,
                           ptrdiff_t n_total, ptrdiff_t j0, const SCALAR *b, ptrdiff_t b_row, ptrdiff_t b_col, int local_b,
-                          SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, SCALAR *scratch) {
+                          SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, SCALAR *scratch,
+                          const SCALAR *bias) {
     switch (clamp_isa(isa)) {
 #if defined(__x86_64__) || defined(__i386__)
     case BP_ISA_AVX512:
         gemm_tile(kernel_avx512, kernel_avx512_half, pack_a_avx512, MR_AVX512, NR_AVX512, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row,
                   b_col, local_b ? pack_b_avx512 : NULL, c, ldc, m, n, k,
-                  accumulate, scratch);
+                  accumulate, scratch, bias);
         break;
     case BP_ISA_AVX2:
         gemm_tile(kernel_avx2, kernel_avx2_half, pack_a_avx2, MR_AVX2, NR_AVX2, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row,
                   b_col, local_b ? pack_b_avx2 : NULL, c, ldc, m, n, k,
-                  accumulate, scratch);
+                  accumulate, scratch, bias);
         break;
 #endif
     default:
         gemm_tile(kernel_portable, kernel_portable_half, pack_a_portable, MR_PORTABLE, NR_PORTABLE, a, a_row, a_col, packed_a, m_total, i0, packed_b, n_total, j0, b, b_row,
                   b_col, local_b ? pack_b_portable : NULL, c, ldc, m, n, k,
-                  accumulate, scratch);
+                  accumulate, scratch, bias);
         break;
     }
 }
@@ -73,14 +74,15 @@ void GEMM_API(tile)(int isa, const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    const SCALAR *packed_b, ptrdiff_t n_total, ptrdiff_t j0,
                    SCALAR *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
-                   SCALAR *scratch_a) {
-    tile_at_level(isa, a, a_row, a_col, NULL, m, 0, packed_b, n_total, j0, NULL, 0, 1, 0, c, ldc, m, n, k, accumulate, scratch_a);
+                   SCALAR *scratch_a, const SCALAR *bias) {
+    tile_at_level(isa, a, a_row, a_col, NULL, m, 0, packed_b, n_total, j0, NULL, 0, 1, 0, c, ldc, m, n, k, accumulate, scratch_a,
+                  bias);
 }
 
 void GEMM_API(tile_unpacked_b)(int isa, const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col, const SCALAR *b, ptrdiff_t b_row,
                               SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
-                              SCALAR *scratch) {
-    tile_at_level(isa, a, a_row, a_col, NULL, m, 0, NULL, n, 0, b, b_row, 1, 0, c, ldc, m, n, k, accumulate, scratch);
+                              SCALAR *scratch, const SCALAR *bias) {
+    tile_at_level(isa, a, a_row, a_col, NULL, m, 0, NULL, n, 0, b, b_row, 1, 0, c, ldc, m, n, k, accumulate, scratch, bias);
 }
 
 size_t GEMM_API(packed_a_size)(ptrdiff_t m, ptrdiff_t k) { return packed_a_size(m, k); }
@@ -112,16 +114,16 @@ void GEMM_API(pack_a)(int isa, const SCALAR *a, ptrdiff_t a_row, ptrdiff_t a_col
 
 void GEMM_API(tile_packed)(int isa, const SCALAR *packed_a, ptrdiff_t m_total, ptrdiff_t i0,
                           const SCALAR *packed_b, ptrdiff_t n_total, ptrdiff_t j0, SCALAR *c, ptrdiff_t ldc,
-                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate) {
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, const SCALAR *bias) {
     tile_at_level(isa, NULL, 0, 0, packed_a, m_total, i0, packed_b, n_total, j0, NULL, 0, 1, 0, c, ldc, m, n, k, accumulate,
-                  NULL);
+                  NULL, bias);
 }
 
 size_t GEMM_API(scratch_b)(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k_block(k); }
 
 void GEMM_API(tile_packed_a)(int isa, const SCALAR *packed_a, ptrdiff_t m_total, ptrdiff_t i0, const SCALAR *b,
                             ptrdiff_t b_row, ptrdiff_t b_col, SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
-                            ptrdiff_t k, int accumulate, SCALAR *scratch_b) {
+                            ptrdiff_t k, int accumulate, SCALAR *scratch_b, const SCALAR *bias) {
     tile_at_level(isa, NULL, 0, 0, packed_a, m_total, i0, NULL, n, 0, b, b_row, b_col, 1, c, ldc, m, n, k, accumulate,
-                  scratch_b);
+                  scratch_b, bias);
 }

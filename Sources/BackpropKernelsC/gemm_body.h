@@ -55,13 +55,15 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
 }
 
 // Each micro-kernel computes a full MR × (NRV·LANES) tile into `out` (row stride ldo): out = acc or
-// out += acc. B's k steps are `ldb` scalars apart: NRV·LANES in a packed panel, the row stride when
+// out += acc, or out = acc + bias (one rounding, the bias a row of NRV·LANES scalars) when `add`
+// is 0 and `bias` is not NULL. B's k steps are `ldb` scalars apart: NRV·LANES in a packed panel, the row stride when
 // a row-major op(B) is read in place. `acc += ar * bv` is contracted to a fused multiply-add where
 // the target has one. Every level has a full kernel (NRV 2) and a half-width one (NRV 1) for a
 // last panel of at most half the columns.
 #define MICRO_KERNEL(NAME, ATTR, VT, LANES, MR, NRV)                                              \
     ATTR static void NAME(const SCALAR *restrict pa, const SCALAR *restrict pb, ptrdiff_t ldb,    \
-                          ptrdiff_t kc, SCALAR *restrict out, ptrdiff_t ldo, int add) {           \
+                          ptrdiff_t kc, SCALAR *restrict out, ptrdiff_t ldo, int add,             \
+                          const SCALAR *restrict bias) {                                          \
         VT acc[MR][NRV];                                                                          \
         /* Fetch the C tile (MR rows ldo apart) while the k loop runs, not when it ends. */       \
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
@@ -82,6 +84,14 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
             pa += MR;                                                                             \
             pb += ldb;                                                                            \
         }                                                                                         \
+        if (!add && bias) {                                                                       \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) {                    \
+                VT b = *(const VT *)(bias + v * LANES);                                           \
+                _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                   \
+                    *(VT *)(out + r * ldo + v * LANES) = acc[r][v] + b;                           \
+            }                                                                                     \
+            return;                                                                               \
+        }                                                                                         \
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) {                    \
                 VT *dst = (VT *)(out + r * ldo + v * LANES);                                      \
@@ -90,7 +100,8 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
         }                                                                                         \
     }
 
-typedef void (*micro_kernel_fn)(const SCALAR *, const SCALAR *, ptrdiff_t, ptrdiff_t, SCALAR *, ptrdiff_t, int);
+typedef void (*micro_kernel_fn)(const SCALAR *, const SCALAR *, ptrdiff_t, ptrdiff_t, SCALAR *, ptrdiff_t, int,
+                                const SCALAR *);
 typedef void (*pack_fn)(const SCALAR *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, SCALAR *);
 
 // The k block of a product of depth k: k cut into the fewest blocks of at most KC, of equal size
@@ -114,7 +125,9 @@ static size_t tile_scratch_size(ptrdiff_t m, ptrdiff_t k) {
 // Scalars of op(A) packed whole: rows rounded up to 12 (a multiple of every mr), times k.
 static size_t packed_a_size(ptrdiff_t m, ptrdiff_t k) { return (size_t)((m + 11) / 12 * 12) * (size_t)k; }
 
-// C[0..<m, 0..<n] (+)= op(A) · op(B) for one tile, k in blocks of k_block(k), in order. op(A) comes either
+// C[0..<m, 0..<n] (+)= op(A) · op(B) for one tile (or, with `bias` and without `accumulate`,
+// C = bias + op(A) · op(B), the bias added to the first k block's sums: `bias` holds the tile's n
+// columns), k in blocks of k_block(k), in order. op(A) comes either
 // packed for the whole product (`packed_a`, laid out like packed B: block q at q·kb·m_pad, its
 // panel i at i·mr·kc; the tile's rows start at panel i0_tile / mr) or is packed here, block by
 // block, into `scratch`. op(B) comes either
@@ -133,11 +146,16 @@ gemm_tile(micro_kernel_fn kernel, micro_kernel_fn half_kernel, pack_fn pack_a_le
           const SCALAR *packed_a, ptrdiff_t m_total, ptrdiff_t i0_tile,
           const SCALAR *packed_b, ptrdiff_t n_total, ptrdiff_t j0_tile, const SCALAR *b, ptrdiff_t b_row,
           ptrdiff_t b_col, pack_fn pack_b_level,
-          SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, SCALAR *scratch) {
+          SCALAR *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, SCALAR *scratch,
+          const SCALAR *bias) {
     if (m <= 0 || n <= 0) return;
+    if (accumulate) bias = NULL;
     if (k <= 0) {
         if (!accumulate)
-            for (ptrdiff_t i = 0; i < m; i++) memset(c + i * ldc, 0, sizeof(SCALAR) * n);
+            for (ptrdiff_t i = 0; i < m; i++) {
+                if (bias) memcpy(c + i * ldc, bias, sizeof(SCALAR) * n);
+                else memset(c + i * ldc, 0, sizeof(SCALAR) * n);
+            }
         return;
     }
     ptrdiff_t n_pad = (n_total + 31) / 32 * 32, m_pad = (m_total + 11) / 12 * 12;
@@ -176,17 +194,19 @@ gemm_tile(micro_kernel_fn kernel, micro_kernel_fn half_kernel, pack_fn pack_a_le
                 const SCALAR *pa = block_a + (i0 / mr) * mr * kc;
                 ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
                 SCALAR *ct = c + i0 * ldc + j0;
+                const SCALAR *tile_bias = bias ? bias + j0 : NULL;
                 if (rows == mr && cols == nr) {
-                    kernel(pa, pb, ldb, kc, ct, ldc, add);
+                    kernel(pa, pb, ldb, kc, ct, ldc, add, tile_bias);
                 } else if (rows == mr && cols == nr / 2) {
-                    half_kernel(pa, pb, ldb, kc, ct, ldc, add);
+                    half_kernel(pa, pb, ldb, kc, ct, ldc, add, tile_bias);
                 } else {
                     // A last panel of at most nr/2 columns needs only the half-width kernel
                     // (36 columns: 32 + 16 instead of 32 + 32), which sums each element the same way.
-                    (cols <= nr / 2 ? half_kernel : kernel)(pa, pb, ldb, kc, edge, nr, 0);
+                    (cols <= nr / 2 ? half_kernel : kernel)(pa, pb, ldb, kc, edge, nr, 0, NULL);
                     for (ptrdiff_t r = 0; r < rows; r++)
                         for (ptrdiff_t j = 0; j < cols; j++)
-                            ct[r * ldc + j] = add ? ct[r * ldc + j] + edge[r * nr + j] : edge[r * nr + j];
+                            ct[r * ldc + j] = add ? ct[r * ldc + j] + edge[r * nr + j]
+                                              : tile_bias ? edge[r * nr + j] + tile_bias[j] : edge[r * nr + j];
                 }
             }
         }

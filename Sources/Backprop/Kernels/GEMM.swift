@@ -54,34 +54,65 @@ enum GEMM {
     /// product instead of tile by tile.
     static let batchItemThreshold = 1 << 22
 
-    /// `C (+)= op(A) · op(B)`; `parallel: false` keeps the product on the calling thread, and
-    /// `kernelLevel` overrides the instruction-set level of the C kernels (for tests).
+    /// `C (+)= op(A) · op(B)`, or `C = bias + op(A) · op(B)` with a `bias` of `n` entries (added
+    /// to every row, without `accumulate`: PyTorch's `addmm`, no pass of its own over C);
+    /// `parallel: false` keeps the product on the calling thread, and `kernelLevel` overrides the
+    /// instruction-set level of the C kernels (for tests).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func multiply<Scalar: TensorScalar>(
         _ a: UnsafePointer<Scalar>, transposeA: Bool,
         _ b: UnsafePointer<Scalar>, transposeB: Bool,
         m: Int, n: Int, k: Int,
-        into c: UnsafeMutablePointer<Scalar>, accumulate: Bool,
+        into c: UnsafeMutablePointer<Scalar>, accumulate: Bool, bias: UnsafePointer<Scalar>? = nil,
         parallel: Bool = true, kernelLevel level: Int? = nil
     ) {
         guard m > 0 && n > 0 else { return }
+        let bias = accumulate ? nil : bias
         if k == 0 {
-            if !accumulate { c.update(repeating: 0, count: m * n) }
+            if let bias {
+                for i in 0..<m { (c + i * n).update(from: bias, count: n) }
+            } else if !accumulate {
+                c.update(repeating: 0, count: m * n)
+            }
             return
         }
         var layout = Layout(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)
         layout.parallel = parallel
         let level = level ?? kernelLevel
+        if path == .c && (Scalar.self == Float.self || Scalar.self == Double.self) {
+            if Scalar.self == Float.self {
+                a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
+                    b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
+                        c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
+                            let bias = bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
+                            runC(a, b, c, layout, accumulate: accumulate, bias: bias, level: level)
+                        }
+                    }
+                }
+            } else {
+                a.withMemoryRebound(to: Double.self, capacity: m * k) { a in
+                    b.withMemoryRebound(to: Double.self, capacity: k * n) { b in
+                        c.withMemoryRebound(to: Double.self, capacity: m * n) { c in
+                            let bias = bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Double.self) }
+                            runC(a, b, c, layout, accumulate: accumulate, bias: bias, level: level)
+                        }
+                    }
+                }
+            }
+            return
+        }
+        // The other paths start C as the bias rows and accumulate: the same value, bias + sums.
+        var accumulate = accumulate
+        if let bias {
+            for i in 0..<m { (c + i * n).update(from: bias, count: n) }
+            accumulate = true
+        }
         if Scalar.self == Float.self {
             a.withMemoryRebound(to: Float.self, capacity: m * k) { a in
                 b.withMemoryRebound(to: Float.self, capacity: k * n) { b in
                     c.withMemoryRebound(to: Float.self, capacity: m * n) { c in
-                        if path == .c {
-                            runC(a, b, c, layout, accumulate: accumulate, level: level)
-                        } else {
-                            SwiftGEMM<SIMD8<Float>>.run(a, b, c, layout, accumulate: accumulate)
-                        }
+                        SwiftGEMM<SIMD8<Float>>.run(a, b, c, layout, accumulate: accumulate)
                     }
                 }
             }
@@ -89,11 +120,7 @@ enum GEMM {
             a.withMemoryRebound(to: Double.self, capacity: m * k) { a in
                 b.withMemoryRebound(to: Double.self, capacity: k * n) { b in
                     c.withMemoryRebound(to: Double.self, capacity: m * n) { c in
-                        if path == .c {
-                            runC(a, b, c, layout, accumulate: accumulate, level: level)
-                        } else {
-                            SwiftGEMM<SIMD4<Double>>.run(a, b, c, layout, accumulate: accumulate)
-                        }
+                        SwiftGEMM<SIMD4<Double>>.run(a, b, c, layout, accumulate: accumulate)
                     }
                 }
             }
@@ -157,7 +184,8 @@ enum GEMM {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func runC<Scalar: CGEMMScalar>(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
-                                          _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool, level: Int) {
+                                          _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool,
+                                          bias: UnsafePointer<Scalar>? = nil, level: Int) {
         // op(B) is packed once, in parallel panel ranges, and shared by every tile; each tile packs
         // only its own rows of A.
         let isa = Int32(level)
@@ -166,18 +194,19 @@ enum GEMM {
             l.forEachTile { i0, j0, rows, columns in
                 PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { scratch in
                     Scalar.gemmTileUnpackedB(isa, a + i0 * l.aRow, l.aRow, l.aCol, b + j0, l.bRow,
-                                             c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, scratch)
+                                             c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, scratch,
+                                             bias.map { $0 + j0 })
                 }
             }
             return
         }
         let nr = Scalar.gemmColumnsPerPanel(isa)
         if l.columnTiles > 1 && l.parallel && l.m <= stripRowLimit && l.m * l.n * l.k >= GEMM.parallelThreshold {
-            runCStrips(a, b, c, l, accumulate: accumulate, isa: isa)
+            runCStrips(a, b, c, l, accumulate: accumulate, bias: bias, isa: isa)
             return
         }
         if l.columnTiles > 1 {
-            runCPackedA(a, b, c, l, accumulate: accumulate, isa: isa)
+            runCPackedA(a, b, c, l, accumulate: accumulate, bias: bias, isa: isa)
             return
         }
         PackingScratch.withSmallOrPooled(Scalar.self, count: Scalar.gemmPackedBSize(n: l.n, k: l.k)) { packedB in
@@ -193,7 +222,8 @@ enum GEMM {
             l.forEachTile { i0, j0, rows, columns in
                 PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { packedA in
                     Scalar.gemmTile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
-                                    c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA)
+                                    c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA,
+                                    bias.map { $0 + j0 })
                 }
             }
         }
@@ -207,7 +237,7 @@ enum GEMM {
     @_specialize(where Scalar == Double)
     static func runCPackedA<Scalar: CGEMMScalar>(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
                                                  _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool,
-                                                 isa: Int32) {
+                                                 bias: UnsafePointer<Scalar>? = nil, isa: Int32) {
         let nr = Scalar.gemmColumnsPerPanel(isa), mr = Scalar.gemmRowsPerPanel(isa)
         let sizeB = Scalar.gemmPackedBSize(n: l.n, k: l.k)
         PackingScratch.withSmallOrPooled(Scalar.self, count: sizeB + Scalar.gemmPackedASize(m: l.m, k: l.k)) { packedB in
@@ -233,7 +263,7 @@ enum GEMM {
             }
             l.forEachTile { i0, j0, rows, columns in
                 Scalar.gemmTilePacked(isa, packedA, l.m, i0, packedB, l.n, j0, c + i0 * l.n + j0, l.n,
-                                      rows, columns, l.k, accumulate ? 1 : 0)
+                                      rows, columns, l.k, accumulate ? 1 : 0, bias.map { $0 + j0 })
             }
         }
     }
@@ -247,7 +277,7 @@ enum GEMM {
     @_specialize(where Scalar == Double)
     static func runCStrips<Scalar: CGEMMScalar>(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
                                                 _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool,
-                                                isa: Int32) {
+                                                bias: UnsafePointer<Scalar>? = nil, isa: Int32) {
         let mr = Scalar.gemmRowsPerPanel(isa)
         // Strips are whole multiples of 32 columns (a multiple of every level's panel width): two
         // per worker when that leaves at most 256 columns each, else 256 columns each.
@@ -267,7 +297,7 @@ enum GEMM {
                 let j0 = strip * stripWidth, columns = Swift.min(stripWidth, l.n - j0)
                 PackingScratch.withSmallOrPooled(Scalar.self, count: scratchCount) { scratch in
                     Scalar.gemmTilePackedA(isa, packedA, l.m, 0, b + j0 * l.bCol, l.bRow, l.bCol, c + j0, l.n,
-                                           l.m, columns, l.k, accumulate ? 1 : 0, scratch)
+                                           l.m, columns, l.k, accumulate ? 1 : 0, scratch, bias.map { $0 + j0 })
                 }
             }
         }
@@ -355,7 +385,8 @@ protocol CGEMMScalar: TensorScalar {
     /// Multiplies one tile of C on the calling thread, reading a row-major `op(B)` in place.
     static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int,
                                   _ b: UnsafePointer<Self>, _ bRow: Int, _ c: UnsafeMutablePointer<Self>, _ ldc: Int,
-                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Self>)
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Self>,
+                                  _ bias: UnsafePointer<Self>?)
     /// Rows of the register tile at `isa`.
     static func gemmRowsPerPanel(_ isa: Int32) -> Int
     /// Elements needed to hold all of `op(A)` packed.
@@ -367,7 +398,7 @@ protocol CGEMMScalar: TensorScalar {
     static func gemmTilePacked(_ isa: Int32, _ packedA: UnsafePointer<Self>, _ mTotal: Int, _ i0: Int,
                                _ packedB: UnsafePointer<Self>, _ nTotal: Int, _ j0: Int,
                                _ c: UnsafeMutablePointer<Self>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                               _ accumulate: Int32)
+                               _ accumulate: Int32, _ bias: UnsafePointer<Self>?)
     /// Elements of scratch `gemmTilePackedA` needs for `columns` columns of depth `depth`.
     static func gemmScratchB(columns: Int, depth: Int) -> Int
     /// Multiplies one tile of C on the calling thread from `op(A)` packed whole, packing the
@@ -375,12 +406,12 @@ protocol CGEMMScalar: TensorScalar {
     static func gemmTilePackedA(_ isa: Int32, _ packedA: UnsafePointer<Self>, _ mTotal: Int, _ i0: Int,
                                 _ b: UnsafePointer<Self>, _ bRow: Int, _ bCol: Int,
                                 _ c: UnsafeMutablePointer<Self>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                                _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Self>)
+                                _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Self>, _ bias: UnsafePointer<Self>?)
     /// Multiplies one tile of C on the calling thread.
     static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Self>, _ aRow: Int, _ aCol: Int,
                          _ packedB: UnsafePointer<Self>, _ nTotal: Int, _ j0: Int,
                          _ c: UnsafeMutablePointer<Self>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Self>)
+                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Self>, _ bias: UnsafePointer<Self>?)
 }
 
 extension Float: CGEMMScalar {
@@ -388,8 +419,8 @@ extension Float: CGEMMScalar {
     static func gemmTilePackedA(_ isa: Int32, _ packedA: UnsafePointer<Float>, _ mTotal: Int, _ i0: Int,
                                 _ b: UnsafePointer<Float>, _ bRow: Int, _ bCol: Int,
                                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                                _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Float>) {
-        bp_sgemm_tile_packed_a(isa, packedA, mTotal, i0, b, bRow, bCol, c, ldc, m, n, k, accumulate, scratch)
+                                _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?) {
+        bp_sgemm_tile_packed_a(isa, packedA, mTotal, i0, b, bRow, bCol, c, ldc, m, n, k, accumulate, scratch, bias)
     }
     static func gemmRowsPerPanel(_ isa: Int32) -> Int { Int(bp_sgemm_mr(isa)) }
     static func gemmPackedASize(m: Int, k: Int) -> Int { bp_sgemm_packed_a_size(m, k) }
@@ -400,8 +431,8 @@ extension Float: CGEMMScalar {
     static func gemmTilePacked(_ isa: Int32, _ packedA: UnsafePointer<Float>, _ mTotal: Int, _ i0: Int,
                                _ packedB: UnsafePointer<Float>, _ nTotal: Int, _ j0: Int,
                                _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                               _ accumulate: Int32) {
-        bp_sgemm_tile_packed(isa, packedA, mTotal, i0, packedB, nTotal, j0, c, ldc, m, n, k, accumulate)
+                               _ accumulate: Int32, _ bias: UnsafePointer<Float>?) {
+        bp_sgemm_tile_packed(isa, packedA, mTotal, i0, packedB, nTotal, j0, c, ldc, m, n, k, accumulate, bias)
     }
     static func gemmColumnsPerPanel(_ isa: Int32) -> Int { Int(bp_sgemm_nr(isa)) }
     static func gemmScratchA(rows: Int, depth: Int) -> Int { bp_sgemm_scratch_a(rows, depth) }
@@ -412,14 +443,15 @@ extension Float: CGEMMScalar {
     }
     static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Float>, _ aRow: Int, _ aCol: Int,
                                   _ b: UnsafePointer<Float>, _ bRow: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Float>) {
-        bp_sgemm_tile_unpacked_b(isa, a, aRow, aCol, b, bRow, c, ldc, m, n, k, accumulate, scratch)
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Float>,
+                                  _ bias: UnsafePointer<Float>?) {
+        bp_sgemm_tile_unpacked_b(isa, a, aRow, aCol, b, bRow, c, ldc, m, n, k, accumulate, scratch, bias)
     }
     static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Float>, _ aRow: Int, _ aCol: Int,
                          _ packedB: UnsafePointer<Float>, _ nTotal: Int, _ j0: Int,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Float>) {
-        bp_sgemm_tile(isa, a, aRow, aCol, packedB, nTotal, j0, c, ldc, m, n, k, accumulate, scratchA)
+                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?) {
+        bp_sgemm_tile(isa, a, aRow, aCol, packedB, nTotal, j0, c, ldc, m, n, k, accumulate, scratchA, bias)
     }
 }
 
@@ -428,8 +460,8 @@ extension Double: CGEMMScalar {
     static func gemmTilePackedA(_ isa: Int32, _ packedA: UnsafePointer<Double>, _ mTotal: Int, _ i0: Int,
                                 _ b: UnsafePointer<Double>, _ bRow: Int, _ bCol: Int,
                                 _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                                _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Double>) {
-        bp_dgemm_tile_packed_a(isa, packedA, mTotal, i0, b, bRow, bCol, c, ldc, m, n, k, accumulate, scratch)
+                                _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Double>, _ bias: UnsafePointer<Double>?) {
+        bp_dgemm_tile_packed_a(isa, packedA, mTotal, i0, b, bRow, bCol, c, ldc, m, n, k, accumulate, scratch, bias)
     }
     static func gemmRowsPerPanel(_ isa: Int32) -> Int { Int(bp_dgemm_mr(isa)) }
     static func gemmPackedASize(m: Int, k: Int) -> Int { bp_dgemm_packed_a_size(m, k) }
@@ -440,8 +472,8 @@ extension Double: CGEMMScalar {
     static func gemmTilePacked(_ isa: Int32, _ packedA: UnsafePointer<Double>, _ mTotal: Int, _ i0: Int,
                                _ packedB: UnsafePointer<Double>, _ nTotal: Int, _ j0: Int,
                                _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                               _ accumulate: Int32) {
-        bp_dgemm_tile_packed(isa, packedA, mTotal, i0, packedB, nTotal, j0, c, ldc, m, n, k, accumulate)
+                               _ accumulate: Int32, _ bias: UnsafePointer<Double>?) {
+        bp_dgemm_tile_packed(isa, packedA, mTotal, i0, packedB, nTotal, j0, c, ldc, m, n, k, accumulate, bias)
     }
     static func gemmColumnsPerPanel(_ isa: Int32) -> Int { Int(bp_dgemm_nr(isa)) }
     static func gemmScratchA(rows: Int, depth: Int) -> Int { bp_dgemm_scratch_a(rows, depth) }
@@ -452,14 +484,15 @@ extension Double: CGEMMScalar {
     }
     static func gemmTileUnpackedB(_ isa: Int32, _ a: UnsafePointer<Double>, _ aRow: Int, _ aCol: Int,
                                   _ b: UnsafePointer<Double>, _ bRow: Int, _ c: UnsafeMutablePointer<Double>, _ ldc: Int,
-                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Double>) {
-        bp_dgemm_tile_unpacked_b(isa, a, aRow, aCol, b, bRow, c, ldc, m, n, k, accumulate, scratch)
+                                  _ m: Int, _ n: Int, _ k: Int, _ accumulate: Int32, _ scratch: UnsafeMutablePointer<Double>,
+                                  _ bias: UnsafePointer<Double>?) {
+        bp_dgemm_tile_unpacked_b(isa, a, aRow, aCol, b, bRow, c, ldc, m, n, k, accumulate, scratch, bias)
     }
     static func gemmTile(_ isa: Int32, _ a: UnsafePointer<Double>, _ aRow: Int, _ aCol: Int,
                          _ packedB: UnsafePointer<Double>, _ nTotal: Int, _ j0: Int,
                          _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ m: Int, _ n: Int, _ k: Int,
-                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Double>) {
-        bp_dgemm_tile(isa, a, aRow, aCol, packedB, nTotal, j0, c, ldc, m, n, k, accumulate, scratchA)
+                         _ accumulate: Int32, _ scratchA: UnsafeMutablePointer<Double>, _ bias: UnsafePointer<Double>?) {
+        bp_dgemm_tile(isa, a, aRow, aCol, packedB, nTotal, j0, c, ldc, m, n, k, accumulate, scratchA, bias)
     }
 }
 

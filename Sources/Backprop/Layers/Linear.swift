@@ -95,31 +95,24 @@ extension Variable {
 
 extension Tensor {
     /// `x·Wᵀ + b` for `x` `[rows, inputs]` (row-major scalars), `weight` `[outputs, inputs]` and
-    /// `bias` `[outputs]` (or none): the output starts as the bias rows, filled in parallel, and the
-    /// product is accumulated onto them, so the bias costs no pass of its own over the output
-    /// (PyTorch's `addmm`). Each element is `b + Σ`, the sum in the GEMM's fixed order, whatever the
-    /// worker count. Shared by the recorded and the inference paths of `Linear`, which therefore
+    /// `bias` `[outputs]` (or none): the GEMM micro-kernel adds the bias to its first block of sums
+    /// as it stores them, so the bias costs no pass of its own over the output (PyTorch's `addmm`).
+    /// Each element is `b + Σ`, the sum in the GEMM's fixed order, whatever the worker count. Shared by the recorded and the inference paths of `Linear`, which therefore
     /// agree bit for bit.
     static func affineProduct(_ x: [Scalar], rows: Int, weight: Tensor, bias: Tensor?) -> Tensor {
         let (outputs, inputs) = (weight.shape[0], weight.shape[1])
         let count = TensorSize.elementCount(of: [rows, outputs], scalar: Scalar.self, op: "Linear")
         return Tensor(shape: [rows, outputs], op: "Linear") { out in
             guard count > 0, let o = out.baseAddress else { return }
-            if let bias {
-                bias.scalars.withUnsafeBufferPointer { b in
-                    let bp = b.baseAddress!
-                    Parallelism.forEach(count: rows, grain: Swift.max(1, (1 << 15) / Swift.max(1, outputs))) { range in
-                        for r in range { (o + r * outputs).initialize(from: bp, count: outputs) }
+            (bias?.scalars ?? []).withUnsafeBufferPointer { b in
+                x.withUnsafeBufferPointer { xs in
+                    weight.scalars.withUnsafeBufferPointer { ws in
+                        // GEMM writes every element: bias + sums, the sums alone, or the bias or
+                        // zeros when k = 0 (the dummy pointers are then never read).
+                        GEMM.multiply(xs.baseAddress ?? UnsafePointer(o), transposeA: false, ws.baseAddress ?? UnsafePointer(o),
+                                      transposeB: true, m: rows, n: outputs, k: inputs, into: o, accumulate: false,
+                                      bias: bias == nil ? nil : b.baseAddress)
                     }
-                }
-            } else {
-                o.initialize(repeating: 0, count: count)
-            }
-            x.withUnsafeBufferPointer { xs in
-                weight.scalars.withUnsafeBufferPointer { ws in
-                    guard let xp = xs.baseAddress, let wp = ws.baseAddress else { return }
-                    GEMM.multiply(xp, transposeA: false, wp, transposeB: true, m: rows, n: outputs, k: inputs,
-                                  into: o, accumulate: true)
                 }
             }
         }

@@ -61,12 +61,15 @@ void bp_sgemm_pack_b(int isa, const float *b, ptrdiff_t b_row, ptrdiff_t b_col, 
 ///
 /// Element `(i, p)` of `op(A)` is `a[i * a_row + p * a_col]`, so a transposed A is read in place.
 /// `C` is row-major with leading dimension `ldc`. The k axis is walked in fixed blocks, in order,
-/// so each element of C is accumulated in the same order whatever the tile boundaries.
+/// so each element of C is accumulated in the same order whatever the tile boundaries. With a
+/// `bias` (the tile's `n` entries; NULL for none) and `accumulate` 0, C = bias + op(A)·op(B), the
+/// bias added to the first block's sums (the same value as filling C with the bias and
+/// accumulating); every tile function below takes `bias` the same way.
 void bp_sgemm_tile(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0,
                    float *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
-                   float *scratch_a);
+                   float *scratch_a, const float *bias);
 
 /// The double-precision `bp_sgemm_nr`.
 int bp_dgemm_nr(int isa);
@@ -88,14 +91,14 @@ void bp_dgemm_tile(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col,
                    const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0,
                    double *c, ptrdiff_t ldc,
                    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
-                   double *scratch_a);
+                   double *scratch_a, const double *bias);
 
 /// `bp_sgemm_tile` with a row-major `op(B)` read in place instead of packed: element `(p, j)` of
 /// the tile's columns at `b[p * b_row + j]`. Same results as the packed form; it saves packing
 /// B when few rows of A share each panel. `scratch` holds `bp_sgemm_scratch_a(m, k)` floats.
 void bp_sgemm_tile_unpacked_b(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b, ptrdiff_t b_row,
                               float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
-                              float *scratch);
+                              float *scratch, const float *bias);
 
 /// Rows of the float register tile at `isa` (12, 6 or 4): the panel height of `bp_sgemm_pack_a`.
 int bp_sgemm_mr(int isa);
@@ -117,7 +120,7 @@ void bp_sgemm_pack_a(int isa, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, 
 /// same sums in the same order as `bp_sgemm_tile`.
 void bp_sgemm_tile_packed(int isa, const float *packed_a, ptrdiff_t m_total, ptrdiff_t i0,
                           const float *packed_b, ptrdiff_t n_total, ptrdiff_t j0, float *c, ptrdiff_t ldc,
-                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate);
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, const float *bias);
 
 /// The double-precision `bp_sgemm_packed_a_size`.
 size_t bp_dgemm_packed_a_size(ptrdiff_t m, ptrdiff_t k);
@@ -129,7 +132,7 @@ void bp_dgemm_pack_a(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col,
 /// The double-precision `bp_sgemm_tile_packed`.
 void bp_dgemm_tile_packed(int isa, const double *packed_a, ptrdiff_t m_total, ptrdiff_t i0,
                           const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0, double *c, ptrdiff_t ldc,
-                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate);
+                          ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, const double *bias);
 
 /// Floats of scratch `bp_sgemm_tile_packed_a` needs for a tile of `n` columns and depth `k`.
 size_t bp_sgemm_scratch_b(ptrdiff_t n, ptrdiff_t k);
@@ -140,7 +143,7 @@ size_t bp_sgemm_scratch_b(ptrdiff_t n, ptrdiff_t k);
 /// 64-byte aligned). Same sums as `bp_sgemm_tile_packed`.
 void bp_sgemm_tile_packed_a(int isa, const float *packed_a, ptrdiff_t m_total, ptrdiff_t i0, const float *b,
                             ptrdiff_t b_row, ptrdiff_t b_col, float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
-                            ptrdiff_t k, int accumulate, float *scratch_b);
+                            ptrdiff_t k, int accumulate, float *scratch_b, const float *bias);
 
 /// The double-precision `bp_sgemm_scratch_b`.
 size_t bp_dgemm_scratch_b(ptrdiff_t n, ptrdiff_t k);
@@ -148,12 +151,12 @@ size_t bp_dgemm_scratch_b(ptrdiff_t n, ptrdiff_t k);
 /// The double-precision `bp_sgemm_tile_packed_a`.
 void bp_dgemm_tile_packed_a(int isa, const double *packed_a, ptrdiff_t m_total, ptrdiff_t i0, const double *b,
                             ptrdiff_t b_row, ptrdiff_t b_col, double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
-                            ptrdiff_t k, int accumulate, double *scratch_b);
+                            ptrdiff_t k, int accumulate, double *scratch_b, const double *bias);
 
 /// The double-precision `bp_sgemm_tile_unpacked_b`.
 void bp_dgemm_tile_unpacked_b(int isa, const double *a, ptrdiff_t a_row, ptrdiff_t a_col, const double *b, ptrdiff_t b_row,
                               double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate,
-                              double *scratch);
+                              double *scratch, const double *bias);
 
 /// Whether the AVX2 normalization loops below may run on this CPU (never on other architectures).
 /// Each is the exact vector form of a loop of the Swift normalization kernels: same operations,

@@ -210,3 +210,37 @@ struct GEMMStripTests {
 
     @Test func doubleStripsMatchPackedTilesBitForBit() { check(Double.self) }
 }
+
+/// A bias given to the GEMM (added by the micro-kernel to its first block of sums) gives exactly
+/// the value of filling C with the bias rows and accumulating, on every path: B read in place
+/// (few rows), one column tile with B packed whole, column strips, and tiles over both operands
+/// packed whole (more rows than strips take).
+@Suite("GEMM with a bias")
+struct GEMMBiasTests {
+    func check<Scalar: TensorScalar>(_ type: Scalar.Type) {
+        let shapes = [(13, 40, 17), (300, 200, 100), (150, 700, 300), (2100, 1100, 8), (5, 3, 0)]
+        var generator = SeededGenerator(seed: 37)
+        for (m, n, k) in shapes {
+            let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
+            let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
+            let bias = Tensor<Scalar>.randomNormal(shape: [n], using: &generator).scalars
+            for level in GEMMKernelLevelTests.levels {
+                for (ta, tb) in [(false, false), (false, true), (true, false)] {
+                    var fused = [Scalar](repeating: .nan, count: m * n)
+                    var filled = (0..<m).flatMap { _ in bias }
+                    bias.withUnsafeBufferPointer { pbias in
+                        GEMM.multiply(a, transposeA: ta, b, transposeB: tb, m: m, n: n, k: k, into: &fused,
+                                      accumulate: false, bias: pbias.baseAddress, kernelLevel: level)
+                    }
+                    GEMM.multiply(a, transposeA: ta, b, transposeB: tb, m: m, n: n, k: k, into: &filled,
+                                  accumulate: true, kernelLevel: level)
+                    #expect(fused == filled, "\(Scalar.self) level \(level) m \(m) n \(n) k \(k) transposeA \(ta) transposeB \(tb)")
+                }
+            }
+        }
+    }
+
+    @Test func floatBiasMatchesFillAndAccumulate() { check(Float.self) }
+
+    @Test func doubleBiasMatchesFillAndAccumulate() { check(Double.self) }
+}
