@@ -2,22 +2,26 @@ extension Tensor {
     /// Adds the entries of `source` into zeros of shape `shape` at `indices` along `axis`
     /// (PyTorch's `index_add`), repeated indices accumulating.
     static func indexAdd(_ source: Tensor, indices: [Int], alongAxis axis: Int, into shape: [Int]) -> Tensor {
-        var result = Tensor(zeros: shape)
         let outer = shape[..<axis].reduce(1, *)
         let inner = shape[(axis + 1)...].reduce(1, *)
         let size = shape[axis]
-        result.scalars.withUnsafeMutableBufferPointer { dst in
+        // The zeros are written in parallel (an embedding table's gradient is 47 MB, most of it
+        // zero), then the selected rows are added in order.
+        return Tensor(shape: shape, op: "indexAdd") { dst in
+            guard let d0 = dst.baseAddress else { return }
+            Parallelism.forEach(count: dst.count, grain: 1 << 18) { range in
+                (d0 + range.lowerBound).initialize(repeating: 0, count: range.count)
+            }
             source.scalars.withUnsafeBufferPointer { src in
                 for o in 0..<outer {
                     for (j, index) in indices.enumerated() {
-                        let d = dst.baseAddress! + (o * size + index) * inner
+                        let d = d0 + (o * size + index) * inner
                         let s = src.baseAddress! + (o * indices.count + j) * inner
                         for i in 0..<inner { d[i] += s[i] }
                     }
                 }
             }
         }
-        return result
     }
 }
 
