@@ -44,11 +44,20 @@ enum GEMM {
     /// The largest `op(B)`, in elements, that `unpackedBRowLimit` applies to.
     static let unpackedBLimit = 1 << 18
 
-    /// Products of at most this many rows (and several column tiles) run as column strips of every
-    /// row, each packing its own columns of op(B) (`runCStrips`); taller ones pack op(B) whole
+    /// Products with several column tiles whose block of op(A) (all rows, one k block) takes at
+    /// most this many bytes, so it stays in L2 while every strip sweeps it, run as column strips
+    /// of every row, each packing its own columns of op(B) (`runCStrips`); others pack op(B) whole
     /// first (`runCPackedA`). all-MiniLM-L6-v2's products (576 tokens; 384 and 1,536 features)
-    /// gained about 5 % (forward+backward 207 → 198 ms, min of five alternating runs).
-    static let stripRowLimit = 2048
+    /// gained about 5 % (forward+backward 207 → 198 ms, min of five alternating runs); 1024³
+    /// (a 1 MB block) measured 3–5 % slower as strips.
+    static let stripBlockByteLimit = 512 << 10
+
+    /// The k block of the C kernels for depth k (`k_block` in gemm_body.h): the fewest blocks of at
+    /// most 256, of equal size rounded up to 8.
+    static func kBlock(_ k: Int) -> Int {
+        let blocks = Swift.max(1, (k + 255) / 256)
+        return Swift.min(256, ((k + blocks - 1) / blocks + 7) / 8 * 8)
+    }
 
     /// Below this many multiply-adds per product, a stack of products is shared out product by
     /// product instead of tile by tile.
@@ -201,7 +210,8 @@ enum GEMM {
             return
         }
         let nr = Scalar.gemmColumnsPerPanel(isa)
-        if l.columnTiles > 1 && l.parallel && l.m <= stripRowLimit && l.m * l.n * l.k >= GEMM.parallelThreshold {
+        if l.columnTiles > 1 && l.parallel && l.m * l.n * l.k >= GEMM.parallelThreshold
+            && l.m * kBlock(l.k) * MemoryLayout<Scalar>.stride <= stripBlockByteLimit {
             runCStrips(a, b, c, l, accumulate: accumulate, bias: bias, isa: isa)
             return
         }
