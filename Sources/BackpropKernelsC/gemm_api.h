@@ -8,6 +8,8 @@ int GEMM_API(nr)(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); re
 
 int GEMM_API(mr)(int isa) { int mr, nr; tile_shape(clamp_isa(isa), &mr, &nr); return mr; }
 
+ptrdiff_t GEMM_API(k_block)(ptrdiff_t k) { return k_block(k); }
+
 size_t GEMM_API(scratch_a)(ptrdiff_t m, ptrdiff_t k) { return tile_scratch_size(m, k); }
 
 size_t GEMM_API(packed_b_size)(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 31) / 32 * 32) * (size_t)k; }

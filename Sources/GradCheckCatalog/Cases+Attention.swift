@@ -84,7 +84,7 @@ extension Catalog {
 
     /// `softmax(Q·Kᵀ/√d)·V` with respect to Q, K and V, with every mask.
     static var scaledDotProductAttentionCases: [GradCheckCase] {
-        MaskOption.allCases.enumerated().map { index, mask in
+        var cases = MaskOption.allCases.enumerated().map { index, mask in
             let seed = 1100 + UInt64(index) * 3
             return GradCheckCase("attention[sdpa,q=2x2x3x2,kv=2x2x3x2,\(mask.label)]",
                                  inputs: Inputs.tensors([[2, 2, 3, 2], [2, 2, 3, 2], [2, 2, 3, 2]], seed: seed)) { v in
@@ -92,6 +92,14 @@ extension Catalog {
                                           keyPaddingMask: mask.keyPadding(keyLength: 3))
             }
         }
+        // An additive float mask [L, S]: finite offsets, one −∞ entry (a blocked key) and a row of
+        // −∞ only (a query that sees nothing: weight and gradient 0), through the fused weights op.
+        let additive = Tensor<Double>(shape: [3, 3], scalars: [0, -.infinity, 0.5, -.infinity, -.infinity, -.infinity, 0.3, 0, -1])
+        cases.append(GradCheckCase("attention[sdpa,q=2x2x3x2,kv=2x2x3x2,additive-mask]",
+                                   inputs: Inputs.tensors([[2, 2, 3, 2], [2, 2, 3, 2], [2, 2, 3, 2]], seed: 1115)) { v in
+            scaledDotProductAttention(query: v[0], key: v[1], value: v[2], attentionMask: .additive(additive))
+        })
+        return cases
     }
 
     /// `multiHeadAttention` with its input and every weight as inputs, against the head-by-head decomposition.

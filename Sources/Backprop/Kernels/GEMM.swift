@@ -52,13 +52,6 @@ enum GEMM {
     /// (a 1 MB block) measured 3–5 % slower as strips.
     static let stripBlockByteLimit = 512 << 10
 
-    /// The k block of the C kernels for depth k (`k_block` in gemm_body.h): the fewest blocks of at
-    /// most 256, of equal size rounded up to 8.
-    static func kBlock(_ k: Int) -> Int {
-        let blocks = Swift.max(1, (k + 255) / 256)
-        return Swift.min(256, ((k + blocks - 1) / blocks + 7) / 8 * 8)
-    }
-
     /// Below this many multiply-adds per product, a stack of products is shared out product by
     /// product instead of tile by tile.
     static let batchItemThreshold = 1 << 22
@@ -78,9 +71,11 @@ enum GEMM {
     ) {
         guard m > 0 && n > 0 else { return }
         let bias = accumulate ? nil : bias
+        // C's rows set to the bias: where the C kernels do not add it, the sums start from it.
+        func fillBiasRows(_ bias: UnsafePointer<Scalar>) { for i in 0..<m { (c + i * n).update(from: bias, count: n) } }
         if k == 0 {
             if let bias {
-                for i in 0..<m { (c + i * n).update(from: bias, count: n) }
+                fillBiasRows(bias)
             } else if !accumulate {
                 c.update(repeating: 0, count: m * n)
             }
@@ -114,7 +109,7 @@ enum GEMM {
         // The other paths start C as the bias rows and accumulate: the same value, bias + sums.
         var accumulate = accumulate
         if let bias {
-            for i in 0..<m { (c + i * n).update(from: bias, count: n) }
+            fillBiasRows(bias)
             accumulate = true
         }
         if Scalar.self == Float.self {
@@ -211,7 +206,7 @@ enum GEMM {
         }
         let nr = Scalar.gemmColumnsPerPanel(isa)
         if l.columnTiles > 1 && l.parallel && l.m * l.n * l.k >= GEMM.parallelThreshold
-            && l.m * kBlock(l.k) * MemoryLayout<Scalar>.stride <= stripBlockByteLimit {
+            && l.m * Scalar.gemmKBlock(l.k) * MemoryLayout<Scalar>.stride <= stripBlockByteLimit {
             runCStrips(a, b, c, l, accumulate: accumulate, bias: bias, isa: isa)
             return
         }
@@ -383,6 +378,8 @@ enum PackingScratch {
 /// A precision with C GEMM kernels: thin forwards to `bp_sgemm_…` (Float) and `bp_dgemm_…` (Double),
 /// so one generic driver runs both.
 protocol CGEMMScalar: TensorScalar {
+    /// The k block of the C kernels for depth k (`k_block` in gemm_body.h).
+    static func gemmKBlock(_ k: Int) -> Int
     /// Columns of the register tile at `isa`.
     static func gemmColumnsPerPanel(_ isa: Int32) -> Int
     /// Elements of scratch one tile of at most `rows` rows and depth `depth` needs for its packed A.
@@ -425,6 +422,7 @@ protocol CGEMMScalar: TensorScalar {
 }
 
 extension Float: CGEMMScalar {
+    static func gemmKBlock(_ k: Int) -> Int { bp_sgemm_k_block(k) }
     static func gemmScratchB(columns: Int, depth: Int) -> Int { bp_sgemm_scratch_b(columns, depth) }
     static func gemmTilePackedA(_ isa: Int32, _ packedA: UnsafePointer<Float>, _ mTotal: Int, _ i0: Int,
                                 _ b: UnsafePointer<Float>, _ bRow: Int, _ bCol: Int,
@@ -466,6 +464,7 @@ extension Float: CGEMMScalar {
 }
 
 extension Double: CGEMMScalar {
+    static func gemmKBlock(_ k: Int) -> Int { bp_dgemm_k_block(k) }
     static func gemmScratchB(columns: Int, depth: Int) -> Int { bp_dgemm_scratch_b(columns, depth) }
     static func gemmTilePackedA(_ isa: Int32, _ packedA: UnsafePointer<Double>, _ mTotal: Int, _ i0: Int,
                                 _ b: UnsafePointer<Double>, _ bRow: Int, _ bCol: Int,

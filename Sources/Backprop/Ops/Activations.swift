@@ -97,21 +97,9 @@ extension Variable {
     @_specialize(where Scalar == Double)
     func timesGELUDerivative(at x: Variable, approximation: GELUApproximation) -> Variable {
         let (sg, sx) = (saved, x.saved)
-        let value: Tensor<Scalar>
-        switch approximation {
-        case .none:
-            let r: Scalar = 1 / Scalar(2).squareRoot()
-            let normalization = Scalar(1 / (2 * Double.pi).squareRoot())
-            value = Elementwise.multiplying(self.value, byMapOf: x.value, vectorized: .geluDerivative) { x in
-                0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
-            }
-        case .tanh:
-            let k = Scalar((2 / Double.pi).squareRoot())
-            value = Elementwise.multiplying(self.value, byMapOf: x.value) { x in
-                let t = Scalar.tanh(k * (x + 0.044715 * x * x * x))
-                return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
-            }
-        }
+        let value = approximation == .none
+            ? Elementwise.multiplying(self.value, byMapOf: x.value, vectorized: .geluDerivative, Variable.exactGELUDerivative)
+            : Elementwise.multiplying(self.value, byMapOf: x.value, Variable.tanhGELUDerivative)
         let name = approximation == .none ? "geluBackward" : "geluTanhBackward"
         return Variable.record(name, self, x, value: value) { w, tape in
             let x = tape[sx]
@@ -139,24 +127,26 @@ extension Variable {
     /// second derivative written in `Variable` operations.
     func geluDerivative(approximation: GELUApproximation) -> Variable {
         let x = saved
-        switch approximation {
-        case .none:
-            // Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π).
-            let r: Scalar = 1 / Scalar(2).squareRoot()
-            let normalization = Scalar(1 / (2 * Double.pi).squareRoot())
-            let d = Elementwise.map(value, vectorized: .geluDerivative) { x in
-                0.5 * (1 + Scalar.erf(x * r)) + x * normalization * Scalar.exp(-0.5 * x * x)
-            }
-            return record("geluDerivative", d) { g, tape in g * Variable.geluSecondDerivative(tape[x], approximation: .none) }
-        case .tanh:
-            // ½(1 + T) + ½x(1 − T²)·k(1 + 3cx²), T = tanh(k(x + cx³)).
-            let k = Scalar((2 / Double.pi).squareRoot())
-            let d = Elementwise.map(value) { x in
-                let t = Scalar.tanh(k * (x + 0.044715 * x * x * x))
-                return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
-            }
-            return record("geluTanhDerivative", d) { g, tape in g * Variable.geluSecondDerivative(tape[x], approximation: .tanh) }
-        }
+        let d = approximation == .none
+            ? Elementwise.map(value, vectorized: .geluDerivative, Variable.exactGELUDerivative)
+            : Elementwise.map(value, Variable.tanhGELUDerivative)
+        let name = approximation == .none ? "geluDerivative" : "geluTanhDerivative"
+        return record(name, d) { g, tape in g * Variable.geluSecondDerivative(tape[x], approximation: approximation) }
+    }
+
+    /// ∂GELU/∂x of one scalar, exact: Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
+    /// (the C kernel computes it vectorized for `Float`).
+    @inline(__always)
+    static func exactGELUDerivative(_ x: Scalar) -> Scalar {
+        0.5 * (1 + Scalar.erf(x * (1 / Scalar(2).squareRoot()))) + x * Scalar(1 / (2 * Double.pi).squareRoot()) * Scalar.exp(-0.5 * x * x)
+    }
+
+    /// ∂GELU/∂x of one scalar, tanh form: ½(1 + T) + ½x(1 − T²)·k(1 + 3cx²), T = tanh(k(x + cx³)).
+    @inline(__always)
+    static func tanhGELUDerivative(_ x: Scalar) -> Scalar {
+        let k = Scalar((2 / Double.pi).squareRoot())
+        let t = Scalar.tanh(k * (x + 0.044715 * x * x * x))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
     }
 
     /// SiLU (swish) `x·σ(x)`. Backward: ∂L/∂x = g·σ(x)(1 + x(1 − σ(x))); ∂²/∂x² = σ′·(2 + x(1 − 2σ)),

@@ -134,6 +134,13 @@ void bp_dgemm_tile_packed(int isa, const double *packed_a, ptrdiff_t m_total, pt
                           const double *packed_b, ptrdiff_t n_total, ptrdiff_t j0, double *c, ptrdiff_t ldc,
                           ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, int accumulate, const double *bias);
 
+/// The k block of the float GEMM for depth `k`: the fewest blocks of at most 256, of equal size
+/// rounded up to 8 (576 → 192).
+ptrdiff_t bp_sgemm_k_block(ptrdiff_t k);
+
+/// The double-precision `bp_sgemm_k_block`.
+ptrdiff_t bp_dgemm_k_block(ptrdiff_t k);
+
 /// Floats of scratch `bp_sgemm_tile_packed_a` needs for a tile of `n` columns and depth `k`.
 size_t bp_sgemm_scratch_b(ptrdiff_t n, ptrdiff_t k);
 
