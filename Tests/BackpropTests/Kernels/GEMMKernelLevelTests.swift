@@ -98,15 +98,20 @@ struct GEMMWorkerCountTests {
 
     func check<Scalar: TensorScalar>(_ type: Scalar.Type) {
         // Several row and column tiles, and k across two blocks of 256; values with inexact sums.
-        let (m, n, k) = (300, 530, 600)
-        var generator = SeededGenerator(seed: 13)
-        let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
-        let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
-        for level in GEMMKernelLevelTests.levels {
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let one = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: level, workers: 1)
-                let two = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: level, workers: 2)
-                #expect(one == two, "\(Scalar.self) level \(level) transposeA \(ta) transposeB \(tb)")
+        // Then a few hundred rows and at most 1024 columns, whose row tiles follow the worker
+        // count (one per worker: 2 tiles with one or two workers, 3 with three).
+        for (m, n, k) in [(300, 530, 600), (530, 200, 300)] {
+            var generator = SeededGenerator(seed: 13)
+            let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
+            let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
+            for level in GEMMKernelLevelTests.levels {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let one = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: level, workers: 1)
+                    for workers in m == 300 ? [2] : [2, 3] {
+                        let other = product(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, level: level, workers: workers)
+                        #expect(one == other, "\(Scalar.self) \(m)×\(n)×\(k) level \(level) transposeA \(ta) transposeB \(tb) workers \(workers)")
+                    }
+                }
             }
         }
     }
