@@ -7,8 +7,9 @@
 // Coefficients are near-minimax fits (Chebyshev least squares against 40-digit mpmath values):
 //   exp:  e^r = 1 + r + r²·P(r), |r| ≤ 0.36, P of degree 5 (approximation error 0.005 ulp)
 //   tanh: tanh x = x + x³·P(x²), |x| < 0.625, P of degree 5; beyond, 1 − 2/(e^{2|x|} + 1)
-//   erfc: erfc z = t·e^{−z² + Q(s)}, t = 2/(2 + z), s = (t − 0.58)/0.42, 0 ≤ z ≤ 10.5, Q of degree 11
-//         (Numerical Recipes' form; approximation error 3e-9 in the exponent)
+//   erfc: erfc z = t·e^{−z²}·G(s), t = 2/(2 + z), s = (t − 0.58)/0.42, 0 ≤ z ≤ 10.61, G of degree 10
+//         (Numerical Recipes' form, with G = e^{Q(s)} fitted directly, so the GELU derivative's
+//         density and tail share e^{−z²}; relative approximation error 1.1e-8 with float coefficients)
 //   Φ:    Φ(x) = ½ + x·P(x²) for |x| ≤ 0.75, P of degree 5 (approximation error 1e-4 ulp)
 
 #define CAT2(a, b) a##_##b
@@ -53,10 +54,11 @@ static inline vf FN(exp2parts)(vf a, vf b, int shift) {
     vi ki = __builtin_convertvector(k, vi) + shift;
     vi half = ki >> 1;
     vf scale1 = (vf)((half + 127) << 23), scale2 = (vf)((ki - half + 127) << 23);
-    vf y = (p * scale1) * scale2;
     // Below −104 the result rounds to 0; producing it through a subnormal product would cost a
-    // microcode assist per lane (masked attention scores are −∞, so this is the common case there).
-    if (shift == 0) y = FN(select)(x <= -104.0f, FN(splat)(0.0f), y);
+    // microcode assist per lane (masked attention scores are −∞, so this is the common case
+    // there), so the second factor is 0 there instead and the product is an exact +0.
+    if (shift == 0) scale2 = FN(select)(x <= -104.0f, FN(splat)(0.0f), scale2);
+    vf y = (p * scale1) * scale2;
     return FN(select)(a != a, a, y);
 }
 
@@ -78,29 +80,50 @@ static inline vf FN(tanh)(vf x) {
     return FN(select)(ax < 0.625f, small, FN(select)(x != x, x, large));
 }
 
-/// 2²⁴·½·erfc(|x|/√2) = 2²⁴·Φ(−|x|), the normal tail beyond |x| scaled so that it stays normal
-/// (and keeps its relative accuracy) until products with x are scaled back; the exponent −x²/2 is
-/// carried exactly as two floats (x² = hi + lo by FMA).
-static inline vf FN(scaledtail)(vf ax) {
-    vf xc = __builtin_elementwise_min(ax, FN(splat)(15.0f));   // Φ(−15) ≈ 3.7e-51 underflows
-    vf hi = xc * xc, lo = FN(fma)(xc, xc, -hi);
-    vf z = xc * 0.707106781186547524f;
+/// 2²⁴·e^{−(hi + lo)/2}, where hi + lo = a² exactly (hi = a·a rounded, lo = fma(a, a, −hi)) for
+/// 0 ≤ a ≤ 15: the Gaussian factor of the normal density and tail, scaled by 2²⁴ so that it stays
+/// normal, and keeps its relative accuracy, until products with x are scaled back. The argument is
+/// clamped at −104, so k = round(−a²/2·log₂e) ≥ −150 and the single factor 2^(k + 24) is normal:
+/// `exp2parts(−hi/2, −lo/2, 24)` without the clamp at 89, the NaN test and the second scale
+/// factor, which this range never needs (the same value bit for bit).
+static inline vf FN(gaussian)(vf hi, vf lo) {
+    vf x = __builtin_elementwise_max(hi * -0.5f, FN(splat)(-104.0f));
+    vf b = lo * -0.5f;
+    vf k = ((x + b) * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   // round to nearest (1.5·2²³ trick)
+    vf r = FN(fma)(-k, FN(splat)(0.693145751953125f), x);
+    r = FN(fma)(-k, FN(splat)(1.428606765330187045e-06f), r);
+    r = r + b;
+    vf p = FN(splat)(0.000199038646f);
+    p = FN(fma)(p, r, FN(splat)(0.00139371843f));
+    p = FN(fma)(p, r, FN(splat)(0.00833329275f));
+    p = FN(fma)(p, r, FN(splat)(0.0416664318f));
+    p = FN(fma)(p, r, FN(splat)(0.166666667f));
+    p = FN(fma)(p, r, FN(splat)(0.500000002f));
+    p = FN(fma)(p, r * r, r) + 1.0f;
+    vi ki = __builtin_convertvector(k, vi);
+    return p * (vf)((ki + (127 + 24)) << 23);
+}
+
+/// 2²⁴·Φ(−a) = 2²⁴·½·erfc(z), z = a/√2, for 0 ≤ a ≤ 15 given e = gaussian(a²): erfc z =
+/// t·e^{−z²}·G(s), t = 2/(2 + z), s = (t − 0.58)/0.42, G = e^{Q(s)} of Numerical Recipes' form
+/// fitted as a polynomial itself (degree 10, relative error 1.1e-8 with its float coefficients),
+/// so the density and the tail share one exponential.
+static inline vf FN(scaledtail)(vf a, vf e) {
+    vf z = a * 0.707106781186547524f;
     vf t = 2.0f / (z + 2.0f);
     vf s = FN(fma)(t, FN(splat)(2.38095238095238095f), FN(splat)(-1.38095238095238095f));   // (t − 0.58)/0.42
-    vf q = FN(splat)(-5.67441364e-06f);
-    q = FN(fma)(q, s, FN(splat)(-2.40177189e-05f));
-    q = FN(fma)(q, s, FN(splat)(7.61137425e-05f));
-    q = FN(fma)(q, s, FN(splat)(0.000132511746f));
-    q = FN(fma)(q, s, FN(splat)(-0.000588451958f));
-    q = FN(fma)(q, s, FN(splat)(-0.000256602938f));
-    q = FN(fma)(q, s, FN(splat)(0.00387752656f));
-    q = FN(fma)(q, s, FN(splat)(-0.00123316094f));
-    q = FN(fma)(q, s, FN(splat)(-0.0301476998f));
-    q = FN(fma)(q, s, FN(splat)(0.016716266f));
-    q = FN(fma)(q, s, FN(splat)(0.574609976f));
-    q = FN(fma)(q, s, FN(splat)(-0.563156788f));
-    vf e = FN(exp2parts)(hi * -0.5f, FN(fma)(lo, FN(splat)(-0.5f), q), 24);
-    return (t * e) * 0.5f;
+    vf g = FN(splat)(6.37601579e-06f);
+    g = FN(fma)(g, s, FN(splat)(6.40276221e-06f));
+    g = FN(fma)(g, s, FN(splat)(-7.2718205e-05f));
+    g = FN(fma)(g, s, FN(splat)(1.01731312e-05f));
+    g = FN(fma)(g, s, FN(splat)(0.000626697089f));
+    g = FN(fma)(g, s, FN(splat)(-0.000675190298f));
+    g = FN(fma)(g, s, FN(splat)(-0.00632798439f));
+    g = FN(fma)(g, s, FN(splat)(0.00630853511f));
+    g = FN(fma)(g, s, FN(splat)(0.103521101f));
+    g = FN(fma)(g, s, FN(splat)(0.327187896f));
+    g = FN(fma)(g, s, FN(splat)(0.569408715f));
+    return ((t * g) * e) * 0.5f;
 }
 
 /// Φ(x) = ½ + x·P(x²) for |x| ≤ 0.75, where the tail form would lose bits to 1 − tail ≈ ½.
@@ -120,7 +143,9 @@ static inline vf FN(centralcdf)(vf x) {
 /// x·(1 − tail) for x > 0 (no cancellation: the result is at least 0.77·x).
 static inline vf FN(gelu)(vf x) {
     vf ax = FN(absolute)(x);
-    vf tail = FN(scaledtail)(ax);
+    vf xc = __builtin_elementwise_min(ax, FN(splat)(15.0f));   // Φ(−15) ≈ 3.7e-51 underflows
+    vf hi = xc * xc, lo = FN(fma)(xc, xc, -hi);
+    vf tail = FN(scaledtail)(xc, FN(gaussian)(hi, lo));
     vf negative = FN(select)(ax > 15.0f, x * 0.0f, (x * tail) * 0x1p-24f);
     vf positive = x * (1.0f - tail * 0x1p-24f);
     vf central = x * FN(centralcdf)(__builtin_elementwise_min(__builtin_elementwise_max(x, FN(splat)(-0.75f)), FN(splat)(0.75f)));
@@ -128,13 +153,14 @@ static inline vf FN(gelu)(vf x) {
 }
 
 /// Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π); both terms scaled by 2²⁴ below −0.75, where they may be
-/// tiny; NaN stays NaN.
+/// tiny; NaN stays NaN. The density and the tail share one exponential (see scaledtail).
 static inline vf FN(geluderivative)(vf x) {
     vf xc = __builtin_elementwise_max(__builtin_elementwise_min(x, FN(splat)(15.0f)), FN(splat)(-15.0f));
     vf ax = FN(absolute)(xc);
     vf hi = xc * xc, lo = FN(fma)(xc, xc, -hi);
-    vf density = FN(exp2parts)(hi * -0.5f, lo * -0.5f, 24) * 0.398942280401432678f;
-    vf tail = FN(scaledtail)(ax);
+    vf e = FN(gaussian)(hi, lo);
+    vf density = e * 0.398942280401432678f;
+    vf tail = FN(scaledtail)(ax, e);
     vf cdf = FN(select)(ax <= 0.75f, FN(centralcdf)(__builtin_elementwise_min(__builtin_elementwise_max(xc, FN(splat)(-0.75f)), FN(splat)(0.75f))),
                         1.0f - tail * 0x1p-24f);
     vf negative = FN(fma)(xc, density, tail) * 0x1p-24f;
