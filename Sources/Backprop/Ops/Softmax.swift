@@ -104,11 +104,25 @@ enum SoftmaxKernels {
 
     /// `y = exp(x − m)·(1/Σ exp(x − m))` per slice, `m` its maximum (0 when it is −∞), so that a slice
     /// of only −∞, one holding +∞ (exp(∞ − ∞)) or one holding a NaN gives NaN throughout, as PyTorch.
+    ///
+    /// `Float` rows along the last axis take the vectorized exp of `VectorMath` over each chunk of
+    /// rows at once (attention weights: 36-key rows spent their time in one libm `expf` call per
+    /// element); other layouts and `Double` call `Scalar.exp` per element.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func forward<Scalar: TensorScalar>(_ x: Tensor<Scalar>, axis: Int) -> Tensor<Scalar> {
         let (outer, length, inner) = view(x.shape, axis: axis)
         guard x.count > 0 else { return x }
+        if Scalar.self == Float.self && inner == 1 {
+            return Tensor(shape: x.shape, initializingWith: { y in
+                x.scalars.withUnsafeBufferPointer { xs in
+                    xs.withMemoryRebound(to: Float.self) { xs in
+                        let yb = UnsafeMutableRawPointer(y.baseAddress!).assumingMemoryBound(to: Float.self)
+                        forwardRows(xs.baseAddress!, yb, rows: outer, length: length)
+                    }
+                }
+            })
+        }
         return Tensor(shape: x.shape, initializingWith: { y in
             x.scalars.withUnsafeBufferPointer { xs in
                 let (xb, yb) = (xs.baseAddress!, y.baseAddress!)
@@ -131,6 +145,30 @@ enum SoftmaxKernels {
                 }
             }
         })
+    }
+
+    /// `forward` for `rows` contiguous `Float` rows of `length`: per chunk of rows, `x − m` into
+    /// `y` row by row, one vectorized exp over the chunk, then each row's `Double` sum and scale.
+    static func forwardRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int) {
+        let grain = Swift.max(1, (1 << 14) / Swift.max(1, length))
+        Parallelism.forEach(count: rows, grain: grain) { range in
+            for row in range {
+                let (xr, yr) = (x + row * length, y + row * length)
+                var m = xr[0]
+                for j in 1..<length where xr[j] > m || xr[j].isNaN { m = xr[j] }
+                if m == -.infinity { m = 0 }
+                for j in 0..<length { (yr + j).initialize(to: xr[j] - m) }
+            }
+            let chunk = y + range.lowerBound * length
+            VectorMath.apply(.exp, chunk, chunk, range.count * length)
+            for row in range {
+                let yr = y + row * length
+                var sum = 0.0
+                for j in 0..<length { sum += Double(yr[j]) }
+                let scale = Float(1 / sum)
+                for j in 0..<length { yr[j] *= scale }
+            }
+        }
     }
 
     /// `dx = y ⊙ (g − Σ g ⊙ y)` per slice, the sum in `Double`.

@@ -168,6 +168,44 @@ struct OpValueTests {
         expectClose(columns, tensor([2, 2], [1 / (1 + Glibc.exp(1)), 0.5, Glibc.exp(1) / (1 + Glibc.exp(1)), 0.5]), tolerance: 1e-15)
     }
 
+    /// `Float` rows along the last axis run the vectorized exp over whole chunks of rows: each
+    /// row against a `Double` softmax, the special rows of the scalar path (only −∞: NaN; a +∞ or
+    /// a NaN: NaN throughout), and the same bits with one and two workers.
+    @Test func floatSoftmaxRowsMatchDoubleAndKeepTheSpecialCases() {
+        var generator = SeededGenerator(seed: 41)
+        for length in [1, 7, 36, 100] {
+            // Spread values, half of them pushed far down (exponentials down to e^-200 and 0).
+            let raw = Tensor<Float>.randomNormal(shape: [300, length], using: &generator).scalars
+            let x = Tensor(shape: [300, length], scalars: raw.map { $0 > 0 ? $0 * 30 : $0 * 30 - 40 })
+            let y = Variable(x).softmax().value
+            for row in 0..<300 {
+                let values = (0..<length).map { Double(x[row, $0]) }
+                let m = values.max()!
+                let sum = values.reduce(0) { $0 + Glibc.exp($1 - m) }
+                for j in 0..<length {
+                    // x − m is rounded to Float first (half an ulp of |x − m|, relative to the
+                    // exponential), then exp, the sum and the scale; a subnormal result has an
+                    // absolute rounding of 2⁻¹⁵⁰.
+                    let expected = Glibc.exp(values[j] - m) / sum
+                    let tolerance = expected * (4e-7 + 6e-8 * Swift.abs(values[j] - m)) + 0x1p-149
+                    #expect(Swift.abs(Double(y[row, j]) - expected) <= tolerance, "length \(length) row \(row) key \(j)")
+                }
+            }
+            let saved = Parallelism.workerCount
+            Parallelism.workerCount = 1
+            let one = Variable(x).softmax().value
+            Parallelism.workerCount = 2
+            let two = Variable(x).softmax().value
+            Parallelism.workerCount = saved
+            #expect(one.scalars.map(\.bitPattern) == two.scalars.map(\.bitPattern))
+        }
+        let special = Tensor<Float>(shape: [4, 3], scalars: [-.infinity, -.infinity, -.infinity, 0, .infinity, 1,
+                                                            0, .nan, 1, -.infinity, 0, -.infinity])
+        let y = Variable(special).softmax().value
+        for row in 0..<3 { #expect((0..<3).allSatisfy { y[row, $0].isNaN }, "row \(row)") }
+        #expect(y[3, 0] == 0 && y[3, 1] == 1 && y[3, 2] == 0)
+    }
+
     @Test func logSoftmaxOfSmallAndHugeInputs() {
         let logDenominator: Double = Glibc.log(1 + Glibc.exp(1.0) + Glibc.exp(2.0))
         let expectedRow: [Double] = [-logDenominator, 1 - logDenominator, 2 - logDenominator]
