@@ -32,17 +32,12 @@ static inline vf FN(fma)(vf a, vf b, vf c) { return __builtin_elementwise_fma(a,
 static inline vf FN(select)(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 static inline vf FN(absolute)(vf x) { return (vf)((vi)x & 0x7FFFFFFF); }
 
-/// e^(a + b)·2^shift for an argument split in two (a large part `a` and a part `b` of magnitude
-/// at most about 1), accurate to about 1 ulp: k = round((a + b)·log₂e), r = (a − k·ln2) + b with
-/// ln2 in two parts (the first product is exact under FMA), e^r by the polynomial, then ·2^(k + shift)
-/// in two factors so subnormal results and 2¹²⁸ come out right. A `shift` of 24 keeps results down
-/// to e^(−104) normal, for callers that scale back after further products. NaN in `a` gives NaN;
-/// a beyond 89 gives ∞, below −104 gives 0 (without shift).
-static inline vf FN(exp2parts)(vf a, vf b, int shift) {
-    vf x = __builtin_elementwise_max(__builtin_elementwise_min(a, FN(splat)(89.0f)), FN(splat)(-104.0f));
-    vf k = ((x + b) * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   // round to nearest (1.5·2²³ trick)
-    vf r = FN(fma)(-k, FN(splat)(0.693145751953125f), x);
-    r = FN(fma)(-k, FN(splat)(1.428606765330187045e-06f), r);
+/// e^r for the reduced argument of x + b, and k (in `*k`): k = round((x + b)·log₂e), r = (x − k·ln2)
+/// + b with ln2 in two parts (the first product is exact under FMA), e^r = 1 + r + r²·P(r).
+static inline vf FN(expreduced)(vf x, vf b, vf *k) {
+    *k = ((x + b) * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   // round to nearest (1.5·2²³ trick)
+    vf r = FN(fma)(-*k, FN(splat)(0.693145751953125f), x);
+    r = FN(fma)(-*k, FN(splat)(1.428606765330187045e-06f), r);
     r = r + b;
     vf p = FN(splat)(0.000199038646f);
     p = FN(fma)(p, r, FN(splat)(0.00139371843f));
@@ -50,7 +45,18 @@ static inline vf FN(exp2parts)(vf a, vf b, int shift) {
     p = FN(fma)(p, r, FN(splat)(0.0416664318f));
     p = FN(fma)(p, r, FN(splat)(0.166666667f));
     p = FN(fma)(p, r, FN(splat)(0.500000002f));
-    p = FN(fma)(p, r * r, r) + 1.0f;
+    return FN(fma)(p, r * r, r) + 1.0f;
+}
+
+/// e^(a + b)·2^shift for an argument split in two (a large part `a` and a part `b` of magnitude
+/// at most about 1), accurate to about 1 ulp: e^r by `expreduced`, then ·2^(k + shift)
+/// in two factors so subnormal results and 2¹²⁸ come out right. A `shift` of 24 keeps results down
+/// to e^(−104) normal, for callers that scale back after further products. NaN in `a` gives NaN;
+/// a beyond 89 gives ∞, below −104 gives 0 (without shift).
+static inline vf FN(exp2parts)(vf a, vf b, int shift) {
+    vf x = __builtin_elementwise_max(__builtin_elementwise_min(a, FN(splat)(89.0f)), FN(splat)(-104.0f));
+    vf k;
+    vf p = FN(expreduced)(x, b, &k);
     vi ki = __builtin_convertvector(k, vi) + shift;
     vi half = ki >> 1;
     vf scale1 = (vf)((half + 127) << 23), scale2 = (vf)((ki - half + 127) << 23);
@@ -87,19 +93,8 @@ static inline vf FN(tanh)(vf x) {
 /// `exp2parts(−hi/2, −lo/2, 24)` without the clamp at 89, the NaN test and the second scale
 /// factor, which this range never needs (the same value bit for bit).
 static inline vf FN(gaussian)(vf hi, vf lo) {
-    vf x = __builtin_elementwise_max(hi * -0.5f, FN(splat)(-104.0f));
-    vf b = lo * -0.5f;
-    vf k = ((x + b) * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   // round to nearest (1.5·2²³ trick)
-    vf r = FN(fma)(-k, FN(splat)(0.693145751953125f), x);
-    r = FN(fma)(-k, FN(splat)(1.428606765330187045e-06f), r);
-    r = r + b;
-    vf p = FN(splat)(0.000199038646f);
-    p = FN(fma)(p, r, FN(splat)(0.00139371843f));
-    p = FN(fma)(p, r, FN(splat)(0.00833329275f));
-    p = FN(fma)(p, r, FN(splat)(0.0416664318f));
-    p = FN(fma)(p, r, FN(splat)(0.166666667f));
-    p = FN(fma)(p, r, FN(splat)(0.500000002f));
-    p = FN(fma)(p, r * r, r) + 1.0f;
+    vf k;
+    vf p = FN(expreduced)(__builtin_elementwise_max(hi * -0.5f, FN(splat)(-104.0f)), lo * -0.5f, &k);
     vi ki = __builtin_convertvector(k, vi);
     return p * (vf)((ki + (127 + 24)) << 23);
 }
