@@ -294,14 +294,12 @@ public final class Tape<Scalar: TensorScalar> {
     }
 
     /// `existing + g`: recorded when a graph is being created and either needs a gradient, else added
-    /// in place on the tensors.
+    /// as tensors into a new buffer. Adding in place would copy `existing` first, on one thread,
+    /// whenever its storage is shared, and it often is: an addition's backward hands the same
+    /// gradient to both inputs (every residual connection), a copy's hands its own on.
     private func accumulate(_ existing: consuming Variable<Scalar>, _ g: Variable<Scalar>, createGraph: Bool) -> Variable<Scalar> {
         if createGraph && (existing.requiresGradient || g.requiresGradient) { return existing + g }
-        // Take the tensor out first so `+=` finds its storage uniquely referenced and adds in place.
-        var sum = existing.value
-        _ = consume existing
-        sum += g.value
-        return Variable(value: sum, tape: self, node: -1)
+        return Variable(value: existing.value + g.value, tape: self, node: -1)
     }
 
     /// Frees every backward rule and the tensors it saved; later use of the tape is an error.
