@@ -148,24 +148,46 @@ enum SoftmaxKernels {
     }
 
     /// `forward` for `rows` contiguous `Float` rows of `length`: per chunk of rows, `x − m` into
-    /// `y` row by row, one vectorized exp over the chunk, then each row's `Double` sum and scale.
+    /// `y` row by row, one vectorized exp over the chunk, then each row's `Double` sum (four
+    /// interleaved partial sums, added in a fixed order) and scale. The maximum is taken 8 lanes at a
+    /// time; a NaN anywhere makes `m` NaN, so the row is NaN throughout, as on the scalar path.
     static func forwardRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, length: Int) {
         let grain = Swift.max(1, (1 << 14) / Swift.max(1, length))
         Parallelism.forEach(count: rows, grain: grain) { range in
             for row in range {
                 let (xr, yr) = (x + row * length, y + row * length)
-                var m = xr[0]
-                for j in 1..<length where xr[j] > m || xr[j].isNaN { m = xr[j] }
-                if m == -.infinity { m = 0 }
+                let raw = UnsafeRawPointer(xr)
+                var lanes = SIMD8<Float>(repeating: -.infinity)
+                var nan = SIMDMask<SIMD8<Int32>>(repeating: false)
+                var j = 0
+                while j + 8 <= length {
+                    let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+                    lanes.replace(with: v, where: v .> lanes)
+                    nan .|= v .!= v
+                    j += 8
+                }
+                var m = lanes.max()
+                var sawNaN = any(nan)
+                while j < length {
+                    if xr[j] > m { m = xr[j] }
+                    if xr[j].isNaN { sawNaN = true }
+                    j += 1
+                }
+                if sawNaN { m = .nan } else if m == -.infinity { m = 0 }
                 for j in 0..<length { (yr + j).initialize(to: xr[j] - m) }
             }
             let chunk = y + range.lowerBound * length
             VectorMath.apply(.exp, chunk, chunk, range.count * length)
             for row in range {
                 let yr = y + row * length
-                var sum = 0.0
-                for j in 0..<length { sum += Double(yr[j]) }
-                let scale = Float(1 / sum)
+                var (s0, s1, s2, s3) = (0.0, 0.0, 0.0, 0.0)
+                var j = 0
+                while j + 4 <= length {
+                    s0 += Double(yr[j]); s1 += Double(yr[j + 1]); s2 += Double(yr[j + 2]); s3 += Double(yr[j + 3])
+                    j += 4
+                }
+                while j < length { s0 += Double(yr[j]); j += 1 }
+                let scale = Float(1 / ((s0 + s1) + (s2 + s3)))
                 for j in 0..<length { yr[j] *= scale }
             }
         }
