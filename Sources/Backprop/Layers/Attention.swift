@@ -543,7 +543,14 @@ enum AttentionLogits {
                                     if hasAdditive {
                                         let offset = n * additiveStrides[0] + h * additiveStrides[1] + l * additiveStrides[2]
                                         let step = additiveStrides[3]
-                                        for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale + a[offset + j * step]) }
+                                        if step == 1 {
+                                            // A mask row stored along the keys (a padding mask): a loop the
+                                            // compiler vectorizes; the same operations as below.
+                                            let mask = a.baseAddress! + offset
+                                            for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale + mask[j]) }
+                                        } else {
+                                            for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale + a[offset + j * step]) }
+                                        }
                                     } else {
                                         for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale) }
                                     }
