@@ -297,7 +297,7 @@ public final class Tape<Scalar: TensorScalar> {
     /// as tensors into a new buffer. Adding in place would copy `existing` first, on one thread,
     /// whenever its storage is shared, and it often is: an addition's backward hands the same
     /// gradient to both inputs (every residual connection), a copy's hands its own on.
-    private func accumulate(_ existing: consuming Variable<Scalar>, _ g: Variable<Scalar>, createGraph: Bool) -> Variable<Scalar> {
+    private func accumulate(_ existing: Variable<Scalar>, _ g: Variable<Scalar>, createGraph: Bool) -> Variable<Scalar> {
         if createGraph && (existing.requiresGradient || g.requiresGradient) { return existing + g }
         return Variable(value: existing.value + g.value, tape: self, node: -1)
     }

@@ -97,8 +97,8 @@ extension Tensor {
     /// `x·Wᵀ + b` for `x` `[rows, inputs]` (row-major scalars), `weight` `[outputs, inputs]` and
     /// `bias` `[outputs]` (or none): the GEMM micro-kernel adds the bias to its first block of sums
     /// as it stores them, so the bias costs no pass of its own over the output (PyTorch's `addmm`).
-    /// Each element is `b + Σ`, the sum in the GEMM's fixed order, whatever the worker count. Shared by the recorded and the inference paths of `Linear`, which therefore
-    /// agree bit for bit.
+    /// Each element is `b + Σ`, the sum in the GEMM's fixed order, whatever the worker count.
+    /// Shared by the recorded and the inference paths of `Linear`, which therefore agree bit for bit.
     static func affineProduct(_ x: [Scalar], rows: Int, weight: Tensor, bias: Tensor?) -> Tensor {
         let (outputs, inputs) = (weight.shape[0], weight.shape[1])
         let count = TensorSize.elementCount(of: [rows, outputs], scalar: Scalar.self, op: "Linear")
