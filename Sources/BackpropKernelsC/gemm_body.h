@@ -190,7 +190,28 @@ gemm_tile(micro_kernel_fn kernel, micro_kernel_fn half_kernel, pack_fn pack_a_le
                 pack_b(b + j0, b_row, 1, cols, p0, kc, nr, edge_b);
                 pb = edge_b;
             }
+            // A B packed for the whole product may still be in memory or another core's cache
+            // (a weight packed once for inference is read from memory on every call): fetch the
+            // tile's next panel into L2 a slice per row panel while this one is multiplied.
+            const char *next_pb = NULL;
+            ptrdiff_t next_lines = 0, lines_per_row_panel = 0;
+            if (packed_b) {
+                if (j0 + nr < n) {
+                    next_pb = (const char *)(pb + nr * kc);
+                    next_lines = (ptrdiff_t)(nr * kc * sizeof(SCALAR)) / 64;
+                } else if (p0 + kb < k) {
+                    ptrdiff_t next_kc = k - (p0 + kb) < kb ? k - (p0 + kb) : kb;
+                    next_pb = (const char *)(packed_b + (p0 + kb) * n_pad + (j0_tile / nr) * nr * next_kc);
+                    next_lines = (ptrdiff_t)(nr * next_kc * sizeof(SCALAR)) / 64;
+                }
+                lines_per_row_panel = (next_lines + (m + mr - 1) / mr - 1) / ((m + mr - 1) / mr);
+            }
             for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
+                if (next_pb) {
+                    ptrdiff_t first = (i0 / mr) * lines_per_row_panel;
+                    ptrdiff_t last = first + lines_per_row_panel < next_lines ? first + lines_per_row_panel : next_lines;
+                    for (ptrdiff_t line = first; line < last; line++) __builtin_prefetch(next_pb + line * 64, 0, 2);
+                }
                 const SCALAR *pa = block_a + (i0 / mr) * mr * kc;
                 ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
                 SCALAR *ct = c + i0 * ldc + j0;

@@ -4,7 +4,14 @@
 /// parameter refer to the same storage. Use `tape.variable(for:)` to read one on a tape.
 public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
     /// The current value.
-    public var value: Tensor<Scalar>
+    ///
+    /// Setting or mutating it drops the packed copy an inference-time `Linear` may keep of it
+    /// (`PackedWeightCache`), so a product never reads a stale copy.
+    public var value: Tensor<Scalar> {
+        didSet { packedCopy.withLock { $0 = nil } }
+    }
+    /// The packed copy of `value` for inference-time products (a `PackedWeight`), or `nil`.
+    let packedCopy = PThreadLocked<AnyObject?>(nil)
     /// The sum of gradients from every `backward()` since the last `zeroGradient()`; `nil` before any.
     public var grad: Tensor<Scalar>?
     /// Whether `backward()` computes a gradient for this parameter (set `false` to freeze it).

@@ -225,17 +225,18 @@ enum AttentionWeightsRequest {
 }
 
 /// Attention from projected queries, keys and values `[N, length, E]`: heads, scaled dot-product
-/// attention, heads merged, output projection; optionally the attention weights.
+/// attention, heads merged, output projection; optionally the attention weights. `outProjParameter`,
+/// the parameter `outProjWeight` was read from, lets the inference path use its packed copy.
 func attentionOfProjections<Scalar: TensorScalar>(
     query: Variable<Scalar>, key: Variable<Scalar>, value: Variable<Scalar>, headCount: Int,
     outProjWeight: Variable<Scalar>, outProjBias: Variable<Scalar>?, causal: Bool, keyPaddingMask: [[Bool]]?,
     attentionMask: AttentionMask<Scalar>?, attentionDropout: ((Variable<Scalar>) -> Variable<Scalar>)?,
-    weights request: AttentionWeightsRequest?
+    weights request: AttentionWeightsRequest?, outProjParameter: Parameter<Scalar>? = nil
 ) -> (output: Variable<Scalar>, weights: Variable<Scalar>?) {
     if request == nil, attentionDropout == nil,
        let fast = inferenceAttention(query: query, key: key, value: value, headCount: headCount, causal: causal,
                                      keyPaddingMask: keyPaddingMask, attentionMask: attentionMask) {
-        return (inferenceAffine(fast, weight: outProjWeight, bias: outProjBias) ?? fast.affine(weight: outProjWeight, bias: outProjBias), nil)
+        return (inferenceAffine(fast, weight: outProjWeight, bias: outProjBias, parameter: outProjParameter) ?? fast.affine(weight: outProjWeight, bias: outProjBias), nil)
     }
     let (heads, weights) = scaledDotProductAttentionWithWeights(
         query: splitHeads(query, headCount: headCount), key: splitHeads(key, headCount: headCount),
@@ -418,7 +419,7 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
         case .separate(let q, let k, let v):
             func apply(_ layer: Linear<Scalar>, _ x: Variable<Scalar>) -> Variable<Scalar> {
                 let (w, b) = (lift(layer.weight, for: anchor)!, lift(layer.bias, for: anchor))
-                return inferenceAffine(x, weight: w, bias: b) ?? x.affine(weight: w, bias: b)
+                return inferenceAffine(x, weight: w, bias: b, parameter: layer.weight) ?? x.affine(weight: w, bias: b)
             }
             return (apply(q, query), apply(k, key), apply(v, value))
         }
@@ -435,7 +436,7 @@ public final class MultiHeadAttention<Scalar: TensorScalar>: Module {
         return attentionOfProjections(query: q, key: k, value: v, headCount: headCount, outProjWeight: outWeight, outProjBias: outBias,
                                       causal: causal, keyPaddingMask: keyPaddingMask, attentionMask: attentionMask,
                                       attentionDropout: dropout.probability > 0 && isTraining ? { self.dropout($0) } : nil,
-                                      weights: weights)
+                                      weights: weights, outProjParameter: outProj.weight)
     }
 
     /// Attention of `query` `[N, L, E]` over `key` and `value` `[N, S, E]`; returns `[N, L, E]`.

@@ -41,7 +41,7 @@ public final class Linear<Scalar: TensorScalar>: Module {
             usageError("Linear", "input shape \(x.shape) must end in inputSize \(inputSize)")
         }
         let (w, b) = (lift(weight, for: x)!, lift(bias, for: x))
-        return inferenceAffine(x, weight: w, bias: b) ?? x.affine(weight: w, bias: b)
+        return inferenceAffine(x, weight: w, bias: b, parameter: weight) ?? x.affine(weight: w, bias: b)
     }
 }
 
