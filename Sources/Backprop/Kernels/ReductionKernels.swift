@@ -175,6 +175,26 @@ enum Reduction {
         return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
     }
 
+    /// `columnSums` shared out over ranges of 64 columns when the matrix is large (a Linear
+    /// layer's bias gradient over 576 × 1536 took 1 % of a MiniLM training step on one thread).
+    /// Each column is still summed alone, in row order: the same sums whatever the worker count.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func parallelColumnSums<Scalar: TensorScalar>(_ p: UnsafePointer<Scalar>, reduced: Int, stride: Int, count: Int,
+                                                         into out: UnsafeMutablePointer<Scalar>) {
+        let units = (count + 63) / 64
+        guard reduced * count >= 1 << 16, units >= 2 else {
+            columnSums(p, reduced: reduced, stride: stride, count: count, into: out)
+            return
+        }
+        let (input, output) = (UncheckedSendable(p), UncheckedSendable(out))
+        Parallelism.forEach(count: units, grain: Swift.max(1, units / (2 * Parallelism.workerCount))) { range in
+            let first = range.lowerBound * 64
+            columnSums(input.value + first, reduced: reduced, stride: stride,
+                       count: Swift.min(count, range.upperBound * 64) - first, into: output.value + first)
+        }
+    }
+
     /// `out[i] = Σ_r p[r · stride + i]` for `i < count`, each column accumulated in order in Double.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

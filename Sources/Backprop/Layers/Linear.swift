@@ -86,7 +86,7 @@ extension Variable {
         let (rows, columns) = (shape[0], shape[1])
         let sums = Tensor<Scalar>(shape: [columns], initializingWith: { out in
             value.scalars.withUnsafeBufferPointer { gs in
-                Reduction.columnSums(gs.baseAddress!, reduced: rows, stride: columns, count: columns, into: out.baseAddress!)
+                Reduction.parallelColumnSums(gs.baseAddress!, reduced: rows, stride: columns, count: columns, into: out.baseAddress!)
             }
         })
         return record("columnSums", sums) { g, _ in g.expanded(to: [rows, columns]) }

@@ -52,6 +52,28 @@ struct DeterminismTests {
         #expect(one == two)
     }
 
+    /// Linear's bias gradient sums columns in parallel ranges: the sums of the serial loop, exactly.
+    @Test func parallelColumnSumsEqualTheSerialOnes() {
+        for (rows, columns) in [(576, 1536), (300, 1000), (2000, 40), (64, 130)] {
+            let x = awkward([rows, columns], seed: UInt64(rows))
+            func sums(parallel: Bool) -> [Float] {
+                var out = [Float](repeating: .nan, count: columns)
+                x.scalars.withUnsafeBufferPointer { p in
+                    out.withUnsafeMutableBufferPointer { o in
+                        if parallel {
+                            Reduction.parallelColumnSums(p.baseAddress!, reduced: rows, stride: columns, count: columns, into: o.baseAddress!)
+                        } else {
+                            Reduction.columnSums(p.baseAddress!, reduced: rows, stride: columns, count: columns, into: o.baseAddress!)
+                        }
+                    }
+                }
+                return out
+            }
+            let serial = sums(parallel: false)
+            for workers in [1, 2, 3] { #expect(withWorkers(workers) { sums(parallel: true) } == serial, "\(rows)×\(columns), \(workers) workers") }
+        }
+    }
+
     /// Second and third derivatives (a LayerNorm and a BatchNorm, big enough to run on both workers,
     /// through Linear and GELU) are bit-identical with one and two workers and across reruns.
     @Test func higherOrderDerivativesAreBitIdenticalWithOneAndTwoWorkers() {
