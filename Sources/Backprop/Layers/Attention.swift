@@ -538,27 +538,46 @@ enum AttentionLogits {
                             guard let o = out.baseAddress, let x = xs.baseAddress else { return }
                             let flags = rowBlocked.baseAddress
                             Parallelism.forEach(count: rows, grain: Swift.max(1, 8192 / Swift.max(1, keys))) { range in
+                                var listedOffset = -1, blockedKeys: [Int] = []
                                 for row in range {
                                     let (n, h, l) = (row / (heads * queries), (row / queries) % heads, row % queries)
                                     let base = row * keys
+                                    // Row pointers, so the loops below carry no index arithmetic and vectorize.
+                                    let (xr, orow) = (x + base, o + base)
                                     if hasAdditive {
                                         let offset = n * additiveStrides[0] + h * additiveStrides[1] + l * additiveStrides[2]
                                         let step = additiveStrides[3]
                                         if step == 1 {
-                                            // A mask row stored along the keys (a padding mask): a loop the
-                                            // compiler vectorizes; the same operations as below.
+                                            // A mask row stored along the keys (a padding mask): the same
+                                            // operations as below, in a loop the compiler vectorizes.
                                             let mask = a.baseAddress! + offset
-                                            for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale + mask[j]) }
+                                            for j in 0..<keys { (orow + j).initialize(to: xr[j] * scale + mask[j]) }
                                         } else {
-                                            for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale + a[offset + j * step]) }
+                                            for j in 0..<keys { (orow + j).initialize(to: xr[j] * scale + a[offset + j * step]) }
                                         }
                                     } else {
-                                        for j in 0..<keys { (o + base + j).initialize(to: x[base + j] * scale) }
+                                        for j in 0..<keys { (orow + j).initialize(to: xr[j] * scale) }
                                     }
                                     guard hasBlocked else { continue }
                                     let offset = n * blockedStrides[0] + h * blockedStrides[1] + l * blockedStrides[2]
                                     let step = blockedStrides[3]
                                     var count = 0
+                                    if step == 1 {
+                                        // A mask row stored along the keys, shared by many rows (a padding
+                                        // mask: every head and query of a sequence): its blocked keys are
+                                        // listed once per run of rows, then set; the same results as below.
+                                        if offset != listedOffset {
+                                            listedOffset = offset
+                                            blockedKeys.removeAll(keepingCapacity: true)
+                                            for j in 0..<keys where b[offset + j] != 0 { blockedKeys.append(j) }
+                                        }
+                                        if blockedKeys.count == keys && keys > 0 {
+                                            flags![row] = true
+                                        } else {
+                                            for j in blockedKeys { orow[j] = -Scalar.infinity }
+                                        }
+                                        continue
+                                    }
                                     for j in 0..<keys where b[offset + j * step] != 0 { count += 1 }
                                     if count == keys && keys > 0 {
                                         flags![row] = true
