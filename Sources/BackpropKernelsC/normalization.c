@@ -667,6 +667,58 @@ static AVX512 void column_moments_blocks_avx512(const float *x, long rows, long 
     *done = j;
 }
 
+// Plain column sums (a Linear layer's bias gradient): blocks of 64 (AVX-512) or 16 (AVX2) columns
+// keep their sums in registers down all the rows; the other columns take a per-column loop. Each
+// column sums its rows in row order from 0 in one double, so every level gives the same bits.
+static AVX512 void column_sums_avx512(const float *x, long rows, long stride, long cols, double *sums) {
+    long j = 0;
+    for (; j + 64 <= cols; j += 64) {
+        __m512d s[8];
+        for (int t = 0; t < 8; t++) s[t] = _mm512_setzero_pd();
+        const float *p = x + j;
+        for (long r = 0; r < rows; r++, p += stride)
+            for (int t = 0; t < 8; t++) s[t] = _mm512_add_pd(s[t], widen8(p + 8 * t));
+        for (int t = 0; t < 8; t++) _mm512_storeu_pd(sums + j + 8 * t, s[t]);
+    }
+    for (; j + 8 <= cols; j += 8) {
+        __m512d s = _mm512_setzero_pd();
+        const float *p = x + j;
+        for (long r = 0; r < rows; r++, p += stride) s = _mm512_add_pd(s, widen8(p));
+        _mm512_storeu_pd(sums + j, s);
+    }
+    for (; j < cols; j++) {
+        double s = 0;
+        for (long r = 0; r < rows; r++) s += (double)x[r * stride + j];
+        sums[j] = s;
+    }
+}
+
+static AVX2 void column_sums_avx2(const float *x, long rows, long stride, long cols, double *sums) {
+    long j = 0;
+    for (; j + 16 <= cols; j += 16) {
+        __m256d s[4];
+        for (int t = 0; t < 4; t++) s[t] = _mm256_setzero_pd();
+        const float *p = x + j;
+        for (long r = 0; r < rows; r++, p += stride) {
+            __m256d v[4];
+            widen(p, &v[0], &v[1]);
+            widen(p + 8, &v[2], &v[3]);
+            for (int t = 0; t < 4; t++) s[t] = _mm256_add_pd(s[t], v[t]);
+        }
+        for (int t = 0; t < 4; t++) _mm256_storeu_pd(sums + j + 4 * t, s[t]);
+    }
+    for (; j < cols; j++) {
+        double s = 0;
+        for (long r = 0; r < rows; r++) s += (double)x[r * stride + j];
+        sums[j] = s;
+    }
+}
+
+void bp_f32_column_sums(const float *x, long rows, long stride, long cols, double *sums) {
+    if (bp_norm_column_isa() >= BP_ISA_AVX512) column_sums_avx512(x, rows, stride, cols, sums);
+    else column_sums_avx2(x, rows, stride, cols, sums);
+}
+
 static AVX512 void column_backward_sums_blocks_avx512(const float *x, const float *dy, long rows, long stride, long cols,
                                                       const double *mean, const double *rstd, double *sum_dy,
                                                       double *sum_dy_xhat, long *done) {
@@ -794,6 +846,7 @@ void bp_f32_rows_normalize_with_statistics(const float *x, float *y, long rows, 
                                            double *squares) {}
 void bp_f32_column_moments(const float *x, long rows, long stride, long cols, const double *shift,
                            double *sums, double *squares) {}
+void bp_f32_column_sums(const float *x, long rows, long stride, long cols, double *sums) {}
 void bp_f32_column_normalize(const float *x, float *y, long rows, long stride, long cols, const float *mean_hi,
                              const float *mean_lo, const float *scale, const float *shift, int accumulate) {}
 void bp_f32_column_backward_sums(const float *x, const float *dy, long rows, long stride, long cols,

@@ -1,3 +1,4 @@
+import BackpropKernelsC
 /// The reductions a kernel pass can compute.
 enum ReductionKind: Sendable {
     case sum, max, min
@@ -202,6 +203,15 @@ enum Reduction {
                                                  into out: UnsafeMutablePointer<Scalar>) {
         withUnsafeTemporaryAllocation(of: Double.self, capacity: count) { acc in
             let a = acc.baseAddress!
+            if Scalar.self == Float.self && reduced > 0 && bp_norm_kernels_available() != 0 {
+                // The same sums (each column from 0, rows in order, in Double), with blocks of
+                // columns held in registers down the rows: 576 × 1536 took 0.21 ms here.
+                p.withMemoryRebound(to: Float.self, capacity: (reduced - 1) * stride + count) { p in
+                    bp_f32_column_sums(p, reduced, stride, count, a)
+                }
+                for i in 0..<count { out[i] = Scalar(a[i]) }
+                return
+            }
             a.initialize(repeating: 0, count: count)
             for r in 0..<reduced {
                 let row = p + r * stride

@@ -234,6 +234,10 @@ int bp_norm_column_isa(void);
 /// (`bp_f32_column_moments`, `bp_f32_column_backward_sums`) keep blocks of 32 (AVX-512) or 16 and 8
 /// (AVX2) columns' sums in registers down all the rows; the other columns take the row-by-row loop.
 ///
+/// `sums[j] = Σ_r x[r, j]` (overwritten): the plain column sums, in blocks of 64 (AVX-512) or 16
+/// (AVX2) columns held in registers down the rows. Only when `bp_norm_kernels_available()`.
+void bp_f32_column_sums(const float *x, long rows, long stride, long cols, double *sums);
+
 /// `sums[j] = Σ_r (x[r, j] − shift[j])`, `squares[j] = Σ_r (x[r, j] − shift[j])²` (overwritten).
 void bp_f32_column_moments(const float *x, long rows, long stride, long cols, const double *shift,
                            double *sums, double *squares);
