@@ -54,16 +54,32 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
     }
 }
 
+#define MICRO_KERNEL_STEP(VT, LANES, MR, NRV)                                                    \
+    {                                                                                             \
+        VT bv[NRV];                                                                               \
+        _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                          \
+            bv[v] = *(const VT *)(pb + v * LANES);                                                \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
+            const SCALAR ar = pa[r];                                                              \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                      \
+                acc[r][v] += ar * bv[v];                                                          \
+        }                                                                                         \
+        pa += MR;                                                                                 \
+        pb += ldb;                                                                                \
+    }
+
 // Each micro-kernel computes a full MR × (NRV·LANES) tile into `out` (row stride ldo): out = acc or
 // out += acc, or out = acc + bias (one rounding, the bias a row of NRV·LANES scalars) when `add`
 // is 0 and `bias` is not NULL. B's k steps are `ldb` scalars apart: NRV·LANES in a packed panel, the row stride when
 // a row-major op(B) is read in place. `acc += ar * bv` is contracted to a fused multiply-add where
 // the target has one. Every level has a full kernel (NRV 2) and a half-width one (NRV 1) for a
-// last panel of at most half the columns.
+// last panel of at most half the columns. The first `pf_lines` k steps also fetch one 64-byte
+// line each from `pf` into L2 (a slice of the panel the tile multiplies next), spread among the
+// multiply-adds instead of issued in a burst that would stall on full fill buffers.
 #define MICRO_KERNEL(NAME, ATTR, VT, LANES, MR, NRV)                                              \
     ATTR static void NAME(const SCALAR *restrict pa, const SCALAR *restrict pb, ptrdiff_t ldb,    \
                           ptrdiff_t kc, SCALAR *restrict out, ptrdiff_t ldo, int add,             \
-                          const SCALAR *restrict bias) {                                          \
+                          const SCALAR *restrict bias, const char *pf, ptrdiff_t pf_lines) {      \
         VT acc[MR][NRV];                                                                          \
         /* Fetch the C tile (MR rows ldo apart) while the k loop runs, not when it ends. */       \
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                         \
@@ -72,18 +88,12 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
         }                                                                                         \
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                           \
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) acc[r][v] = (VT){0}; \
-        for (ptrdiff_t p = 0; p < kc; p++) {                                                      \
-            VT bv[NRV];                                                                           \
-            _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                      \
-                bv[v] = *(const VT *)(pb + v * LANES);                                            \
-            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                     \
-                const SCALAR ar = pa[r];                                                          \
-                _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++)                  \
-                    acc[r][v] += ar * bv[v];                                                      \
-            }                                                                                     \
-            pa += MR;                                                                             \
-            pb += ldb;                                                                            \
+        ptrdiff_t p = 0, fetching = pf_lines < kc ? pf_lines : kc;                                \
+        for (; p < fetching; p++) {                                                               \
+            __builtin_prefetch(pf + p * 64, 0, 2);                                                \
+            MICRO_KERNEL_STEP(VT, LANES, MR, NRV)                                                 \
         }                                                                                         \
+        for (; p < kc; p++) MICRO_KERNEL_STEP(VT, LANES, MR, NRV)                                 \
         if (!add && bias) {                                                                       \
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NRV; v++) {                    \
                 VT b = *(const VT *)(bias + v * LANES);                                           \
@@ -101,7 +111,7 @@ pack_b(const SCALAR *restrict b, ptrdiff_t b_row, ptrdiff_t b_col, ptrdiff_t n, 
     }
 
 typedef void (*micro_kernel_fn)(const SCALAR *, const SCALAR *, ptrdiff_t, ptrdiff_t, SCALAR *, ptrdiff_t, int,
-                                const SCALAR *);
+                                const SCALAR *, const char *, ptrdiff_t);
 typedef void (*pack_fn)(const SCALAR *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, SCALAR *);
 
 // The k block of a product of depth k: k cut into the fewest blocks of at most KC, of equal size
@@ -191,8 +201,8 @@ gemm_tile(micro_kernel_fn kernel, micro_kernel_fn half_kernel, pack_fn pack_a_le
                 pb = edge_b;
             }
             // A B packed for the whole product may still be in memory or another core's cache
-            // (a weight packed once for inference is read from memory on every call): fetch the
-            // tile's next panel into L2 a slice per row panel while this one is multiplied.
+            // (a weight packed once for inference is read from memory on every call): each row
+            // panel's kernel fetches a slice of the tile's next panel into L2 while it multiplies.
             const char *next_pb = NULL;
             ptrdiff_t next_lines = 0, lines_per_row_panel = 0;
             if (packed_b) {
@@ -207,23 +217,25 @@ gemm_tile(micro_kernel_fn kernel, micro_kernel_fn half_kernel, pack_fn pack_a_le
                 lines_per_row_panel = (next_lines + (m + mr - 1) / mr - 1) / ((m + mr - 1) / mr);
             }
             for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
+                const char *pf = NULL;
+                ptrdiff_t pf_lines = 0;
                 if (next_pb) {
                     ptrdiff_t first = (i0 / mr) * lines_per_row_panel;
                     ptrdiff_t last = first + lines_per_row_panel < next_lines ? first + lines_per_row_panel : next_lines;
-                    for (ptrdiff_t line = first; line < last; line++) __builtin_prefetch(next_pb + line * 64, 0, 2);
+                    if (last > first) { pf = next_pb + first * 64; pf_lines = last - first; }
                 }
                 const SCALAR *pa = block_a + (i0 / mr) * mr * kc;
                 ptrdiff_t rows = m - i0 < mr ? m - i0 : mr;
                 SCALAR *ct = c + i0 * ldc + j0;
                 const SCALAR *tile_bias = bias ? bias + j0 : NULL;
                 if (rows == mr && cols == nr) {
-                    kernel(pa, pb, ldb, kc, ct, ldc, add, tile_bias);
+                    kernel(pa, pb, ldb, kc, ct, ldc, add, tile_bias, pf, pf_lines);
                 } else if (rows == mr && cols == nr / 2) {
-                    half_kernel(pa, pb, ldb, kc, ct, ldc, add, tile_bias);
+                    half_kernel(pa, pb, ldb, kc, ct, ldc, add, tile_bias, pf, pf_lines);
                 } else {
                     // A last panel of at most nr/2 columns needs only the half-width kernel
                     // (36 columns: 32 + 16 instead of 32 + 32), which sums each element the same way.
-                    (cols <= nr / 2 ? half_kernel : kernel)(pa, pb, ldb, kc, edge, nr, 0, NULL);
+                    (cols <= nr / 2 ? half_kernel : kernel)(pa, pb, ldb, kc, edge, nr, 0, NULL, pf, pf_lines);
                     for (ptrdiff_t r = 0; r < rows; r++)
                         for (ptrdiff_t j = 0; j < cols; j++)
                             ct[r * ldc + j] = add ? ct[r * ldc + j] + edge[r * nr + j]
