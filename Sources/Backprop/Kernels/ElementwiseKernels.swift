@@ -154,7 +154,7 @@ enum Elementwise {
     /// Applies a unary kernel to `n` contiguous elements; each case is its own tight loop.
     ///
     /// For `Float`, `exp`, `tanh`, exact GELU and its derivative run vectorized in C
-    /// (`bp_vmath_f32`: AVX-512, AVX2 or portable, bit-identical; at most 1, 1.5, 6 and 6 ulp from
+    /// (`bp_vmath_f32`: AVX-512, AVX2 or portable, bit-identical; at most 0.98, 1.33, 6.3 and 5.4 ulp from
     /// the correctly rounded values, the derivative's in ulps of its larger term, see
     /// `VectorMathTests`); other cases and `Double` use the C
     /// library per element.

@@ -6,9 +6,12 @@ import Testing
 /// computed in `Double` with the C library, in ulps of the correctly rounded result, on a sample
 /// of every float range; and bit-identical across the three instruction-set levels.
 ///
-/// A sweep of every 13th float (a C harness, run once) found at most 0.94 ulp for exp, 1.31 for
-/// tanh, 5.76 for GELU with a normal result and 5.14 for the derivative (in ulps of its larger
-/// term, since it crosses zero near x = −0.75); the bounds below are those, rounded up.
+/// An exhaustive sweep (a C harness, run once, 2026-12-06: every float with 10⁻⁶ ≤ |x| ≤ 88 for
+/// exp, ≤ 10 for tanh, 10⁻⁷ ≤ |x| ≤ 15 for GELU and its derivative) found at most 0.98 ulp for
+/// exp, 1.33 for tanh, 6.30 for GELU with a normal result (at x = −3.0126; 1.6 for |x| ≤ 0.5) and
+/// 5.36 for the derivative (in ulps of its larger term, since it crosses zero near x = −0.75). An
+/// earlier sweep of every 13th float had missed GELU's worst case (5.76); the bounds below are the
+/// exhaustive ones, rounded up.
 @Suite("Vectorized float math")
 struct VectorMathTests {
     /// Every 65,521st float bit pattern, plus a dense grid on [−16, 16] where the functions bend.
@@ -65,10 +68,10 @@ struct VectorMathTests {
         #expect(worst.ulps <= 1.5, "\(worst.ulps) ulp at x = \(worst.at)")
     }
 
-    @Test func geluIsWithinSixUlps() {
+    @Test func geluIsWithinSixAndAHalfUlps() {
         // Results below the normal range lose the relative accuracy subnormals cannot hold.
         let worst = Self.worstError(.gelu, reference: { $0 * Self.phi($0) }, floor: Double(Float.leastNormalMagnitude))
-        #expect(worst.ulps <= 6, "\(worst.ulps) ulp at x = \(worst.at)")
+        #expect(worst.ulps <= 6.5, "\(worst.ulps) ulp at x = \(worst.at)")
         // Far out in the negative tail, where 1 + erf(x/√2) cancels completely in float, the
         // value keeps its relative accuracy: gelu(−10) = −10·Φ(−10) ≈ −7.62e-23.
         let tail = VectorMath.apply(.gelu, level: -1, to: [-10, -5])
