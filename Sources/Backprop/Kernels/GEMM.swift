@@ -154,13 +154,14 @@ enum GEMM {
             // no tiling changes a sum (each element's k order is fixed), so results do not depend
             // on the worker count.
             rowTiles = (m + 127) / 128
-            columnTiles = rowTiles >= 4 ? (n + 1023) / 1024 : (n + 255) / 256
-            if columnTiles == 1 && rowTiles >= 4 && rowTiles < 8 {
-                // A few hundred rows (576: 5 tiles of 128) and at most 1024 columns: one tile of
-                // at most 320 rows per worker, all columns, so each worker reads the packed B
-                // once per k block instead of once per narrow tile (5 × 2 tiles of 120 × 192 read
+            columnTiles = rowTiles >= 4 || (rowTiles == 3 && n <= 1024) ? (n + 1023) / 1024 : (n + 255) / 256
+            if columnTiles == 1 && rowTiles >= 3 && rowTiles < 8 {
+                // A few hundred rows (576: 5 tiles of 128; 384: 3) and at most 1024 columns: one
+                // tile of at most 320 rows per worker, all columns, so each worker reads the packed
+                // B once per k block instead of once per narrow tile (5 × 2 tiles of 120 × 192 read
                 // it five times). MiniLM's 576 × 1536 → 384 product: 2.58 → 2.45 ms, 576 × 384 → 384:
-                // 0.608 → 0.579 (two workers, min of 300, three alternations).
+                // 0.608 → 0.579 (two workers, min of 300, three alternations); its weight gradients
+                // 384 × 576 → 384 (3 rows of tiles, which went to column strips): 0.621 → 0.586.
                 let workers = Swift.max(1, Parallelism.workerCount)
                 rowTiles = ((m + 319) / 320 + workers - 1) / workers * workers
             } else if rowTiles * columnTiles < 8 {

@@ -99,8 +99,8 @@ struct GEMMWorkerCountTests {
     func check<Scalar: TensorScalar>(_ type: Scalar.Type) {
         // Several row and column tiles, and k across two blocks of 256; values with inexact sums.
         // Then a few hundred rows and at most 1024 columns, whose row tiles follow the worker
-        // count (one per worker: 2 tiles with one or two workers, 3 with three).
-        for (m, n, k) in [(300, 530, 600), (530, 200, 300)] {
+        // count (one per worker: 2 tiles with one or two workers, 3 with three), from 257 rows up.
+        for (m, n, k) in [(300, 530, 600), (530, 200, 300), (330, 250, 70)] {
             var generator = SeededGenerator(seed: 13)
             let a = Tensor<Scalar>.randomNormal(shape: [m * k], using: &generator).scalars
             let b = Tensor<Scalar>.randomNormal(shape: [k * n], using: &generator).scalars
