@@ -67,6 +67,25 @@ void bp_vmath_f32(int function, int isa, const float *x, float *y, long n) {
     }
 }
 
+void bp_vmath_f32_times(int function, int isa, const float *x, const float *g, float *y, long n) {
+    typedef void (*kernel)(const float *, const float *, float *, long);
+    static const kernel portable[] = {vexp_times_f32_portable, vtanh_times_f32_portable, vgelu_times_f32_portable,
+                                      vgelu_derivative_times_f32_portable};
+#if defined(__x86_64__)
+    static const kernel avx2[] = {vexp_times_f32_avx2, vtanh_times_f32_avx2, vgelu_times_f32_avx2, vgelu_derivative_times_f32_avx2};
+    static const kernel avx512[] = {vexp_times_f32_avx512, vtanh_times_f32_avx512, vgelu_times_f32_avx512,
+                                    vgelu_derivative_times_f32_avx512};
+#endif
+    if (function < 0 || function > BP_VMATH_GELU_DERIVATIVE || n <= 0) return;
+    switch (vmath_level(isa)) {
+#if defined(__x86_64__)
+    case BP_ISA_AVX512: avx512[function](x, g, y, n); return;
+    case BP_ISA_AVX2: avx2[function](x, g, y, n); return;
+#endif
+    default: portable[function](x, g, y, n); return;
+    }
+}
+
 size_t bp_attention_scratch_floats(long key_length, long head_dim) {
     long padded = (key_length + 31) / 32 * 32;
     return (size_t)((head_dim + 4) * padded);

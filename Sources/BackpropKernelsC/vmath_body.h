@@ -174,9 +174,26 @@ static inline vf FN(geluderivative)(vf x) {
         for (long j = 0; j < n - i; j++) y[i + j] = out[j];                       \
     }
 
+/// Applies `op` to `n` floats and multiplies each result by `g` (two roundings, as computing
+/// f(x) then g·f(x) would): whole vectors, then the tail through a zero-padded vector.
+#define APPLY_TIMES(op)                                                                          \
+    long i = 0;                                                                                  \
+    for (; i + VW <= n; i += VW) *(vfu *)(y + i) = op(*(const vfu *)(x + i)) * *(const vfu *)(g + i); \
+    if (i < n) {                                                                                 \
+        float in[VW] = {0}, out[VW];                                                             \
+        for (long j = 0; j < n - i; j++) in[j] = x[i + j];                                       \
+        *(vfu *)out = op(*(const vfu *)in);                                                      \
+        for (long j = 0; j < n - i; j++) y[i + j] = out[j] * g[i + j];                           \
+    }
+
 static void FN(vexp_f32)(const float *x, float *y, long n) { APPLY(FN(exp)) }
 static void FN(vtanh_f32)(const float *x, float *y, long n) { APPLY(FN(tanh)) }
 static void FN(vgelu_f32)(const float *x, float *y, long n) { APPLY(FN(gelu)) }
 static void FN(vgelu_derivative_f32)(const float *x, float *y, long n) { APPLY(FN(geluderivative)) }
+static void FN(vexp_times_f32)(const float *x, const float *g, float *y, long n) { APPLY_TIMES(FN(exp)) }
+static void FN(vtanh_times_f32)(const float *x, const float *g, float *y, long n) { APPLY_TIMES(FN(tanh)) }
+static void FN(vgelu_times_f32)(const float *x, const float *g, float *y, long n) { APPLY_TIMES(FN(gelu)) }
+static void FN(vgelu_derivative_times_f32)(const float *x, const float *g, float *y, long n) { APPLY_TIMES(FN(geluderivative)) }
 
 #undef APPLY
+#undef APPLY_TIMES

@@ -113,8 +113,8 @@ enum Elementwise {
 
     /// `g[i]·f(x[i])` for equal-shaped tensors in one pass, in parallel over fixed chunks: a
     /// backward that multiplies the upstream gradient by an elementwise derivative without
-    /// materializing the derivative. For `Float`, a `vectorized` function of `bp_vmath_f32` computes
-    /// `f` on blocks of 1,024 elements in a stack buffer first; every element is then `g·f(x)`
+    /// materializing the derivative. For `Float`, a `vectorized` function of `bp_vmath_f32` runs with
+    /// the multiply in one C pass (`bp_vmath_f32_times`): f(x) rounded to `Float`, then `g·f(x)`
     /// rounded once more, exactly as `g * map(x, f)` would give.
     @inline(__always)
     static func multiplying<Scalar: TensorScalar>(_ g: Tensor<Scalar>, byMapOf x: Tensor<Scalar>,
@@ -127,19 +127,13 @@ enum Elementwise {
                     guard let s = src.baseAddress, let u = upstream.baseAddress, let o = out.baseAddress else { return }
                     Parallelism.forEach(count: src.count, grain: grain) { range in
                         if Scalar.self == Float.self, let vectorized {
-                            let block = 1024
-                            withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { buffer in
-                                let d = buffer.baseAddress!
-                                var start = range.lowerBound
-                                while start < range.upperBound {
-                                    let count = Swift.min(block, range.upperBound - start)
-                                    (s + start).withMemoryRebound(to: Float.self, capacity: count) { x in
-                                        VectorMath.apply(vectorized, x, d, count)
+                            // f(x) rounded to Float, then times g, in one C pass: the same two roundings.
+                            let count = range.count
+                            (s + range.lowerBound).withMemoryRebound(to: Float.self, capacity: count) { x in
+                                (u + range.lowerBound).withMemoryRebound(to: Float.self, capacity: count) { g in
+                                    (o + range.lowerBound).withMemoryRebound(to: Float.self, capacity: count) { y in
+                                        VectorMath.apply(vectorized, x, timing: g, y, count)
                                     }
-                                    d.withMemoryRebound(to: Scalar.self, capacity: count) { d in
-                                        for i in 0..<count { (o + start + i).initialize(to: u[start + i] * d[i]) }
-                                    }
-                                    start += count
                                 }
                             }
                             return

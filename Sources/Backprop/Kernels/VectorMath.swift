@@ -22,6 +22,13 @@ package enum VectorMath {
         bp_vmath_f32(function.rawValue, -1, x, y, n)
     }
 
+    /// `y[i] = f(x[i])·g[i]` for `i < n`, f rounded to `Float` first (the values of `apply` then a
+    /// multiply, in one pass).
+    static func apply(_ function: Function, _ x: UnsafePointer<Float>, timing g: UnsafePointer<Float>,
+                      _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        bp_vmath_f32_times(function.rawValue, -1, x, g, y, n)
+    }
+
     /// `f(x)` for every element at instruction-set level `level` (0 portable, 1 AVX2, 2 AVX-512,
     /// clamped to the CPU; −1 the best), for tests that compare the levels.
     package static func apply(_ function: Function, level: Int32 = -1, to x: [Float]) -> [Float] {

@@ -274,6 +274,10 @@ enum {
 /// overflow give what the functions' limits give (exp(89) = ∞, gelu(−∞) = NaN as 0.5·x·(1 + erf)).
 void bp_vmath_f32(int function, int isa, const float *x, float *y, long n);
 
+/// `y[i] = f(x[i])·g[i]`, f rounded to float first: the values of `bp_vmath_f32` then a multiply, in
+/// one pass (a backward rule `g·f′(x)`).
+void bp_vmath_f32_times(int function, int isa, const float *x, const float *g, float *y, long n);
+
 /// Floats of scratch one `bp_attention_f32` call needs.
 size_t bp_attention_scratch_floats(long key_length, long head_dim);
 

@@ -1,4 +1,5 @@
 @testable import Backprop
+import BackpropKernelsC
 import Foundation
 import Testing
 
@@ -98,5 +99,24 @@ struct VectorMathTests {
         let x = Tensor<Float>((0..<100).map { Float($0) / 10 - 5 })
         #expect(x.exp().scalars == VectorMath.apply(.exp, level: -1, to: x.scalars))
         #expect(Variable(x).gelu().value.scalars == VectorMath.apply(.gelu, level: -1, to: x.scalars))
+    }
+
+    /// The fused `g·f(x)` pass gives `f(x)` (as `bp_vmath_f32` computes it) times `g`, bit for bit, at
+    /// every level, tails included.
+    @Test func timesPassEqualsTheFunctionThenAMultiply() {
+        var generator = SeededGenerator(seed: 21)
+        let x = (Tensor<Float>.randomNormal(shape: [1000], using: &generator) * 3).scalars + [0, -0, .nan, .infinity, -20]
+        let g = Tensor<Float>.randomNormal(shape: [x.count], using: &generator).scalars
+        for function in [VectorMath.Function.exp, .tanh, .gelu, .geluDerivative] {
+            for level: Int32 in [0, 1, 2] {
+                let f = VectorMath.apply(function, level: level, to: x)
+                var fused = [Float](repeating: 0, count: x.count)
+                x.withUnsafeBufferPointer { xs in g.withUnsafeBufferPointer { gs in fused.withUnsafeMutableBufferPointer { ys in
+                    bp_vmath_f32_times(function.rawValue, level, xs.baseAddress, gs.baseAddress, ys.baseAddress, x.count)
+                } } }
+                let expected = zip(f, g).map { $0 * $1 }
+                #expect(zip(fused, expected).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(function) level \(level)")
+            }
+        }
     }
 }
