@@ -670,6 +670,15 @@ static AVX512 void column_moments_blocks_avx512(const float *x, long rows, long 
 // Plain column sums (a Linear layer's bias gradient): blocks of 64 (AVX-512) or 16 (AVX2) columns
 // keep their sums in registers down all the rows; the other columns take a per-column loop. Each
 // column sums its rows in row order from 0 in one double, so every level gives the same bits.
+// Columns j0..<cols one at a time (the edge the register blocks leave).
+static void column_sums_from(const float *x, long rows, long stride, long j0, long cols, double *sums) {
+    for (long j = j0; j < cols; j++) {
+        double s = 0;
+        for (long r = 0; r < rows; r++) s += (double)x[r * stride + j];
+        sums[j] = s;
+    }
+}
+
 static AVX512 void column_sums_avx512(const float *x, long rows, long stride, long cols, double *sums) {
     long j = 0;
     for (; j + 64 <= cols; j += 64) {
@@ -686,11 +695,7 @@ static AVX512 void column_sums_avx512(const float *x, long rows, long stride, lo
         for (long r = 0; r < rows; r++, p += stride) s = _mm512_add_pd(s, widen8(p));
         _mm512_storeu_pd(sums + j, s);
     }
-    for (; j < cols; j++) {
-        double s = 0;
-        for (long r = 0; r < rows; r++) s += (double)x[r * stride + j];
-        sums[j] = s;
-    }
+    column_sums_from(x, rows, stride, j, cols, sums);
 }
 
 static AVX2 void column_sums_avx2(const float *x, long rows, long stride, long cols, double *sums) {
@@ -707,11 +712,7 @@ static AVX2 void column_sums_avx2(const float *x, long rows, long stride, long c
         }
         for (int t = 0; t < 4; t++) _mm256_storeu_pd(sums + j + 4 * t, s[t]);
     }
-    for (; j < cols; j++) {
-        double s = 0;
-        for (long r = 0; r < rows; r++) s += (double)x[r * stride + j];
-        sums[j] = s;
-    }
+    column_sums_from(x, rows, stride, j, cols, sums);
 }
 
 void bp_f32_column_sums(const float *x, long rows, long stride, long cols, double *sums) {
