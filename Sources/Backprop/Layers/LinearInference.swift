@@ -2,10 +2,10 @@
 /// `withoutGradients`, or inputs that need no gradient), the value is computed as a tensor with no
 /// record. The values are those of `affine` (both call `Tensor.affineProduct`).
 ///
-/// - Returns: `[…, out]`, or `nil` when something needs a gradient (the caller then records `affine`).
-///
 /// With `parameter` (the parameter `weight` was read from), the product reads the parameter's
 /// packed copy (`PackedWeightCache`), made on first use: the same values, without packing `Wᵀ`.
+///
+/// - Returns: `[…, out]`, or `nil` when something needs a gradient (the caller then records `affine`).
 func inferenceAffine<Scalar: TensorScalar>(_ x: Variable<Scalar>, weight: Variable<Scalar>,
                                            bias: Variable<Scalar>?, parameter: Parameter<Scalar>? = nil) -> Variable<Scalar>? {
     guard !x.requiresGradient, !weight.requiresGradient, !(bias?.requiresGradient ?? false), x.rank >= 1 else { return nil }
