@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Backprop
 
@@ -117,5 +118,28 @@ struct PackedWeightCacheTests {
             #expect(layer.weight.packedCopy.withLock { $0 != nil })
         }
         #expect(withoutGradients { attention(query: x, key: x, value: x).value } == fused)
+    }
+
+    /// Threads that run the same layer at once share one packed copy (made under the parameter's
+    /// lock) and all get the values of the recorded path.
+    @Test func concurrentInferenceSharesOneCopy() {
+        final class Shared: @unchecked Sendable {
+            let layer: Linear<Float>, x: Tensor<Float>
+            let lock = NSLock()
+            var results: [Tensor<Float>] = []
+            init(layer: Linear<Float>, x: Tensor<Float>) { (self.layer, self.x) = (layer, x) }
+        }
+        var generator = SeededGenerator(seed: 12)
+        let shared = Shared(layer: Linear<Float>(inputSize: 64, outputSize: 96, generator: &generator),
+                            x: Tensor<Float>.randomNormal(shape: [40, 64], using: &generator))
+        let expected = { let tape = Tape<Float>(); return shared.layer(tape.variable(shared.x)).value }()
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let y = withoutGradients { shared.layer(Variable(shared.x)).value }
+            shared.lock.lock()
+            shared.results.append(y)
+            shared.lock.unlock()
+        }
+        #expect(shared.results.count == 8 && shared.results.allSatisfy { $0 == expected })
+        #expect(shared.layer.weight.packedCopy.withLock { $0 != nil })
     }
 }
