@@ -215,7 +215,6 @@ enum GEMM {
             }
             return
         }
-        let nr = Scalar.gemmColumnsPerPanel(isa)
         if l.columnTiles > 1 && l.parallel && l.m * l.n * l.k >= GEMM.parallelThreshold
             && l.m * Scalar.gemmKBlock(l.k) * MemoryLayout<Scalar>.stride <= stripBlockByteLimit {
             runCStrips(a, b, c, l, accumulate: accumulate, bias: bias, isa: isa)
@@ -226,21 +225,40 @@ enum GEMM {
             return
         }
         PackingScratch.withSmallOrPooled(Scalar.self, count: Scalar.gemmPackedBSize(n: l.n, k: l.k)) { packedB in
-            let panels = (l.n + nr - 1) / nr
-            let panelsPerChunk = Swift.max(1, (1 << 16) / Swift.max(1, l.k * nr))
-            if !l.parallel || l.m * l.n * l.k < GEMM.parallelThreshold {
-                Scalar.gemmPackB(isa, b, l.bRow, l.bCol, l.n, l.k, 0, panels, packedB)
-            } else {
-                Parallelism.forEach(count: panels, grain: panelsPerChunk) { range in
-                    Scalar.gemmPackB(isa, b, l.bRow, l.bCol, l.n, l.k, range.lowerBound, range.upperBound, packedB)
-                }
-            }
-            l.forEachTile { i0, j0, rows, columns in
-                PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { packedA in
-                    Scalar.gemmTile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
-                                    c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA,
-                                    bias.map { $0 + j0 })
-                }
+            packB(b, bRow: l.bRow, bCol: l.bCol, n: l.n, k: l.k, into: packedB, isa: isa,
+                  parallel: l.parallel && l.m * l.n * l.k >= GEMM.parallelThreshold)
+            runTiles(a, packedB: packedB, c, l, accumulate: accumulate, bias: bias, isa: isa)
+        }
+    }
+
+    /// Packs all of `op(B)` (`n` columns, depth `k`, element (p, j) at `b[p·bRow + j·bCol]`) into
+    /// `packed`, in parallel chunks of about 64 K elements when `parallel`.
+    static func packB<Scalar: CGEMMScalar>(_ b: UnsafePointer<Scalar>, bRow: Int, bCol: Int, n: Int, k: Int,
+                                           into packed: UnsafeMutablePointer<Scalar>, isa: Int32, parallel: Bool) {
+        let nr = Scalar.gemmColumnsPerPanel(isa)
+        let panels = (n + nr - 1) / nr
+        guard parallel else {
+            Scalar.gemmPackB(isa, b, bRow, bCol, n, k, 0, panels, packed)
+            return
+        }
+        let destination = UncheckedSendable(packed)
+        Parallelism.forEach(count: panels, grain: Swift.max(1, (1 << 16) / Swift.max(1, k * nr))) { range in
+            Scalar.gemmPackB(isa, b, bRow, bCol, n, k, range.lowerBound, range.upperBound, destination.value)
+        }
+    }
+
+    /// The tiles of C from `op(B)` packed whole (`packB`), each packing its own rows of `op(A)`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func runTiles<Scalar: CGEMMScalar>(_ a: UnsafePointer<Scalar>, packedB: UnsafePointer<Scalar>,
+                                              _ c: UnsafeMutablePointer<Scalar>, _ l: Layout, accumulate: Bool,
+                                              bias: UnsafePointer<Scalar>?, isa: Int32) {
+        let scratchA = Scalar.gemmScratchA(rows: l.tileRows, depth: l.k)
+        l.forEachTile { i0, j0, rows, columns in
+            PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { packedA in
+                Scalar.gemmTile(isa, a + i0 * l.aRow, l.aRow, l.aCol, packedB, l.n, j0,
+                                c + i0 * l.n + j0, l.n, rows, columns, l.k, accumulate ? 1 : 0, packedA,
+                                bias.map { $0 + j0 })
             }
         }
     }

@@ -14,7 +14,6 @@ final class PackedWeight<Scalar: CGEMMScalar>: @unchecked Sendable {
     let n: Int, k: Int
     /// The packed panels, 64-byte aligned.
     let panels: UnsafeMutablePointer<Scalar>
-    private let byteCount: Int
 
     /// Packs `w` (`[n, k]`, row-major) for products at kernel `level`, in parallel panel ranges.
     init(_ w: UnsafePointer<Scalar>, n: Int, k: Int, level: Int) {
@@ -22,41 +21,22 @@ final class PackedWeight<Scalar: CGEMMScalar>: @unchecked Sendable {
         self.n = n
         self.k = k
         let count = Scalar.gemmPackedBSize(n: n, k: k)
-        byteCount = Swift.max(64, count * MemoryLayout<Scalar>.stride)
-        panels = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+        panels = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(64, count * MemoryLayout<Scalar>.stride), alignment: 64)
             .bindMemory(to: Scalar.self, capacity: count)
-        let isa = Int32(level), nr = Scalar.gemmColumnsPerPanel(isa)
-        let panelCount = (n + nr - 1) / nr
-        let grain = Swift.max(1, (1 << 16) / Swift.max(1, k * nr))
-        let panels = UncheckedSendable(panels)
-        Parallelism.forEach(count: panelCount, grain: grain) { range in
-            Scalar.gemmPackB(isa, w, 1, k, n, k, range.lowerBound, range.upperBound, panels.value)
-        }
+        GEMM.packB(w, bRow: 1, bCol: k, n: n, k: k, into: panels, isa: Int32(level), parallel: true)
     }
 
     deinit { UnsafeMutableRawPointer(panels).deallocate() }
-
-    /// The bytes the panels take.
-    var size: Int { byteCount }
 }
 
 extension GEMM {
     /// `C = A·Wᵀ (+ bias on every row)` for a row-major `A` `[m, k]` and a packed weight: the
     /// tiles of `multiply`, without its packing of `Wᵀ`. The same sums as
     /// `multiply(a, transposeA: false, w, transposeB: true, …)` bit for bit.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     static func multiply<Scalar: CGEMMScalar>(_ a: UnsafePointer<Scalar>, packedWeight w: PackedWeight<Scalar>, m: Int,
                                               into c: UnsafeMutablePointer<Scalar>, bias: UnsafePointer<Scalar>?) {
         guard m > 0 && w.n > 0 else { return }
-        let l = Layout(transposeA: false, transposeB: true, m: m, n: w.n, k: w.k)
-        let isa = Int32(w.level)
-        let scratchA = Scalar.gemmScratchA(rows: l.tileRows, depth: l.k)
-        l.forEachTile { i0, j0, rows, columns in
-            PackingScratch.withSmallOrPooled(Scalar.self, count: scratchA) { packedA in
-                Scalar.gemmTile(isa, a + i0 * l.aRow, l.aRow, l.aCol, w.panels, l.n, j0, c + i0 * l.n + j0, l.n,
-                                rows, columns, l.k, 0, packedA, bias.map { $0 + j0 })
-            }
-        }
+        runTiles(a, packedB: w.panels, c, Layout(transposeA: false, transposeB: true, m: m, n: w.n, k: w.k),
+                 accumulate: false, bias: bias, isa: Int32(w.level))
     }
 }

@@ -561,7 +561,6 @@ enum AttentionLogits {
                                     guard hasBlocked else { continue }
                                     let offset = n * blockedStrides[0] + h * blockedStrides[1] + l * blockedStrides[2]
                                     let step = blockedStrides[3]
-                                    var count = 0
                                     if step == 1 {
                                         // A mask row stored along the keys, shared by many rows (a padding
                                         // mask: every head and query of a sequence): its blocked keys are
@@ -578,6 +577,7 @@ enum AttentionLogits {
                                         }
                                         continue
                                     }
+                                    var count = 0
                                     for j in 0..<keys where b[offset + j * step] != 0 { count += 1 }
                                     if count == keys && keys > 0 {
                                         flags![row] = true

@@ -1,8 +1,8 @@
 /// Packed copies of `Linear` weights, kept between inference calls.
 ///
 /// A product `x·Wᵀ` first packs `Wᵀ` into the panels its micro-kernel reads; for all-MiniLM-L6-v2
-/// that packing is about 5 % of an inference. When a `Linear` layer (or a separate query, key or
-/// value projection of `MultiHeadAttention`) runs with nothing to record (inside
+/// that packing is about 5 % of an inference. When a `Linear` layer (or a separate query, key,
+/// value or output projection of `MultiHeadAttention`) runs with nothing to record (inside
 /// `withoutGradients`, or with its parameters frozen), it packs its weight once and keeps the
 /// packed copy with the parameter, as ONNX Runtime prepacks constant weights. The copy takes
 /// about as much memory as the weight. It is dropped as soon as the parameter's value is set or
